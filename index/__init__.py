@@ -1,0 +1,1 @@
+"""Indexing half of PolicyQA: documents -> clauses -> chunks -> vectors."""

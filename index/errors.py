@@ -1,0 +1,39 @@
+"""Exceptions whose message is meant to be shown to the user as is."""
+
+
+class PolicyQAError(Exception):
+    """Base class: the CLI prints the message, the app shows it in gr.Error."""
+
+    exit_code = 1
+
+
+class UnsupportedDocument(PolicyQAError):
+    """A file that cannot be read as a policy document (format, encoding, content)."""
+
+
+class IndexNotBuilt(PolicyQAError):
+    """No index exists at the configured location."""
+
+    exit_code = 3
+
+
+class IndexMismatch(PolicyQAError):
+    """The index on disk was built with another embedder or settings."""
+
+    exit_code = 4
+
+
+class IndexCorrupted(PolicyQAError):
+    """The index on disk is unreadable or inconsistent."""
+
+    exit_code = 5
+
+
+class InvalidQuestion(PolicyQAError):
+    """An empty or oversized question."""
+
+    exit_code = 2
+
+
+class LLMUnavailable(PolicyQAError):
+    """The configured chat model endpoint failed or answered garbage."""

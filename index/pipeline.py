@@ -1,0 +1,248 @@
+"""Build or update an index from files: load -> clean -> clauses -> chunks -> vectors + BM25.
+
+Only documents whose content hash changed (or that are new) are parsed and embedded again;
+everything else is carried over from the live generation.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from index.chunk import chunk_document
+from index.clauses import parse_clauses
+from index.clean import clean_text
+from index.embed import make_embedder
+from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, UnsupportedDocument
+from index.lexical import tokenize
+from index.load import SUPPORTED_SUFFIXES, file_sha256, read_text
+from index.meta import extract_meta
+from index.normalize import detect_script, to_simplified
+from index.settings import Settings
+from index.store import IndexData, build_search_structures, load_index, save_index
+from index.types import Document, DocumentMeta
+
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+SKIP_NAMES = {"README.md", "FORMAT.md", "LICENSE", "LICENSE.md"}
+
+
+@dataclass
+class IngestionReport:
+    """What a build did, file by file; printed by the CLI and shown in the app."""
+
+    indexed: list[dict] = field(default_factory=list)  # {source, doc_id, title, clauses, chunks, warnings, reused}
+    skipped: list[dict] = field(default_factory=list)  # {source, reason}
+    removed: list[str] = field(default_factory=list)
+    timings_s: dict = field(default_factory=dict)
+    embedded_chunks: int = 0
+    embedded_chars: int = 0
+    reused_chunks: int = 0
+    location: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [f"index: {self.location}"]
+        lines += [f"  note: {n}" for n in self.notes]
+        for d in self.indexed:
+            state = "unchanged" if d["reused"] else "indexed"
+            lines.append(f"  {state:9} {d['source']}: {d['title']} ({d['clauses']} clauses, {d['chunks']} chunks)")
+            lines += [f"            ! {w}" for w in d["warnings"]]
+        for s in self.skipped:
+            lines.append(f"  SKIPPED   {s['source']}: {s['reason']}")
+        for r in self.removed:
+            lines.append(f"  removed   {r}")
+        t = self.timings_s
+        lines.append(f"  {len(self.indexed)} documents, {len(self.skipped)} skipped; embedded {self.embedded_chunks} chunks "
+                     f"({self.embedded_chars} chars), reused {self.reused_chunks}; total {t.get('total', 0):.2f}s "
+                     f"(embed {t.get('embed', 0):.2f}s)")
+        return "\n".join(lines)
+
+
+def discover_files(paths: list[str | Path]) -> list[tuple[Path, str]]:
+    """(file, doc_id) for every supported file under the given files/directories, sorted.
+
+    doc_id is the path relative to the directory given, without suffix: '社会法/劳动法'.
+    """
+    out: list[tuple[Path, str]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and f.name not in SKIP_NAMES \
+                        and not any(part.startswith(".") for part in f.relative_to(p).parts):
+                    out.append((f, f.relative_to(p).with_suffix("").as_posix()))
+        else:
+            out.append((p, p.stem))
+    seen: dict[str, int] = {}
+    unique = []
+    for f, doc_id in out:
+        if doc_id in seen:
+            seen[doc_id] += 1
+            doc_id = f"{doc_id}~{seen[doc_id]}"
+        else:
+            seen[doc_id] = 1
+        unique.append((f, doc_id))
+    return unique
+
+
+def parse_document(path: Path, doc_id: str, data: bytes) -> Document:
+    """Read, clean and parse one file into a Document with its clauses."""
+    raw = read_text(path, data)
+    cleaned = clean_text(raw)
+    if not cleaned.text.strip():
+        raise UnsupportedDocument("no text left after cleaning")
+    meta = extract_meta(cleaned.text, path.name, cleaned.title_hint)
+    sidecar = path.with_name(path.name + ".meta.json")
+    if sidecar.exists():  # curated metadata for documents whose header lacks it
+        try:
+            extra = json.loads(sidecar.read_text(encoding="utf-8"))
+            meta = replace(meta, **{k: str(v) for k, v in extra.items() if k in DocumentMeta.__dataclass_fields__})
+        except (OSError, ValueError) as exc:
+            raise UnsupportedDocument(f"unreadable metadata file {sidecar.name}: {exc}") from exc
+    meta = replace(meta, title=" ".join(meta.title.split()))
+    clauses = parse_clauses(doc_id, cleaned.text, cleaned.page_marks, [(s, e) for s, e, _ in cleaned.mojibake])
+    warnings = list(cleaned.warnings)
+    inferred = [c.label for c in clauses if c.inferred]
+    if inferred:
+        warnings.append("clause markers inferred from their siblings: " + ", ".join(inferred))
+    if not clauses:
+        warnings.append("no clauses found")
+    return Document(doc_id=doc_id, source=path.name, path=str(path), sha256=file_sha256(data), meta=meta,
+                    text=cleaned.text, norm_text=to_simplified(cleaned.text), script=detect_script(cleaned.text[:2000]),
+                    clauses=tuple(clauses), warnings=tuple(warnings))
+
+
+def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebuild: bool = False,
+                progress: bool = True) -> tuple[IndexData, IngestionReport]:
+    """Build or incrementally update the index at settings.index_dir to hold exactly `paths`."""
+    t0 = time.perf_counter()
+    report = IngestionReport()
+    embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
+    old: IndexData | None = None
+    # vectors of an earlier build, by the exact text that was embedded: a re-chunked or
+    # re-parsed document only pays for the chunks whose text really changed
+    cached_vectors: dict[str, np.ndarray] = {}
+    if not rebuild:
+        try:
+            old = load_index(Path(settings.index_dir))
+            if old.embedder_name != embedder.name:
+                report.notes.append(f"embedder changed ({old.embedder_name} -> {embedder.name}); re-embedding everything")
+                old = None
+            else:
+                cached_vectors = {text_key(c.embed_text): old.vectors[i] for i, c in enumerate(old.chunks)}
+                if old.manifest.get("settings", {}).get("chunk_max_chars") != settings.chunk_max_chars:
+                    report.notes.append("chunk settings changed; re-chunking every document")
+                    old = None
+        except IndexNotBuilt:
+            old = None
+        except (IndexCorrupted, IndexMismatch) as exc:
+            report.notes.append(f"existing index ignored: {exc}")
+            old = None
+    old_rows: dict[str, list[int]] = {}
+    if old is not None:
+        for i, ch in enumerate(old.chunks):
+            old_rows.setdefault(ch.doc_id, []).append(i)
+
+    files = discover_files(paths)
+    docs: dict[str, Document] = {}
+    parts: list[tuple[str, object]] = []  # ("old", rows) or ("new", chunks), in document order
+    new_chunks = []
+    t_parse = time.perf_counter()
+    iterator = tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress or len(files) < 20)
+    for path, doc_id in iterator:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            report.skipped.append({"source": str(path), "reason": f"cannot read file: {exc.strerror or exc}"})
+            continue
+        sha = file_sha256(data)
+        if old is not None and doc_id in old.docs and old.docs[doc_id].sha256 == sha:
+            doc = old.docs[doc_id]
+            rows = old_rows.get(doc_id, [])
+            parts.append(("old", rows))
+            report.reused_chunks += len(rows)
+            n_chunks, reused = len(rows), True
+        else:
+            try:
+                doc = parse_document(path, doc_id, data)
+            except UnsupportedDocument as exc:
+                report.skipped.append({"source": str(path), "reason": str(exc)})
+                continue
+            chunks = chunk_document(doc, settings.chunk_max_chars)
+            parts.append(("new", chunks))
+            new_chunks.extend(chunks)
+            n_chunks, reused = len(chunks), False
+        docs[doc_id] = doc
+        report.indexed.append({"source": str(path), "doc_id": doc_id, "title": doc.title, "clauses": len(doc.clauses),
+                               "chunks": n_chunks, "warnings": list(doc.warnings), "reused": reused})
+    if old is not None:
+        report.removed = sorted(set(old.docs) - set(docs))
+    report.timings_s["parse"] = time.perf_counter() - t_parse
+
+    t_tok = time.perf_counter()
+    # BM25 sees what the embedder sees: title, heading path, label and text
+    new_tokens = [tokenize(c.embed_text) for c in new_chunks]
+    report.timings_s["tokenize"] = time.perf_counter() - t_tok
+
+    t_embed = time.perf_counter()
+    dim = embedder.dim
+    new_vecs = np.zeros((len(new_chunks), dim), dtype=np.float32)
+    todo = []
+    for i, c in enumerate(new_chunks):
+        hit = cached_vectors.get(text_key(c.embed_text))
+        if hit is not None and hit.shape == (dim,):
+            new_vecs[i] = hit
+            report.reused_chunks += 1
+        else:
+            todo.append(i)
+    texts = [new_chunks[i].embed_text for i in todo]
+    step = max(1, settings.embed_batch_size)
+    with tqdm(total=len(texts), desc="embedding", unit="chunk", file=sys.stderr,
+              disable=not progress or not texts) as bar:
+        for i in range(0, len(texts), step):
+            new_vecs[todo[i:i + step]] = embedder.embed_array(texts[i:i + step])
+            bar.update(len(texts[i:i + step]))
+    report.timings_s["embed"] = time.perf_counter() - t_embed
+    report.embedded_chunks = len(texts)
+    report.embedded_chars = sum(len(t) for t in texts)
+
+    t_asm = time.perf_counter()
+    chunks, tokens, vec_parts, k = [], [], [], 0
+    for kind, item in parts:
+        if kind == "old":
+            rows = item
+            chunks.extend(old.chunks[r] for r in rows)
+            tokens.extend(old.tokens[r] for r in rows)
+            vec_parts.append(old.vectors[rows] if rows else np.zeros((0, dim), np.float32))
+        else:
+            n = len(item)
+            chunks.extend(item)
+            tokens.extend(new_tokens[k:k + n])
+            vec_parts.append(new_vecs[k:k + n])
+            k += n
+    vectors = np.concatenate(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
+    fi, bm = build_search_structures(vectors, tokens)
+    report.timings_s["structures"] = time.perf_counter() - t_asm
+
+    manifest = {
+        "embedder": embedder.name,
+        "settings": {"chunk_max_chars": settings.chunk_max_chars},
+        "docs": {d.doc_id: {"source": d.source, "path": d.path, "sha256": d.sha256} for d in docs.values()},
+        "report": {"skipped": report.skipped},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    data = IndexData(manifest, docs, chunks, tokens, vectors, fi, bm)
+    t_write = time.perf_counter()
+    save_index(Path(settings.index_dir), data)
+    report.timings_s["write"] = time.perf_counter() - t_write
+    report.location = data.location
+    report.timings_s["total"] = time.perf_counter() - t0
+    return data, report
