@@ -11,12 +11,12 @@ import re
 from index.normalize import to_simplified
 from index.types import Chunk, Clause, Document
 
-SENTENCE_END = re.compile(r"(?<=[。；;！？!?])")
+SENTENCE_END = re.compile(r"(?<=[。；;！？!?\n])")
 
 
 def split_sentences(text: str) -> list[str]:
-    """'甲。乙；丙' -> ['甲。', '乙；', '丙'] (empty pieces dropped, punctuation kept)."""
-    return [s for s in SENTENCE_END.split(text) if s.strip()]
+    """'甲。乙；丙' -> ['甲。', '乙；', '丙'] (empty pieces dropped, punctuation kept; a line end also ends)."""
+    return [s.rstrip("\n") for s in SENTENCE_END.split(text) if s.strip()]
 
 
 def split_long(text: str, max_chars: int) -> list[str]:
@@ -42,7 +42,8 @@ def split_long(text: str, max_chars: int) -> list[str]:
 def chunk_document(doc: Document, max_chars: int) -> list[Chunk]:
     """Chunks of one document in reading order; ids are '{sha[:10]}:{clause path}~{i}'."""
     chunks: list[Chunk] = []
-    title = to_simplified(doc.title)
+    # the issuer names the place (天津市…) when the title does not; laws have none
+    title = to_simplified(" ".join(x for x in (doc.title, doc.meta.issuer) if x))
     covered_until = -1
     for clause in doc.clauses:
         if clause.start < covered_until:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 PAGE_MARK = re.compile(r"\s*当前页码\s*[:：]\s*(\d+)\s*")
 # A pinyin gloss right after a CJK character: 規(guī), 擴(kuò). Only lower-case latin letters
 # (with tone marks) qualify, so "(一)", "(WTO)" and "(2005)" are left alone.
-PINYIN_GLOSS = re.compile(r"(?<=[\u4e00-\u9fff\ue000-\uf8ff])\(([a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ]{1,7})\)")
+PINYIN_GLOSS = re.compile(r"(?<=[\u4e00-\u9fff\ue000-\uf8ffA-Za-z])\(([a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ]{1,7})\)")
 BOILERPLATE_LINES = re.compile(
     r"^\s*(?:法[规規]库|法[规規]庫|回到[顶頂]部|返回[顶頂]部|折[叠疊]|展[开開]|打印(?:本[页頁])?|[关關]闭窗口|"
     r"[-—_=─]{5,}|\*{3,}|专栏[:：]?|專欄[:：]?)\s*$"

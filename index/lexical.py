@@ -33,3 +33,21 @@ def content_terms(norm_text: str) -> list[str]:
         if _WORD.search(t) and t not in STOPWORDS and t not in seen:
             seen.append(t)
     return seen
+
+
+# everyday words -> the words policy documents use for the same thing
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "交": ("缴", "缴纳", "缴费"), "交钱": ("缴费",), "交费": ("缴费",), "补交": ("补缴",), "断缴": ("中断缴费",),
+    "社保": ("社会保险",), "医保": ("医疗保险",), "失业金": ("失业保险金",), "退休金": ("养老金",),
+    "个体户": ("个体工商户",), "打工": ("务工", "就业"), "农民工": ("进城务工人员", "农民合同工"),
+    "工伤": ("工伤保险",), "低保": ("最低生活保障",), "罚款": ("处罚",), "生孩子": ("生育",),
+    "老板": ("用人单位", "企业"), "公司": ("企业", "用人单位"), "看病": ("医疗",), "没工作": ("失业",),
+    "下岗": ("下岗职工",), "自由职业": ("自由职业者",), "灵活就业": ("灵活就业人员",), "管": ("负责",),
+    "税务局": ("地税部门", "税务部门"), "地税局": ("地税部门",), "劳动局": ("劳动保障部门",), "社保局": ("社会保险经办机构",),
+}
+
+
+def expand_query(norm_text: str) -> str:
+    """Append document-vocabulary equivalents of everyday words: '怎么交社保' -> '怎么交社保 缴 缴纳 缴费 社会保险'."""
+    extra = [alt for word, alts in SYNONYMS.items() if word in norm_text for alt in alts if alt not in norm_text]
+    return norm_text + (" " + " ".join(dict.fromkeys(extra)) if extra else "")

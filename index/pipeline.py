@@ -32,6 +32,23 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
 
 
+def metadata_sidecar(path: Path) -> Path:
+    """'a.txt' -> 'a.txt.meta.json': curated metadata that overrides what the header yields."""
+    return path.with_name(path.name + ".meta.json")
+
+
+def content_hash(path: Path, data: bytes) -> str:
+    """sha256 of the file, plus its metadata sidecar when there is one."""
+    sidecar = metadata_sidecar(path)
+    if sidecar.exists():
+        data = data + b"\0" + sidecar.read_bytes()
+    return file_sha256(data)
+
+
+# bump when cleaning, clause parsing or chunking changes what a document turns into;
+# documents are then parsed again (their unchanged chunk texts keep their vectors)
+PARSER_VERSION = 3
+
 SKIP_NAMES = {"README.md", "FORMAT.md", "LICENSE", "LICENSE.md"}
 
 
@@ -100,7 +117,7 @@ def parse_document(path: Path, doc_id: str, data: bytes) -> Document:
     if not cleaned.text.strip():
         raise UnsupportedDocument("no text left after cleaning")
     meta = extract_meta(cleaned.text, path.name, cleaned.title_hint)
-    sidecar = path.with_name(path.name + ".meta.json")
+    sidecar = metadata_sidecar(path)
     if sidecar.exists():  # curated metadata for documents whose header lacks it
         try:
             extra = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -115,7 +132,7 @@ def parse_document(path: Path, doc_id: str, data: bytes) -> Document:
         warnings.append("clause markers inferred from their siblings: " + ", ".join(inferred))
     if not clauses:
         warnings.append("no clauses found")
-    return Document(doc_id=doc_id, source=path.name, path=str(path), sha256=file_sha256(data), meta=meta,
+    return Document(doc_id=doc_id, source=path.name, path=str(path), sha256=content_hash(path, data), meta=meta,
                     text=cleaned.text, norm_text=to_simplified(cleaned.text), script=detect_script(cleaned.text[:2000]),
                     clauses=tuple(clauses), warnings=tuple(warnings))
 
@@ -138,8 +155,9 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
                 old = None
             else:
                 cached_vectors = {text_key(c.embed_text): old.vectors[i] for i, c in enumerate(old.chunks)}
-                if old.manifest.get("settings", {}).get("chunk_max_chars") != settings.chunk_max_chars:
-                    report.notes.append("chunk settings changed; re-chunking every document")
+                if old.manifest.get("settings", {}).get("chunk_max_chars") != settings.chunk_max_chars \
+                        or old.manifest.get("parser_version") != PARSER_VERSION:
+                    report.notes.append("chunk settings or parser changed; re-parsing every document")
                     old = None
         except IndexNotBuilt:
             old = None
@@ -163,7 +181,7 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
         except OSError as exc:
             report.skipped.append({"source": str(path), "reason": f"cannot read file: {exc.strerror or exc}"})
             continue
-        sha = file_sha256(data)
+        sha = content_hash(path, data)
         if old is not None and doc_id in old.docs and old.docs[doc_id].sha256 == sha:
             doc = old.docs[doc_id]
             rows = old_rows.get(doc_id, [])
@@ -235,6 +253,7 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     manifest = {
         "embedder": embedder.name,
         "settings": {"chunk_max_chars": settings.chunk_max_chars},
+        "parser_version": PARSER_VERSION,
         "docs": {d.doc_id: {"source": d.source, "path": d.path, "sha256": d.sha256} for d in docs.values()},
         "report": {"skipped": report.skipped},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -1,0 +1,317 @@
+"""Grounded answers: evidence scoring, abstention, the extractive answerer and citation checks.
+
+The extractive answerer needs no model: it picks the sentences of the top clauses that cover the
+question best, puts the sentence holding the asked-for number, date or department first, and
+quotes them verbatim, each answer sentence ending with its marker [n].
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from assistant.types import ABSTAIN_TEXT, Citation, Hit
+from index.chunk import split_sentences
+from index.clean import MOJIBAKE_CHARS
+from index.lexical import SYNONYMS, tokenize
+from index.normalize import to_simplified
+from index.types import Clause, Document
+
+ASKS_NUMBER = re.compile(r"多少|几[个年月天岁项次%]|比例|百分|标准|基数|金额|多久|多长|年限|人数|比率|率是|数额|上限|下限|最低|最高")
+ASKS_DATE = re.compile(r"什么时候|何时|哪天|哪一年|哪年|日期|时间|期限|截止|之前|几月|几号|多久")
+ASKS_DEPARTMENT = re.compile(r"哪个部门|哪些部门|什么部门|谁负责|由谁|负责什么|职责|部门")
+HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万]+(?:万|%|个百分点|年|周岁)|百分")
+HAS_DATE = re.compile(r"\d+\s*[年月日]|年底|年末|月底|季度|每月|每年")
+HAS_DEPARTMENT = re.compile(r"部门|局|机构|机关|政府|委员会|办公室|工会|税务|财政|审计|工商")
+LEADING_MARKER = re.compile(r"^\s*(?:第[一二三四五六七八九十百零]+条(?:之[一二三四五六七八九十]+)?\s*|[一二三四五六七八九十]+、|[(（][一二三四五六七八九十\d]+[)）]|\d{1,2}[.．、](?!\d)|[①-⑳])\s*")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One candidate sentence: where it is and how well it answers."""
+
+    clause: Clause
+    doc: Document
+    sentence: str  # verbatim, leading clause marker removed
+    score: float
+    coverage: float
+    hit_rank: int
+
+
+class TermWeights:
+    """IDF weights of query tokens over the indexed chunks (computed once per index)."""
+
+    def __init__(self, token_lists: list[list[str]]):
+        df: Counter = Counter()
+        for toks in token_lists:
+            df.update(set(toks))
+        self.n = max(1, len(token_lists))
+        self.df = df
+        self.max_idf = math.log(1 + self.n)
+
+    def idf(self, token: str) -> float:
+        d = self.df.get(token, 0)
+        w = math.log(1 + (self.n - d + 0.5) / (d + 0.5)) if d else self.max_idf
+        return w * (0.35 if len(token) == 1 else 1.0)
+
+    def coverage(self, terms: list[str], text_norm: str, power: float = 1.0) -> float:
+        """IDF-weighted share of the query terms that occur in text_norm (0..1).
+
+        A term also counts when one of its document-vocabulary synonyms occurs ('交' ~ '缴纳').
+        `power` > 1 sharpens the weighting toward the rarest terms ('地税' over '工作').
+        """
+        total = sum(self.idf(t) ** power for t in terms)
+        if not total:
+            return 0.0
+        return sum(self.idf(t) ** power for t in terms
+                   if t in text_norm or any(a in text_norm for a in SYNONYMS.get(t, ()))) / total
+
+
+SUBJECT_STOP = set("在 的 负责 要 怎么 如何 是 有 对 应 应当 需 需要 该 可以 能 会 和 与 有哪些 有什么 都 主要 具体 承担 什么 哪些 ， , ? ？".split())
+
+
+def question_subject(question_norm: str) -> str:
+    """The phrase a question is about, when it opens with one: '地税部门在扩面工作中负责什么' -> '地税部门'."""
+    import jieba
+
+    words = []
+    for w in jieba.lcut(question_norm.strip()):
+        if w in SUBJECT_STOP or not w.strip():
+            break
+        words.append(w)
+    subject = "".join(words)
+    return subject if 2 <= len(subject) <= 12 else ""
+
+
+def opens_with(subject: str, text_norm: str) -> bool:
+    """Whether a clause or sentence is about `subject`: it names it in its first words."""
+    return bool(subject) and subject in LEADING_MARKER.sub("", text_norm.lstrip())[: len(subject) + 4]
+
+
+def question_terms(question_norm: str) -> list[str]:
+    return list(dict.fromkeys(tokenize(question_norm)))
+
+
+def clause_context(clause: Clause, doc: Document) -> str:
+    return to_simplified(" ".join((doc.title, *clause.headings, clause.heading)))
+
+
+def evidence_units(hit: Hit, clauses_by_doc: dict[str, list[Clause]]) -> list[Clause]:
+    """The clause of a hit, plus the 款/项 inside it when the chunk covered a whole article."""
+    units = [hit.clause]
+    if hit.clause.kind == "article" or hit.via == "lookup":
+        units += [c for c in clauses_by_doc.get(hit.clause.doc_id, [])
+                  if hit.clause.start < c.start < hit.clause.end]
+    return units
+
+
+def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
+                   clauses_by_doc: dict[str, list[Clause]], max_hits: int = 3) -> list[Evidence]:
+    """Every sentence of the top clauses, scored for how well it answers the question, best first."""
+    terms = question_terms(question_norm)
+    wants = (bool(ASKS_NUMBER.search(question_norm)), bool(ASKS_DATE.search(question_norm)),
+             bool(ASKS_DEPARTMENT.search(question_norm)))
+    subject = question_subject(question_norm)
+    out = []
+    for rank, hit in enumerate(hits[:max_hits]):
+        ctx = clause_context(hit.clause, hit.doc)
+        for unit in evidence_units(hit, clauses_by_doc):
+            unit_about = opens_with(subject, to_simplified(unit.text))
+            for j, sent in enumerate(split_sentences(unit.text)):
+                quote = LEADING_MARKER.sub("", sent).strip()
+                if len(quote) < 4:
+                    continue
+                norm = to_simplified(quote)
+                cov = weights.coverage(terms, norm, power=2)
+                ctx_cov = weights.coverage(terms, ctx + norm, power=2)
+                bonus = 0.0
+                if wants[0] and HAS_NUMBER.search(norm):
+                    bonus += 0.15
+                if wants[1] and HAS_DATE.search(norm):
+                    bonus += 0.15
+                if wants[2] and HAS_DEPARTMENT.search(norm[:20]):
+                    bonus += 0.15
+                if opens_with(subject, norm) or (j == 0 and unit_about):
+                    bonus += 0.5
+                if MOJIBAKE_CHARS.search(quote):
+                    bonus -= 0.3  # garbled words make a poor quote
+                score = cov + 0.3 * ctx_cov + bonus + 0.25 / (1 + rank) + (0.3 if hit.via == "lookup" else 0)
+                out.append(Evidence(unit, hit.doc, quote, score, cov, rank))
+    out.sort(key=lambda e: -e.score)
+    return out
+
+
+def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, timings: dict | None = None) -> list[Hit]:
+    """Re-order fused candidates by how much of the question (rare words first) each clause covers.
+
+    Exact lookups stay first. final = coverage(idf^2) + 0.5 * fused / best fused.
+    """
+    t = time.perf_counter()
+    lookups = [h for h in hits if h.via == "lookup"]
+    rest = [h for h in hits if h.via != "lookup"]
+    if rest:
+        terms = question_terms(question_norm)
+        top = max(h.score for h in rest) or 1.0
+        subject = question_subject(question_norm)
+        scored = [(weights.coverage(terms, clause_context(h.clause, h.doc) + h.chunk.norm_text, power=2)
+                   + 0.5 * h.score / top + (0.4 if opens_with(subject, h.chunk.norm_text) else 0.0), i, h)
+                  for i, h in enumerate(rest)]
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        rest = [h for _, _, h in scored]
+    if timings is not None:
+        timings["rerank"] = timings.get("rerank", 0) + (time.perf_counter() - t) * 1000
+    return lookups + rest[:k]
+
+
+def best_coverage(question_norm: str, hits: list[Hit], weights: TermWeights, max_hits: int = 3) -> float:
+    """How much of the question the best of the top clauses covers (with its title and headings)."""
+    terms = question_terms(question_norm)
+    best = 0.0
+    for hit in hits[:max_hits]:
+        text = clause_context(hit.clause, hit.doc) + to_simplified(hit.doc.text[hit.clause.start:hit.clause.end])
+        best = max(best, weights.coverage(terms, text))
+    return best
+
+
+def make_citation(n: int, clause: Clause, doc: Document, quote: str) -> Citation:
+    return Citation(n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, doc_number=doc.meta.doc_number,
+                    label=clause.label, path=clause.path, headings=clause.headings, quote=quote,
+                    text=clause.text, clause_id=clause.clause_id, page=clause.page)
+
+
+def short_title(title: str, limit: int = 28) -> str:
+    return title if len(title) <= limit else title[:limit] + "…"
+
+
+def _sentence_end(quote: str) -> str:
+    return quote.rstrip("；;，,、：: ") if quote[-1:] in "；;，,、：: " else quote
+
+
+def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
+                      clauses_by_doc: dict[str, list[Clause]], max_sentences: int = 3) -> tuple[str, list[Citation]]:
+    """(answer text with [n] markers, citations) built only from verbatim sentences."""
+    evidence = score_evidence(question_norm, hits, weights, clauses_by_doc)
+    if not evidence:
+        return "", []
+    lookup = hits and hits[0].via == "lookup"
+    chosen: list[Evidence] = []
+    if lookup:
+        # a named clause: quote its opening sentences, then the first sentence of each part
+        target = hits[0]
+        for i, unit in enumerate(evidence_units(target, clauses_by_doc)):
+            sents = [q for q in (LEADING_MARKER.sub("", s).strip() for s in split_sentences(unit.text)) if len(q) >= 4]
+            for q in sents[: 2 if i == 0 else 1]:
+                if len(chosen) < max_sentences + 2:
+                    chosen.append(Evidence(unit, target.doc, q, 1.0, 1.0, 0))
+    else:
+        best = evidence[0]
+        chosen.append(best)
+        covered = set(t for t in question_terms(question_norm) if t in to_simplified(best.sentence))
+        for ev in evidence[1:]:
+            if len(chosen) >= max_sentences or ev.score < 0.75 * best.score:
+                break
+            new_terms = {t for t in question_terms(question_norm) if t in to_simplified(ev.sentence)} - covered
+            if ev.sentence in (c.sentence for c in chosen) or not new_terms:
+                continue
+            chosen.append(ev)
+            covered |= new_terms
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for ev in chosen:
+        existing = next((c for c in citations if c.clause_id == ev.clause.clause_id), None)
+        if existing is None:
+            existing = make_citation(len(citations) + 1, ev.clause, ev.doc, ev.sentence)
+            citations.append(existing)
+            lead = f"根据《{short_title(ev.doc.title)}》{ev.clause.label}：" if not parts else f"《{short_title(ev.doc.title)}》{ev.clause.label}还规定："
+        else:
+            lead = ""
+        body = _sentence_end(ev.sentence)
+        if not body.endswith(("。", "！", "？", "”")):
+            body += "。"
+        parts.append(f"{lead}{body[:-1]}[{existing.n}]{body[-1]}" if body[-1] in "。！？" else f"{lead}{body}[{existing.n}]")
+    return "".join(parts), citations
+
+
+def abstain_text() -> str:
+    return ABSTAIN_TEXT
+
+
+# ---- citation verification (for model-written answers) ----
+
+MARKER = re.compile(r"\[(\d{1,2})\]")
+QUOTED = re.compile(r"[「“\"]([^」”\"]{4,})[」”\"]")
+SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+
+
+def verify_citations(text: str, sources: list[tuple[Clause, Document]]) -> tuple[str, list[Citation], list[str]]:
+    """Keep only citations that name a shown source and whose quoted words are in it.
+
+    Returns (cleaned text renumbered to the kept sources, citations, notices). A sentence left
+    without any valid citation is dropped, so every remaining statement is traceable.
+    """
+    notices: list[str] = []
+    kept_sentences: list[str] = []
+    used: dict[int, Citation] = {}
+    removed_markers = dropped = 0
+    for sent in SENTENCE.findall(text):
+        if not sent.strip():
+            continue
+        markers = [int(m) for m in MARKER.findall(sent)]
+        bare = MARKER.sub("", sent).strip()
+        quotes = QUOTED.findall(bare)
+        good: list[int] = []
+        for n in markers:
+            if not 1 <= n <= len(sources):
+                removed_markers += 1
+                continue
+            clause, doc = sources[n - 1]
+            src_norm = to_simplified(clause.text + doc.text[clause.start:clause.end])
+            if quotes and not all(to_simplified(q) in src_norm for q in quotes):
+                removed_markers += 1
+                continue
+            if not quotes and not _overlaps(bare, src_norm):
+                removed_markers += 1
+                continue
+            good.append(n)
+        if not good:
+            if markers or len(bare) > 6:
+                dropped += 1
+            continue
+        for n in good:
+            if n not in used:
+                clause, doc = sources[n - 1]
+                used[n] = make_citation(len(used) + 1, clause, doc, _best_quote(quotes, bare, clause))
+        kept_sentences.append(bare.rstrip("。！？!?") + "".join(f"[{used[n].n}]" for n in dict.fromkeys(good)) + "。")
+    if removed_markers:
+        notices.append(f"已移除 {removed_markers} 处无法在所示条款中核实的引用")
+    if dropped:
+        notices.append(f"已删去 {dropped} 句没有有效出处的内容")
+    return "".join(kept_sentences), list(used.values()), notices
+
+
+def _overlaps(sentence: str, source_norm: str, need: float = 0.5) -> bool:
+    """At least `need` of the sentence's character bigrams occur in the source."""
+    s = to_simplified(sentence)
+    grams = {s[i:i + 2] for i in range(len(s) - 1) if "\u4e00" <= s[i] <= "\u9fff"}
+    if not grams:
+        return False
+    return sum(g in source_norm for g in grams) / len(grams) >= need
+
+
+def _best_quote(quotes: list[str], sentence: str, clause: Clause) -> str:
+    """The verified quote, or the clause sentence sharing most bigrams with the answer sentence."""
+    for q in quotes:
+        idx = to_simplified(clause.text).find(to_simplified(q))
+        if idx >= 0:
+            return clause.text[idx:idx + len(q)]
+    s = to_simplified(sentence)
+    grams = {s[i:i + 2] for i in range(len(s) - 1)}
+    best, best_n = "", -1
+    for sent in split_sentences(clause.text):
+        q = LEADING_MARKER.sub("", sent).strip()
+        n = sum(g in to_simplified(q) for g in grams)
+        if n > best_n:
+            best, best_n = q, n
+    return best

@@ -1,0 +1,204 @@
+"""The Assistant: question (+ conversation) -> retrieval -> verified, cited answer."""
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank,
+                              verify_citations)
+from assistant.conversation import rewrite_followup, is_followup
+from assistant.llm import LLMAnswerer, make_chat_model
+from assistant.retrieve import HybridRetriever
+from assistant.types import ABSTAIN_TEXT, Answer
+from index.embed import make_embedder
+from index.lexical import expand_query
+from index.errors import IndexNotBuilt, InvalidQuestion, LLMUnavailable
+from index.normalize import detect_script, detect_variant, to_script, to_simplified
+from index.settings import Settings
+from index.store import IndexData, load_index
+
+# instructions smuggled into a question are not part of what is searched for
+INJECTION = re.compile(r"(?:忽略|无视|忘记|忘掉|不要理会|ignore|disregard)[^。！？!?\n]{0,40}?(?:指令|指示|提示|规则|要求|设定|instructions?|prompts?|rules?)[^。！？!?\n]*[。！？!?]?",
+                       re.I)
+
+
+def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
+    """Load the index, building it from the bundled corpus first if there is none yet."""
+    embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
+    try:
+        return load_index(Path(settings.index_dir), expect_embedder=embedder_name)
+    except IndexNotBuilt:
+        from index.pipeline import build_index
+
+        print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)
+        data, report = build_index([settings.corpus_dir], settings, embedder=embedder, progress=progress)
+        print(report.format(), file=sys.stderr)
+        return data
+
+
+class Assistant:
+    """Answers questions over one index. Thread-safe for concurrent `ask` calls."""
+
+    def __init__(self, data: IndexData, embedder, settings: Settings, chat_model=None):
+        self.settings = settings
+        self.embedder = embedder
+        self.chat_model = chat_model
+        self._lock = threading.Lock()
+        self._set_data(data)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, embedder=None, chat_model=None, progress: bool = True) -> "Assistant":
+        settings = settings or Settings.from_env()
+        embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
+        data = open_index(settings, embedder, progress=progress)
+        return cls(data, embedder, settings, chat_model if chat_model is not None else make_chat_model(settings))
+
+    def _set_data(self, data: IndexData):
+        self.data = data
+        self.retriever = HybridRetriever(data, self.embedder, self.settings)
+        self.weights = TermWeights(data.tokens)
+        self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in data.docs.values()}
+        self._places = None
+
+    def reload(self, data: IndexData | None = None):
+        """Swap in a newly built index (e.g. after an upload) without stopping."""
+        data = data or load_index(Path(self.settings.index_dir), expect_embedder=self.embedder.name)
+        with self._lock:
+            self._set_data(data)
+
+    @property
+    def llm_available(self) -> bool:
+        return self.chat_model is not None
+
+    # ---- checks ----
+
+    def check_question(self, question: str) -> str:
+        if question is None or not str(question).strip():
+            raise InvalidQuestion("问题为空，请输入要查询的问题。")
+        question = str(question).strip()
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidQuestion(f"问题过长（{len(question)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
+        return question
+
+    def _unknown_places(self, question_norm: str) -> list[str]:
+        """Place names in the question that no indexed document mentions (another city or country)."""
+        import jieba.posseg as pseg
+
+        places = [w for w, flag in pseg.cut(question_norm) if flag == "ns" and len(w) >= 2]
+        return [p for p in places if not any(p in d.norm_text or p in to_simplified(d.title) for d in self.data.docs.values())]
+
+    # ---- answering ----
+
+    def ask(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+            mode: str | None = None) -> Answer:
+        """Answer one question; see ask_stream for the streamed form."""
+        answer = None
+        for kind, value in self.ask_stream(question, history, docs, mode):
+            if kind == "answer":
+                answer = value
+        return answer
+
+    def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+                   mode: str | None = None) -> Iterator[tuple[str, object]]:
+        """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
+        t0 = time.perf_counter()
+        question = self.check_question(question)
+        history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
+        mode = mode or self.settings.answerer
+        timings: dict = {}
+        notices: list[str] = []
+        script = detect_script(question)
+        variant = detect_variant(question) if script == "traditional" else "s2t"
+
+        search_q = INJECTION.sub(" ", question).strip() or question
+        if search_q != question:
+            notices.append("问题中的指令性文字已被忽略，只按问题内容检索")
+        rewritten = search_q
+        prefer_docs = None
+        if history and is_followup(search_q, history):
+            t = time.perf_counter()
+            if mode == "llm" and self.chat_model is not None:
+                try:
+                    rewritten = LLMAnswerer(self.chat_model).rewrite(search_q, history)
+                except LLMUnavailable as exc:
+                    notices.append(f"大模型改写追问失败，已改用规则改写（{exc}）")
+                    rewritten = rewrite_followup(search_q, history)
+            else:
+                rewritten = rewrite_followup(search_q, history)
+            prefer_docs = self._docs_cited_in(history)
+            timings["rewrite"] = (time.perf_counter() - t) * 1000
+
+        qn = to_simplified(rewritten)
+        with self._lock:
+            retriever, weights, clauses_by_doc = self.retriever, self.weights, self.clauses_by_doc
+        hits = retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings, prefer_docs=prefer_docs)
+        hits = rerank(qn, hits, weights, self.settings.top_k, timings)
+
+        t_ans = time.perf_counter()
+        answer = Answer(question=question, text="", rewritten_query=rewritten, script=script, notices=notices)
+        unknown = self._unknown_places(qn)
+        coverage = best_coverage(qn, hits, weights) if hits else 0.0
+        lookup = bool(hits) and hits[0].via == "lookup"
+        if not hits or (not lookup and (unknown or coverage < self.settings.min_coverage)):
+            answer.abstained = True
+            answer.text = ABSTAIN_TEXT
+            if unknown:
+                answer.text += f"已收录的文件不涉及“{'、'.join(unknown)}”。"
+            answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
+        else:
+            done = False
+            if mode == "llm":
+                if self.chat_model is None:
+                    notices.append("未配置大模型服务，已使用抽取式回答")
+                else:
+                    try:
+                        for kind, value in self._llm_answer(question, qn, hits, answer):
+                            if kind == "delta":
+                                yield kind, to_script(value, script, variant) if script == "traditional" else value
+                        done = bool(answer.citations)
+                        if not done:
+                            notices.append("大模型回答中没有可核实的引用，已改用抽取式回答")
+                    except LLMUnavailable as exc:
+                        notices.append(f"大模型服务不可用，已改用抽取式回答（{exc}）")
+            if not done:
+                answer.mode = "extractive"
+                answer.text, answer.citations = extractive_answer(qn, hits, weights, clauses_by_doc)
+                if not answer.citations:
+                    answer.abstained = True
+                    answer.text = ABSTAIN_TEXT
+                    answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
+        if script == "traditional":
+            answer.text = to_script(answer.text, "traditional", variant)
+        timings["answer"] = (time.perf_counter() - t_ans) * 1000
+        timings["retrieve"] = sum(timings.get(k, 0) for k in ("normalize", "embed", "faiss", "bm25", "fusion"))
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        answer.timings_ms = timings
+        if answer.mode == "extractive" or answer.abstained:
+            yield "delta", answer.text
+        yield "answer", answer
+
+    def _llm_answer(self, question: str, qn: str, hits, answer: Answer):
+        sources = [(h.clause, h.doc) for h in hits[:4]]
+        shown = [{"title": d.title, "label": c.label, "text": d.text[c.start:c.end].strip()[:1200]} for c, d in sources]
+        parts = []
+        for delta in LLMAnswerer(self.chat_model).stream_answer(question, shown):
+            parts.append(delta)
+            yield "delta", delta
+        raw = "".join(parts).strip()
+        if not raw:
+            raise LLMUnavailable("LLM returned an empty answer")
+        text, citations, notices = verify_citations(raw, sources)
+        answer.notices.extend(notices)
+        answer.text, answer.citations, answer.mode = text, citations, "llm"
+
+    def _docs_cited_in(self, history: list[dict]) -> list[str] | None:
+        """Documents named in the previous assistant turns (by title), for follow-ups."""
+        text = " ".join(to_simplified(h["content"]) for h in history[-4:] if h.get("role") == "assistant")
+        if not text:
+            return None
+        found = [d.doc_id for d in self.data.docs.values() if to_simplified(d.title)[:12] in text]
+        return found or None

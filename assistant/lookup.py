@@ -1,0 +1,164 @@
+"""Exact clause lookup: find the clause a question names, before any semantic search.
+
+>>> [(sorted(k), n) for k, n in parse_clause_ref("规划纲要第二部分(三)第1条讲什么")]
+[(['l1'], 2), (['l2'], 3), (['article', 'l1', 'l3'], 1)]
+>>> [(sorted(k), n) for k, n in parse_clause_ref("二、(四)3")]
+[(['l1'], 2), (['l2'], 4), (['l3'], 3)]
+>>> [(sorted(k), n) for k, n in parse_clause_ref("第七条讲了什么")]
+[(['article', 'l1', 'l3'], 7)]
+>>> parse_clause_ref("自由职业者怎么交养老保险")
+[]
+"""
+from __future__ import annotations
+
+import re
+
+from index.meta import cn_small_number
+from index.types import Clause, Document
+
+N = r"(?:[一二三四五六七八九十百零两]+|\d{1,3})"
+REF_TOKEN = re.compile(
+    rf"(?P<part>第(?P<part_n>{N})部分)"
+    rf"|(?P<chapter>第(?P<chapter_n>{N})章)"
+    rf"|(?P<l1>(?<![\d一二三四五六七八九十第])(?P<l1_n>[一二三四五六七八九十]{{1,3}})(?:、|(?=[(（])))"
+    rf"|(?P<paren>[(（](?P<paren_n>{N})[)）](?:项)?)"
+    rf"|(?P<tiao>第(?P<tiao_n>{N})(?:条|点))"
+    rf"|(?P<kuan>第(?P<kuan_n>{N})款)"
+    rf"|(?P<xiang>第[(（]?(?P<xiang_n>{N})[)）]?项)"
+    rf"|(?P<duan>第(?P<duan_n>{N})段)"
+    rf"|(?P<dot>(?<![\d.])(?P<dot_n>\d{{1,2}})(?:[.．](?!\d)|$|(?=[^\d万元%％年月日岁个人周]))(?![\d]))"
+)
+TIAO_KINDS = {"article", "l1", "l3"}
+
+
+def _num(s: str) -> int:
+    return int(s) if s.isdigit() else cn_small_number(s)
+
+
+def parse_clause_ref(question: str) -> list[tuple[set, int]]:
+    """The clause path a question names, as [(acceptable kinds, number), ...]; [] if none."""
+    out: list[tuple[set, int]] = []
+    last_end = None
+    for m in REF_TOKEN.finditer(question):
+        if last_end is not None and question[last_end:m.start()].strip(" 的之中里") != "":
+            if out:
+                break  # only one contiguous reference per question
+        kind = m.lastgroup
+        try:
+            n = _num(m.group(kind + "_n"))
+        except (ValueError, IndexError):
+            continue
+        if kind == "dot" and not out:
+            continue  # a bare number only counts after a section reference: "二、(四)3"
+        if kind in ("part", "l1"):
+            out.append(({"l1"}, n))
+        elif kind == "chapter":
+            out.append(({"chapter"}, n))
+        elif kind == "paren":
+            out.append(({"l2", "l4"} if m.group("paren_n").isdigit() and out and _has_l2(out) else {"l2"}, n))
+        elif kind == "tiao":
+            out.append((set(TIAO_KINDS) if not out else {"l3", "article", "l1"}, n))
+        elif kind == "kuan":
+            out.append(({"paragraph"}, n))
+        elif kind == "xiang":
+            out.append(({"l2"}, n))
+        elif kind == "duan":
+            out.append(({"para"}, n))
+        elif kind == "dot":
+            out.append(({"l3"}, n))
+        last_end = m.end()
+    return out
+
+
+def _has_l2(ref) -> bool:
+    return any("l2" in kinds for kinds, _ in ref)
+
+
+_CN = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+def clause_signature(clause: Clause) -> list[tuple[str, int]]:
+    """[(kind, number)] of a clause's path: ('四', '(二)', '3') -> [('l1', 4), ('l2', 2), ('l3', 3)]."""
+    sig = []
+    for piece in clause.path:
+        m = re.fullmatch(r"第(.+)条(?:之.+)?", piece)
+        try:
+            if m:
+                sig.append(("article", cn_small_number(m.group(1))))
+            elif re.fullmatch(r"第(.+)款", piece):
+                sig.append(("paragraph", cn_small_number(piece[1:-1])))
+            elif re.fullmatch(r"第\((.+)\)项", piece):
+                sig.append(("l2", cn_small_number(piece[2:-2])))
+            elif re.fullmatch(r"第(\d+)段", piece):
+                sig.append(("para", int(piece[1:-1])))
+            elif re.fullmatch(r"第(\d+)目", piece):
+                sig.append(("l3", int(piece[1:-1])))
+            elif re.fullmatch(r"\(([一二三四五六七八九十百]+)\)", piece):
+                sig.append(("l2", cn_small_number(piece[1:-1])))
+            elif re.fullmatch(r"\((\d+)\)", piece):
+                sig.append(("l4", int(piece[1:-1])))
+            elif re.fullmatch(r"\d+", piece):
+                sig.append(("l3", int(piece)))
+            elif re.fullmatch(r"[一二三四五六七八九十百]+", piece):
+                sig.append(("l1", cn_small_number(piece)))
+            elif re.fullmatch(r"第(.+)[章节编]", piece):
+                sig.append(("chapter", cn_small_number(piece[1:-1])))
+            else:
+                sig.append(("other", -1))
+        except ValueError:
+            sig.append(("other", -1))
+    return sig
+
+
+def match_ref(ref: list[tuple[set, int]], clause: Clause) -> bool:
+    """Whether a clause's path is exactly the referenced path."""
+    sig = clause_signature(clause)
+    if len(sig) != len(ref):
+        return False
+    return all(kind in kinds and num == n for (kind, num), (kinds, n) in zip(sig, ref))
+
+
+def bigrams(text: str) -> set[str]:
+    chars = [c for c in text if "\u4e00" <= c <= "\u9fff" or c.isalnum()]
+    return {a + b for a, b in zip(chars, chars[1:])}
+
+
+GENERIC = bigrams("关于进一步的通知意见实施方案工作加强做好完善社会保障体系人民政府市劳动局规定办法中华人民共和国")
+
+
+def score_documents(question_norm: str, docs: list[Document]) -> list[tuple[float, Document]]:
+    """How strongly the question names each document (title/文号 bigram overlap), best first.
+
+    Loose names work: "两个确保的那份通知", "本溪的专项行动方案", "规划纲要".
+    """
+    q = bigrams(question_norm)
+    scored = []
+    for d in docs:
+        from index.normalize import to_simplified
+
+        name = bigrams(to_simplified(" ".join((d.title, d.meta.doc_number, d.meta.issuer))))
+        distinctive = (q & name) - GENERIC
+        generic = (q & name) & GENERIC
+        scored.append((len(distinctive) + 0.2 * len(generic), d))
+    scored.sort(key=lambda x: -x[0])
+    return scored
+
+
+def lookup_clauses(question_norm: str, docs: list[Document]) -> list[Clause]:
+    """Clauses the question names exactly, in the documents it names (or all), best first."""
+    ref = parse_clause_ref(question_norm)
+    if not ref:
+        return []
+    scored = score_documents(question_norm, docs)
+    named = [d for s, d in scored if s >= 1.0]
+    pool = named or docs
+    found = []
+    for d in pool:
+        found.extend(c for c in d.clauses if match_ref(ref, c))
+    if not found and len(ref) > 1:
+        # "(三)第1条" without its section: accept a unique suffix match
+        suffix = [c for d in pool for c in d.clauses if len(clause_signature(c)) > len(ref)
+                  and match_ref(ref, Clause(**{**c.__dict__, "path": c.path[-len(ref):]}))]
+        if len(suffix) == 1:
+            found = suffix
+    return found

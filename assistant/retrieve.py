@@ -1,0 +1,153 @@
+"""Hybrid retrieval: exact clause lookup first, then dense (FAISS) + BM25 fused by reciprocal rank.
+
+Both retrievers run on the OpenCC-normalised query. `PolicyRetriever` exposes the same search
+as a LangChain `BaseRetriever`.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from assistant.lookup import lookup_clauses
+from assistant.types import Hit
+from index.lexical import tokenize
+from index.normalize import to_simplified
+from index.settings import Settings
+from index.store import IndexData
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+class HybridRetriever:
+    """Search over one loaded index; every call records per-stage timings in `timings` (ms)."""
+
+    def __init__(self, data: IndexData, embedder, settings: Settings):
+        self.data = data
+        self.embedder = embedder
+        self.settings = settings
+        self._rows_by_doc: dict[str, np.ndarray] = {}
+        rows = defaultdict(list)
+        for i, ch in enumerate(data.chunks):
+            rows[ch.doc_id].append(i)
+        self._rows_by_doc = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self._first_chunk_of_clause: dict[str, int] = {}
+        for i, ch in enumerate(data.chunks):
+            self._first_chunk_of_clause.setdefault(ch.clause_id, i)
+
+    def _rows(self, docs: list[str] | None) -> np.ndarray | None:
+        if not docs:
+            return None
+        parts = [self._rows_by_doc[d] for d in docs if d in self._rows_by_doc]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def dense(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
+        t = time.perf_counter()
+        q = self.embedder.embed_query_array(query_norm).astype(np.float32)
+        timings["embed"] = timings.get("embed", 0) + (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        rows = self._rows(docs)
+        if rows is None:
+            scores, ids = self.data.faiss_index.search(q.reshape(1, -1), min(k, len(self.data.chunks)))
+            out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        else:
+            sims = self.data.vectors[rows] @ q
+            top = np.argsort(-sims)[:k]
+            out = [(int(rows[i]), float(sims[i])) for i in top]
+        timings["faiss"] = timings.get("faiss", 0) + (time.perf_counter() - t) * 1000
+        return out
+
+    def bm25(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
+        t = time.perf_counter()
+        tokens = tokenize(query_norm)
+        n = len(self.data.chunks)
+        out: list[tuple[int, float]] = []
+        if tokens and n and self.data.bm25 is not None:
+            rows = self._rows(docs)
+            mask = None
+            if rows is not None:
+                mask = np.zeros(n, dtype=np.float32)
+                mask[rows] = 1.0
+            ids, scores = self.data.bm25.retrieve([tokens], k=min(k, n), show_progress=False, weight_mask=mask, n_threads=1)
+            out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+        timings["bm25"] = timings.get("bm25", 0) + (time.perf_counter() - t) * 1000
+        return out
+
+    def search(self, query: str, k: int | None = None, mode: str = "hybrid", docs: list[str] | None = None,
+               timings: dict | None = None, prefer_docs: list[str] | None = None, lookup: bool = True) -> list[Hit]:
+        """Best chunks for a query, one per clause, fused; exact clause lookups come first."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        timings = {} if timings is None else timings
+        k = k or self.settings.top_k
+        t = time.perf_counter()
+        qn = to_simplified(query)
+        timings["normalize"] = timings.get("normalize", 0) + (time.perf_counter() - t) * 1000
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        if lookup:
+            pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
+            for clause in lookup_clauses(qn, pool):
+                row = self._first_chunk_of_clause.get(clause.clause_id)
+                chunk = self.data.chunks[row] if row is not None else self._chunk_covering(clause)
+                if chunk is None or clause.clause_id in seen:
+                    continue
+                seen.add(clause.clause_id)
+                hits.append(Hit(chunk, clause, self.data.docs[clause.doc_id], 1.0, via="lookup"))
+        cand = max(self.settings.candidate_k, k * 3)
+        dense = self.dense(qn, cand, docs, timings) if mode in ("hybrid", "dense") else []
+        lexical = self.bm25(qn, cand, docs, timings) if mode in ("hybrid", "bm25") else []
+        t = time.perf_counter()
+        fused: dict[int, float] = defaultdict(float)
+        d_rank = {row: r for r, (row, _) in enumerate(dense)}
+        b_rank = {row: r for r, (row, _) in enumerate(lexical)}
+        for ranking in (dense, lexical):
+            for r, (row, _) in enumerate(ranking):
+                fused[row] += 1.0 / (self.settings.rrf_k + r + 1)
+        if prefer_docs:
+            # a follow-up stays with the documents the conversation is about
+            for row in fused:
+                if self.data.chunks[row].doc_id in prefer_docs:
+                    fused[row] *= 1.25
+        order = sorted(fused, key=lambda r: -fused[r])
+        for row in order:
+            ch = self.data.chunks[row]
+            if ch.clause_id in seen:
+                continue
+            seen.add(ch.clause_id)
+            hits.append(Hit(ch, self.data.clauses[ch.clause_id], self.data.docs[ch.doc_id], fused[row],
+                            d_rank.get(row), b_rank.get(row), via=mode))
+            if len(hits) >= k + len([h for h in hits if h.via == "lookup"]):
+                break
+        timings["fusion"] = timings.get("fusion", 0) + (time.perf_counter() - t) * 1000
+        return hits
+
+    def _chunk_covering(self, clause):
+        """The chunk whose span contains a clause that has no chunk of its own (a 款 inside an article)."""
+        for ch in self.data.chunks:
+            if ch.doc_id == clause.doc_id and ch.start <= clause.start < ch.end:
+                return ch
+        return None
+
+
+class PolicyRetriever(BaseRetriever):
+    """LangChain adapter: `PolicyRetriever(retriever=HybridRetriever(...)).invoke("问题")`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    retriever: HybridRetriever
+    k: int = 5
+    mode: str = "hybrid"
+    docs: list[str] | None = None
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        out = []
+        for h in self.retriever.search(query, k=self.k, mode=self.mode, docs=self.docs):
+            out.append(LCDocument(page_content=h.clause.text, metadata={
+                "doc_id": h.doc.doc_id, "source": h.doc.source, "title": h.doc.title, "label": h.clause.label,
+                "path": list(h.clause.path), "clause_id": h.clause.clause_id, "score": h.score, "via": h.via}))
+        return out
