@@ -6,7 +6,10 @@ everything else is carried over from the live generation.
 from __future__ import annotations
 
 import hashlib
+import re
 import json
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -30,6 +33,49 @@ from index.types import Document, DocumentMeta
 
 def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+class EmbeddingCheckpoint:
+    """Vectors embedded by an unfinished build, saved every few thousand chunks.
+
+    A long build that is interrupted (Ctrl-C, a closed laptop, a time limit) resumes where it
+    stopped instead of embedding everything again. Removed once a build completes.
+    """
+
+    def __init__(self, folder: Path, dim: int, every: int = 2048):
+        self.folder, self.dim, self.every = folder, dim, every
+        self._keys: list[str] = []
+        self._vecs: list[np.ndarray] = []
+
+    def load(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for part in sorted(self.folder.glob("part-*.npz")) if self.folder.exists() else []:
+            try:
+                with np.load(part) as z:
+                    if z["vectors"].shape[1:] == (self.dim,):
+                        out.update(zip(z["keys"].tolist(), z["vectors"]))
+            except (OSError, ValueError, KeyError):
+                continue  # a part cut short by the interruption itself
+        return out
+
+    def add(self, keys: list[str], vecs: np.ndarray):
+        self._keys.extend(keys)
+        self._vecs.append(vecs)
+        if len(self._keys) >= self.every:
+            self.flush()
+
+    def flush(self):
+        if not self._keys:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{time.time_ns()}"
+        tmp = self.folder / (name + ".tmp.npz")
+        np.savez(tmp, keys=np.asarray(self._keys), vectors=np.concatenate(self._vecs))
+        os.replace(tmp, self.folder / (name + ".npz"))
+        self._keys, self._vecs = [], []
+
+    def clear(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def metadata_sidecar(path: Path) -> Path:
@@ -213,6 +259,11 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     t_embed = time.perf_counter()
     dim = embedder.dim
     new_vecs = np.zeros((len(new_chunks), dim), dtype=np.float32)
+    checkpoint = EmbeddingCheckpoint(Path(settings.index_dir) / "checkpoint" / re.sub(r"\W+", "_", embedder.name), dim)
+    resumed = checkpoint.load()
+    if resumed:
+        report.notes.append(f"resuming an interrupted build: {len(resumed)} vectors already embedded")
+        cached_vectors.update(resumed)
     todo = []
     for i, c in enumerate(new_chunks):
         hit = cached_vectors.get(text_key(c.embed_text))
@@ -226,8 +277,11 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     with tqdm(total=len(texts), desc="embedding", unit="chunk", file=sys.stderr,
               disable=not progress or not texts) as bar:
         for i in range(0, len(texts), step):
-            new_vecs[todo[i:i + step]] = embedder.embed_array(texts[i:i + step])
+            vecs = embedder.embed_array(texts[i:i + step])
+            new_vecs[todo[i:i + step]] = vecs
+            checkpoint.add([text_key(t) for t in texts[i:i + step]], vecs)
             bar.update(len(texts[i:i + step]))
+    checkpoint.flush()
     report.timings_s["embed"] = time.perf_counter() - t_embed
     report.embedded_chunks = len(texts)
     report.embedded_chars = sum(len(t) for t in texts)
@@ -261,6 +315,7 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     data = IndexData(manifest, docs, chunks, tokens, vectors, fi, bm)
     t_write = time.perf_counter()
     save_index(Path(settings.index_dir), data)
+    checkpoint.clear()
     report.timings_s["write"] = time.perf_counter() - t_write
     report.location = data.location
     report.timings_s["total"] = time.perf_counter() - t0
