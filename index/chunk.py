@@ -23,7 +23,8 @@ def split_long(text: str, max_chars: int) -> list[str]:
     """Pack sentences into pieces of at most max_chars; a longer sentence is cut hard."""
     pieces: list[str] = []
     cur = ""
-    for sent in split_sentences(text):
+    # raw pieces keep their line ends, so every chunk is a verbatim span of the clause
+    for sent in (s for s in SENTENCE_END.split(text) if s):
         while len(sent) > max_chars:
             if cur:
                 pieces.append(cur)
@@ -36,7 +37,7 @@ def split_long(text: str, max_chars: int) -> list[str]:
         cur += sent
     if cur.strip():
         pieces.append(cur)
-    return pieces
+    return [p.strip() for p in pieces if p.strip()]
 
 
 def chunk_document(doc: Document, max_chars: int) -> list[Chunk]:

@@ -217,7 +217,7 @@ def parse_clauses(doc_id: str, text: str, page_marks: list[tuple[int, int]] | No
                 node = _Node(c.kind, c.num, _piece(c.kind, c.num, text, c, in_article), c.start,
                              inferred=c.start in inferred_starts)
                 attach(node, parent)
-                structural += c.kind in ("l1", "article", "l2")
+                structural += 1
                 continue
         if at_line_start and stack and any(n.kind == "article" for n in stack):
             # a new line inside an article without a marker is its next 款

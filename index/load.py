@@ -93,7 +93,7 @@ def read_text(path: Path, data: bytes | None = None) -> str:
     elif suffix == ".pdf":
         text = _read_pdf(data)
     else:
-        if _looks_binary(data):
+        if not data.startswith((b"\xff\xfe", b"\xfe\xff")) and _looks_binary(data):
             raise UnsupportedDocument("file looks binary, not text")
         text, _ = decode_bytes(data)
         if suffix in (".html", ".htm"):

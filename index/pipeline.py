@@ -76,6 +76,8 @@ class EmbeddingCheckpoint:
 
     def clear(self):
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder.parent.exists() and not any(self.folder.parent.iterdir()):
+            self.folder.parent.rmdir()
 
 
 def metadata_sidecar(path: Path) -> Path:
@@ -93,7 +95,7 @@ def content_hash(path: Path, data: bytes) -> str:
 
 # bump when cleaning, clause parsing or chunking changes what a document turns into;
 # documents are then parsed again (their unchanged chunk texts keep their vectors)
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 SKIP_NAMES = {"README.md", "FORMAT.md", "LICENSE", "LICENSE.md"}
 

