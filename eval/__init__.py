@@ -1,0 +1,1 @@
+"""Evaluation: gold sets, metrics, the naive baseline, STARD, human ratings and the report."""
