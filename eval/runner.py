@@ -113,7 +113,9 @@ def run_set(config: str, items: list[dict], settings: Settings, set_name: str = 
             "gold": {k: item[k] for k in ("doc_id", "gold_label", "gold_evidence", "key_fact") if k in item},
             "answer": row.get("answer", ""), "abstained": row.get("abstained"), "error": row.get("error"),
             "rewritten_query": row.get("rewritten_query"),
-            "citations": [{k: c.get(k) for k in ("n", "doc_id", "label", "quote")} for c in row.get("citations", [])],
+            # quotes cut at 200 characters: the naive baseline quotes whole 500-character chunks
+            "citations": [{"n": c.get("n"), "doc_id": c.get("doc_id"), "label": c.get("label"),
+                           "quote": (c.get("quote") or "")[:200]} for c in row.get("citations", [])],
             "timings_ms": row.get("timings_ms", {}), "scores": score.to_json(),
         })
         if progress:
@@ -122,6 +124,8 @@ def run_set(config: str, items: list[dict], settings: Settings, set_name: str = 
         "config": config, "set": set_name, "embedder": settings.embedder, "index_dir": settings.index_dir,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "setup_s": round(setup_s, 2),
         "run_s": round(time.perf_counter() - t0 - setup_s, 2),
+        # latency depends on what else the machine is doing: record it next to the numbers
+        "load_avg": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
         "metrics": aggregate(scores),
         "latency_ms": {stage: {k: round(v, 2) for k, v in s.items()}
                        for stage, s in latency_summary([r["timings_ms"] for r in rows]).items()},
