@@ -57,7 +57,9 @@ def cmd_stard(args) -> int:
 def cmd_report(args) -> int:
     from eval.report import write_report
 
-    summary = write_report(ratings_db=args.ratings_db, law_index=Path(args.law_index) if args.law_index else None)
+    extra = {"folder": Path(args.dir)} if args.dir else {}
+    summary = write_report(ratings_db=args.ratings_db, law_index=Path(args.law_index) if args.law_index else None,
+                           **extra)
     print(f"wrote {summary['readme']}")
     _emit({"command": "report", **summary})
     return 0
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_stard)
 
     sp = sub.add_parser("report", help="write eval/reports/README.md and plots from saved results")
+    sp.add_argument("--dir", help="reports folder holding runs/ and stard/ (default: eval/reports)")
     sp.add_argument("--ratings-db", help="ratings SQLite file (default: Settings.ratings_db)")
     sp.add_argument("--law-index", help="law index to mention as pending (default as for stard)")
     sp.set_defaults(func=cmd_report)

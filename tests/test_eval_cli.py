@@ -347,3 +347,12 @@ def test_report_without_ratings_says_so(tmp_path):
     write_report(tmp_path / "r", ratings_db=tmp_path / "none.sqlite3", law_index=tmp_path / "x")
     readme = (tmp_path / "r" / "README.md").read_text(encoding="utf-8")
     assert "No ratings database" in readme and "No run saved yet" in readme
+
+
+def test_report_cli_last_line(tmp_path):
+    code, out, err = run_cli("report", "--dir", str(tmp_path / "r"), "--ratings-db", str(tmp_path / "none.sqlite3"),
+                             "--law-index", str(tmp_path / "x"))
+    assert code == 0, err
+    summary = json.loads(out[-1])
+    assert summary["command"] == "report" and summary["runs"] == [] and summary["ratings_db"] is False
+    assert Path(summary["readme"]) == tmp_path / "r" / "README.md"
