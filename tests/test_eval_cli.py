@@ -12,7 +12,6 @@ import pytest
 from eval.devset import load_set
 from eval.metrics import METRIC_KEYS
 from index.settings import REPO_ROOT
-from tests.conftest import make_settings
 
 DEV = load_set("dev")
 # one item of each kind: citizen, lookup, Traditional, follow-up, out of corpus
