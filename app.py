@@ -53,7 +53,7 @@ const focus = () => setTimeout(() => {
   const target = element.querySelector('.pqa-target');
   if (box && target) {
     box.scrollTop = Math.max(0, target.offsetTop - box.offsetTop - 40);
-    element.scrollIntoView({behavior: 'smooth', block: 'start'});
+    element.scrollIntoView({block: 'start'});
   }
 }, 60);
 focus();
@@ -160,6 +160,31 @@ def highlight(text: str, quote: str, script: str = "original", variant: str = "s
     a, b = span
     return (esc(convert(text[:a], script, variant)) + "<mark>" + esc(convert(text[a:b], script, variant))
             + "</mark>" + esc(convert(text[b:], script, variant)))
+
+
+# reasons index.load/pipeline give for refusing a file, as the (Chinese) UI says them
+REASONS_ZH = [
+    ("file looks binary", "文件内容是二进制数据，不是文本"),
+    ("file is empty", "文件是空的"),
+    ("no text left after cleaning", "清理后没有剩下正文"),
+    ("no text could be extracted", "无法提取文字（可能是扫描图片或空文档）"),
+    ("corrupt .docx", "文件已损坏，无法作为 .docx 读取"),
+    ("corrupt .pdf", "文件已损坏，无法作为 .pdf 读取"),
+    ("cannot detect the text encoding", "无法识别文字编码（不是 UTF-8、GB18030 或 Big5）"),
+    ("cannot read file", "无法读取文件"),
+]
+
+
+def reason_zh(reason: str) -> str:
+    """A refusal reason in Chinese, with the technical detail kept for staff.
+
+    >>> reason_zh("corrupt .docx file (BadZipFile: File is not a zip file)")
+    '文件已损坏，无法作为 .docx 读取（corrupt .docx file (BadZipFile: File is not a zip file)）'
+    """
+    for prefix, text in REASONS_ZH:
+        if reason.startswith(prefix):
+            return text if reason.rstrip(".") == prefix else f"{text}（{reason}）"
+    return reason
 
 
 def plain_history(history) -> list[dict]:
@@ -441,7 +466,7 @@ class PolicyQAApp:
         for d in self.assistant.data.docs.values():
             m = d.meta
             rows.append([d.title, m.doc_number, m.issuer, m.issue_date, m.effective_date, m.validity,
-                         len(d.clauses), d.source, "；".join(d.warnings)])
+                         len(d.clauses), d.source, warnings_summary(d.warnings)])
         return rows
 
     def render_outline(self, doc_id: str | None) -> str:
@@ -456,9 +481,11 @@ class PolicyQAApp:
             flag = ' <span class="pqa-inferred">（编号系推断）</span>' if cl.inferred else ""
             items.append(f'<li style="padding-left:{depth * 1.2:.1f}em"><button data-clause="{esc(cl.clause_id)}">'
                          f'<b>{esc(cl.label or "（前言）")}</b> {esc(name)}{flag}</button></li>')
+        notes = "".join(f"<li>{esc(w)}</li>" for w in doc.warnings)
+        notes = f'<div class="pqa-notice">导入提示：<ul>{notes}</ul></div>' if notes else ""
         if not items:
-            return '<div class="pqa-empty">这个文件没有识别出编号条款。</div>'
-        return f'<div class="pqa-outline"><ul>{"".join(items)}</ul></div>'
+            return notes + '<div class="pqa-empty">这个文件没有识别出编号条款。</div>'
+        return f'{notes}<div class="pqa-outline"><ul>{"".join(items)}</ul></div>'
 
     def open_outline_clause(self, evt: gr.EventData):
         data = getattr(evt, "_data", None) or {}
@@ -491,20 +518,21 @@ class PolicyQAApp:
         name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", src.name).lstrip(".") or "upload.txt"
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            raise gr.Error(f"不支持的文件类型“{suffix or '无扩展名'}”：请上传 {' '.join(SUPPORTED_SUFFIXES)} 文件。")
+            raise gr.Error(f"无法导入“{name}”：不支持的文件类型“{suffix or '无扩展名'}”，"
+                           f"请上传 {' '.join(SUPPORTED_SUFFIXES)} 文件。索引未改变。")
         size = src.stat().st_size
         limit = self.settings.max_upload_bytes
         if size == 0:
-            raise gr.Error(f"文件“{name}”是空的，未导入。")
+            raise gr.Error(f"无法导入“{name}”：文件是空的。索引未改变。")
         if size > limit:
-            raise gr.Error(f"文件“{name}”过大（{size / 2**20:.1f} MB），上限为 {limit / 2**20:.0f} MB，未导入。")
+            raise gr.Error(f"无法导入“{name}”：文件过大（{size_text(size)}），上限为 {size_text(limit)}。索引未改变。")
         data = src.read_bytes()
         with self._index_lock:
             progress(0.05, desc="检查文件")
             try:  # parse before touching the index: an unreadable file never reaches it
                 parse_document(src, Path(name).stem, data)
             except UnsupportedDocument as exc:
-                raise gr.Error(f"无法导入“{name}”：{exc}。索引未改变。") from exc
+                raise gr.Error(f"无法导入“{name}”：{reason_zh(str(exc))}。索引未改变。") from exc
             self.uploads_dir.mkdir(parents=True, exist_ok=True)
             target = self.uploads_dir / name
             backup = self.uploads_dir / f".{name}.previous" if target.exists() else None
@@ -526,19 +554,28 @@ class PolicyQAApp:
                 index, _ = build_index(self.index_paths(), self.settings, embedder=self.assistant.embedder,
                                        progress=False)
                 self.assistant.reload(index)
-                raise gr.Error(f"无法导入“{name}”：{exc}。索引未改变。") from exc
+                raise gr.Error(f"无法导入“{name}”：{reason_zh(str(exc))}。索引未改变。") from exc
             if backup:
                 backup.unlink(missing_ok=True)
             progress(0.9, desc="载入新索引")
             self.assistant.reload(index)
         row = next(r for r in report.indexed if Path(r["source"]).resolve() == target.resolve())
-        status = (f"✅ 已导入《{esc(row['title'])}》（{esc(name)}）：{row['clauses']} 个条款、{row['chunks']} 个片段，"
+        status = (f"已导入《{esc(row['title'])}》（{esc(name)}）：{row['clauses']} 个条款、{row['chunks']} 个片段，"
                   f"本次向量化 {report.embedded_chunks} 个片段，用时 {report.timings_s.get('total', 0):.1f} 秒。现在即可检索。")
         if row["warnings"]:
-            status += "\n\n导入提示：" + "；".join(esc(w) for w in row["warnings"])
+            status += "<br>导入提示：" + "；".join(esc(w) for w in row["warnings"])
         choices = self.doc_choices()
         return (status, self.documents_table(), gr.update(choices=choices),
                 gr.update(choices=choices, value=row["doc_id"]))
+
+    def on_upload(self, file, progress=gr.Progress(track_tqdm=True)):
+        """The upload event: like upload_document, but a refusal is shown in the status line and a
+        warning toast instead of putting the table and lists into an error state."""
+        try:
+            return self.upload_document(file, progress)
+        except gr.Error as exc:
+            gr.Warning(exc.message, duration=15)
+            return f'<div class="pqa-notice">导入失败：{esc(exc.message)}</div>', gr.update(), gr.update(), gr.update()
 
     # ---------------------------------------------------------------- evaluation
 
@@ -590,7 +627,7 @@ class PolicyQAApp:
             answer = {k2: v for k2, v in answer.items() if k2 != "id"}
             items.append({"id": item_id, "question": question, "history": history, "answer": answer})
         note = f"已载入 {len(items)} 个问题" + (f"；第 {', '.join(map(str, bad[:10]))} 行无法解析，已跳过" if bad else "")
-        gr.Info(note)
+        gr.Info(note, duration=4)
         return self._show_items(items, evaluator, 0)
 
     def load_chat_log(self, evaluator: str, limit: int = 200):
@@ -699,6 +736,17 @@ class PolicyQAApp:
     def go_to(self, items: list[dict], evaluator: str, index, delta: int = 0):
         index = (int(index) if index is not None else 0) + delta
         return self._show_items(items or [], evaluator, index)
+
+    def on_evaluator_change(self, items: list[dict], evaluator: str, index):
+        """Show the newly named evaluator's ratings of the current item.
+
+        Never replaces the loaded items: typing a name and at once loading a set runs both
+        events side by side, and this one (holding the older, possibly empty, list) may finish last.
+        """
+        if not items:
+            return [gr.update()] * (5 + 4 + MAX_CITATIONS)
+        out = self._show_items(items, evaluator, int(index or 0))
+        return [gr.update(), gr.update(), out[2], gr.update(), out[4]] + out[5:]
 
     def save_rating(self, evaluator: str, items: list[dict], index, field: str, value) -> tuple[str, str]:
         """Store one field of the current item's rating at once; returns (save status, progress)."""
@@ -814,7 +862,8 @@ class PolicyQAApp:
                     gr.Markdown("已收录的文件。选择文件查看条款目录，点击条款查看原文位置。")
                     table = gr.Dataframe(self.documents_table(), headers=["标题", "文号", "发文机关", "发布日期", "施行日期",
                                                                           "时效性", "条款数", "文件名", "导入提示"],
-                                         interactive=False, wrap=True, elem_id="pqa-doc-table", max_height=320)
+                                         interactive=False, wrap=True, elem_id="pqa-doc-table", max_height=360,
+                                         column_widths=["24%", "11%", "10%", "8%", "8%", "6%", "5%", "12%", "16%"])
                     with gr.Row(equal_height=False):
                         with gr.Column(scale=2):
                             doc_select = gr.Dropdown(self.doc_choices(), label="文件", elem_id="pqa-doc-select")
@@ -822,10 +871,10 @@ class PolicyQAApp:
                         with gr.Column(scale=3):
                             doc_clause = gr.HTML(DOCVIEW_PLACEHOLDER, elem_id="pqa-doc-clause", js_on_load=SCROLL_JS)
                     gr.Markdown(f"#### 上传文件\n支持 {' '.join(SUPPORTED_SUFFIXES)}，单个文件不超过 "
-                                f"{self.settings.max_upload_bytes / 2**20:.0f} MB。导入后即可检索；导入失败时索引保持不变。")
+                                f"{size_text(self.settings.max_upload_bytes)}。导入后即可检索；导入失败时索引保持不变。")
                     upload = gr.File(label="上传政策文件", file_types=list(SUPPORTED_SUFFIXES), type="filepath",
                                      elem_id="pqa-upload")
-                    upload_status = gr.Markdown(elem_id="pqa-upload-status")
+                    upload_status = gr.HTML(elem_id="pqa-upload-status")
 
                 with gr.Tab("评估", id="evaluate"):
                     items = gr.State([])
@@ -872,14 +921,17 @@ class PolicyQAApp:
             gr.api(self.api_ask, api_name="ask", concurrency_id="ask")
             display.change(self.redisplay, [turns, display], [chatbot, sources], api_visibility="private")
             clear.click(self.clear_chat, None, [chatbot, sources, turns, docview_box, docview], api_visibility="private")
-            sources.click(self.open_citation, [turns, display], [docview_box, docview], api_visibility="private")
+            sources.click(self.open_citation, [turns, display], [docview_box, docview], scroll_to_output=True,
+                          api_visibility="private")
             close_doc.click(lambda: gr.update(visible=False), None, docview_box, api_visibility="private")
 
             # ---- documents
             doc_select.change(self.select_document, doc_select, [outline, doc_clause], api_visibility="private")
             outline.click(self.open_outline_clause, None, doc_clause, api_visibility="private")
-            upload.upload(self.upload_document, upload, [upload_status, table, docs, doc_select],
-                          concurrency_limit=1, concurrency_id="index", api_visibility="private")
+            # cleared after every attempt (also a refused one) so the next file can be dropped in
+            upload.upload(self.on_upload, upload, [upload_status, table, docs, doc_select],
+                          concurrency_limit=1, concurrency_id="index", api_visibility="private") \
+                .then(lambda: None, None, upload, api_visibility="private")
 
             # ---- evaluation: every widget saves on input (user changes only, not when an item is shown)
             shown = [items, index, selector, item_html, progress_md, correctness, completeness, abstain_ok, comment,
@@ -892,7 +944,7 @@ class PolicyQAApp:
                            api_visibility="private")
             next_btn.click(lambda it, ev, i: self.go_to(it, ev, i, 1), [items, evaluator, index], shown,
                            api_visibility="private")
-            evaluator.change(self.go_to, [items, evaluator, index], shown, trigger_mode="always_last",
+            evaluator.change(self.on_evaluator_change, [items, evaluator, index], shown, trigger_mode="always_last",
                              api_visibility="private")
             for widget, field in [(correctness, "correctness"), (completeness, "completeness"),
                                   (abstain_ok, "abstain_ok")] + [(r, f"cite:{k}") for k, r in enumerate(cite_radios)]:
@@ -931,6 +983,20 @@ class PolicyQAApp:
                        max_file_size=self.settings.max_upload_bytes, show_error=True, footer_links=["api"])
         options.update(kwargs)
         return demo.launch(**options)
+
+
+def warnings_summary(warnings, limit: int = 2, width: int = 40) -> str:
+    """Ingestion warnings for a table cell: the first few, shortened; all of them show with the outline."""
+    shown = [w if len(w) <= width else w[:width] + "…" for w in list(warnings)[:limit]]
+    more = f"（另 {len(warnings) - limit} 条）" if len(warnings) > limit else ""
+    return "；".join(shown) + more
+
+
+def size_text(n: int) -> str:
+    """2500000 -> '2.4 MB', 2048 -> '2 KB', 100 -> '100 字节'."""
+    if n >= 2**20:
+        return f"{n / 2**20:.1f}".rstrip("0").rstrip(".") + " MB"
+    return f"{n / 2**10:.0f} KB" if n >= 2**10 else f"{n} 字节"
 
 
 def item_id_for(question: str) -> str:

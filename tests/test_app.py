@@ -213,7 +213,9 @@ def test_documents_table_and_outline(ui, fake_assistant):
     assert len(rows) == len(fake_assistant.data.docs) == 5
     benxi = next(r for r in rows if r[1] == "本政发[2008]6号")
     assert benxi[2] == "本溪市政府" and benxi[3] == "2008-05-14" and benxi[5] == "有效" and benxi[6] == 23
-    assert any("mojibake" in r[8] for r in rows)  # ingestion warnings are listed
+    assert any("（另 " in r[8] and len(r[8]) < 120 for r in rows)  # ingestion warnings, shortened
+    outline_002 = ui.render_outline("002_42cfee8571543bc0")
+    assert outline_002.count("mojibake at line") == 3  # all of them, with the outline
     outline = ui.render_outline("003_50930e0fa3d1836b")
     assert "<b>二、(三)1.</b>" in outline and 'data-clause="003_50930e0fa3d1836b#二.(三).1"' in outline
     view = ui.open_outline_clause(gr.EventData(None, {"clause_id": "003_50930e0fa3d1836b#二.(三).1"}))
@@ -238,13 +240,13 @@ def test_upload_of_a_good_txt_makes_it_searchable(ui, fake_assistant, fake_setti
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("binary.txt", bytes(range(256)) * 20, "binary"),
-    ("empty.txt", b"", "空"),
-    ("blank.md", b"   \n\n  ", "empty"),
+    ("binary.txt", bytes(range(256)) * 20, "文件内容是二进制数据，不是文本"),
+    ("empty.txt", b"", "是空的"),
+    ("blank.md", b"   \n\n  ", "文件是空的"),
     ("program.exe", b"MZ\x90\x00", "不支持的文件类型"),
     ("table.csv", "甲,乙\n".encode("utf-8"), "不支持的文件类型"),
-    ("broken.docx", b"PK\x03\x04 not really a zip", "docx"),
-    ("broken.pdf", b"%PDF-1.4 garbage", "无法导入"),
+    ("broken.docx", b"PK\x03\x04 not really a zip", "无法作为 .docx 读取"),
+    ("broken.pdf", b"%PDF-1.4 garbage", "无法导入“broken.pdf”"),
 ])
 def test_bad_upload_gives_an_error_and_leaves_the_index_unchanged(ui, fake_assistant, fake_settings, tmp_path,
                                                                    name, content, message):
@@ -252,11 +254,20 @@ def test_bad_upload_gives_an_error_and_leaves_the_index_unchanged(ui, fake_assis
     docs_before = set(fake_assistant.data.docs)
     with pytest.raises(gr.Error) as err:
         ui.upload_document(str(write(tmp_path / "in" / name, content)))
-    assert message in str(err.value.message)
+    assert message in str(err.value.message) and "索引未改变" in str(err.value.message)
     assert current_generation(Path(fake_settings.index_dir)) == generation
     assert set(fake_assistant.data.docs) == docs_before
     uploads = Path(fake_settings.index_dir).parent / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_refused_upload_event_reports_in_the_status_line(ui, fake_assistant, tmp_path):
+    docs_before = set(fake_assistant.data.docs)
+    with pytest.warns(UserWarning, match="无法导入"):  # gr.Warning outside a request: a Python warning
+        status, table, docs, select = ui.on_upload(str(write(tmp_path / "in" / "坏.txt", bytes(range(256)) * 4)))
+    assert "导入失败" in status and "坏.txt" in status
+    assert table == docs == select == gr.update()  # the table and lists keep what they show
+    assert set(fake_assistant.data.docs) == docs_before
 
 
 def test_oversize_upload_is_refused(fake_assistant, fake_settings, tmp_path):
@@ -264,7 +275,7 @@ def test_oversize_upload_is_refused(fake_assistant, fake_settings, tmp_path):
     generation = current_generation(Path(fake_settings.index_dir))
     with pytest.raises(gr.Error) as err:
         ui.upload_document(str(write(tmp_path / "in" / "big.txt", GOOD_DOC * 5)))
-    assert "过大" in str(err.value.message)
+    assert "过大" in str(err.value.message) and "上限为 100 字节" in str(err.value.message)
     assert current_generation(Path(fake_settings.index_dir)) == generation
 
 
@@ -336,6 +347,16 @@ def test_ratings_are_saved_on_each_change_and_survive_a_new_store(ui, fake_setti
     again = fresh.load_question_set(str(question_set(tmp_path)), "张三")
     assert rating_values(again)["correctness"] == 4
     assert again[0][0]["answer"] == json.loads(stored["answer_json"])
+
+
+def test_changing_the_evaluator_shows_their_ratings_but_keeps_the_items(ui, tmp_path):
+    assert all(u == gr.update() for u in ui.on_evaluator_change([], "张三", 0))  # nothing loaded: no-op
+    items = ui.load_question_set(str(question_set(tmp_path)), "张三")[0]
+    ui.save_rating("李四", items, 1, "correctness", 2)
+    out = ui.on_evaluator_change(items, "李四", 1)
+    assert out[0] == out[1] == out[3] == gr.update()  # items, index and the shown item stay
+    assert rating_values(out)["correctness"] == 2 and "已评 1 / 3" in out[4]
+    assert rating_values(ui.on_evaluator_change(items, "张三", 1))["correctness"] is None
 
 
 def test_unchanged_comment_is_not_written(ui, tmp_path):
