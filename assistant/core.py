@@ -182,8 +182,9 @@ class Assistant:
         yield "answer", answer
 
     def _llm_answer(self, question: str, qn: str, hits, answer: Answer):
-        sources = [(h.clause, h.doc) for h in hits[:4]]
-        shown = [{"title": d.title, "label": c.label, "text": d.text[c.start:c.end].strip()[:1200]} for c, d in sources]
+        sources = [(h.clause, h.doc) for h in hits[:self.settings.llm_sources]]
+        shown = [{"title": d.title, "label": c.label, "text": d.text[c.start:c.end].strip()[:self.settings.llm_source_chars]}
+                 for c, d in sources]
         parts = []
         for delta in LLMAnswerer(self.chat_model).stream_answer(question, shown):
             parts.append(delta)

@@ -35,6 +35,8 @@ class Settings:
     llm_api_key: str = "not-needed"
     llm_timeout_s: float = 30.0
     llm_max_tokens: int = 512
+    llm_sources: int = 4  # numbered clauses shown to the model
+    llm_source_chars: int = 800  # per clause, to keep the prompt within small models' context
     answerer: str = "extractive"  # "extractive" | "llm"
     host: str = "127.0.0.1"
     port: int = 7860

