@@ -31,7 +31,7 @@ from index.settings import REPO_ROOT, Settings
 
 CITIZEN_EXAMPLES = ["自由职业者怎么交养老保险?", "那一次性补缴要交滞纳金吗?", "個體工商戶應該參加哪些社會保險?"]
 STAFF_EXAMPLES = ["地税部门在扩面工作中负责什么?", "规划纲要第二部分(三)第1条讲了什么"]
-MAX_CITATIONS = 8  # rating widgets for citation marks (answers cite at most top_k clauses)
+MAX_CITATIONS = 8  # rating widgets for citation marks; more if settings.top_k is larger
 DISPLAY_CHOICES = [("跟随问题", "auto"), ("简体", "simplified"), ("繁體", "traditional")]
 MODE_CHOICES = [("抽取式（原文摘录）", "extractive"), ("大模型生成", "llm")]
 YES_NO = [("正确", "yes"), ("错误", "no")]
@@ -300,6 +300,7 @@ class PolicyQAApp:
         self.chat_log = self.var_dir / "chat_log.jsonl"
         self._index_lock = threading.Lock()  # one upload/rebuild at a time
         self._log_lock = threading.Lock()
+        self.max_citations = max(MAX_CITATIONS, self.settings.top_k)
         self.demo: gr.Blocks | None = None
 
     # ---------------------------------------------------------------- chat
@@ -706,7 +707,7 @@ class PolicyQAApp:
         return "".join(parts)
 
     def _rating_widgets(self, item: dict | None, evaluator: str) -> list:
-        """Values of: correctness, completeness, abstain_ok, comment, then MAX_CITATIONS citation radios."""
+        """Values of: correctness, completeness, abstain_ok, comment, then one radio per possible citation."""
         stored = self.ratings.get(evaluator.strip(), item["id"]) if item and (evaluator or "").strip() else None
         stored = stored or {}
         abstain = stored.get("abstain_ok")
@@ -716,7 +717,7 @@ class PolicyQAApp:
                gr.update(value=stored.get("comment") or "")]
         cites = (item or {}).get("answer", {}).get("citations") or []
         marks = stored.get("citation_marks") or {}
-        for k in range(MAX_CITATIONS):
+        for k in range(self.max_citations):
             if k < len(cites):
                 cite = cites[k]
                 mark = marks.get(str(cite["n"]))
@@ -744,9 +745,19 @@ class PolicyQAApp:
         events side by side, and this one (holding the older, possibly empty, list) may finish last.
         """
         if not items:
-            return [gr.update()] * (5 + 4 + MAX_CITATIONS)
+            return [gr.update()] * (5 + 4 + self.max_citations)
         out = self._show_items(items, evaluator, int(index or 0))
         return [gr.update(), gr.update(), out[2], gr.update(), out[4]] + out[5:]
+
+    def open_item_citation(self, items: list[dict], index, evt: gr.EventData):
+        """A click on "view in document" in the item being rated."""
+        data = getattr(evt, "_data", None) or {}
+        if not items or index is None or not data.get("clause_id"):
+            return gr.update(), gr.update()
+        cites = items[int(index)]["answer"].get("citations") or []
+        quote = next((c.get("quote", "") for c in cites
+                      if c["clause_id"] == data["clause_id"] and str(c["n"]) == str(data.get("n"))), "")
+        return gr.update(visible=True), self.show_clause(data["clause_id"], quote)
 
     def save_rating(self, evaluator: str, items: list[dict], index, field: str, value) -> tuple[str, str]:
         """Store one field of the current item's rating at once; returns (save status, progress)."""
@@ -894,7 +905,10 @@ class PolicyQAApp:
                         next_btn = gr.Button("下一个 →", size="sm", scale=0, elem_id="pqa-next")
                     with gr.Row(equal_height=False):
                         with gr.Column(scale=3):
-                            item_html = gr.HTML(EVAL_PLACEHOLDER, elem_id="pqa-eval-item")
+                            item_html = gr.HTML(EVAL_PLACEHOLDER, elem_id="pqa-eval-item", js_on_load=CLICK_JS)
+                            with gr.Column(visible=False) as eval_doc_box:
+                                close_eval_doc = gr.Button("关闭原文", size="sm")
+                                eval_doc = gr.HTML(DOCVIEW_PLACEHOLDER, elem_id="pqa-eval-doc", js_on_load=SCROLL_JS)
                         with gr.Column(scale=2):
                             correctness = gr.Radio([1, 2, 3, 4, 5], label="正确性（1 错误 – 5 完全正确）", elem_id="pqa-correctness",
                                                    interactive=False)
@@ -903,7 +917,7 @@ class PolicyQAApp:
                             abstain_ok = gr.Radio(YES_NO, label="拒答判断是否正确（该拒答时拒答、该回答时回答）",
                                                   elem_id="pqa-abstain-ok", interactive=False)
                             cite_radios = [gr.Radio(YES_NO, label=f"引用 [{k + 1}]", visible=False, elem_id=f"pqa-cite-{k + 1}")
-                                           for k in range(MAX_CITATIONS)]
+                                           for k in range(self.max_citations)]
                             comment = gr.Textbox(label="备注", lines=2, elem_id="pqa-comment", interactive=True)
                             save_status = gr.Markdown(elem_id="pqa-save-status")
                     with gr.Accordion("导出与一致性", open=False):
@@ -958,6 +972,8 @@ class PolicyQAApp:
                   api_visibility="private")
             correctness.input(lambda it, ev, i: gr.update(choices=self._item_choices(it, ev), value=i),
                               [items, evaluator, index], selector, api_visibility="private")
+            item_html.click(self.open_item_citation, [items, index], [eval_doc_box, eval_doc], api_visibility="private")
+            close_eval_doc.click(lambda: gr.update(visible=False), None, eval_doc_box, api_visibility="private")
             export_csv.click(lambda: self.export_ratings("csv"), None, export_file, api_visibility="private")
             export_jsonl.click(lambda: self.export_ratings("jsonl"), None, export_file, api_visibility="private")
             agree_btn.click(self.agreement_html, None, agree_html, api_visibility="private")

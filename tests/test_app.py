@@ -119,6 +119,31 @@ def test_llm_mode_without_endpoint_falls_back_with_a_visible_notice(ui):
     assert "未配置大模型服务" in sources and "未配置大模型服务" in chat[-1]["content"]
 
 
+def test_llm_answer_streams_in_pieces_and_shows_removed_citations(fake_settings):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from assistant.core import Assistant
+
+    reply = "自由职业者可按上年在岗职工月平均工资的60%作为缴费基数[1]。还有编造的内容[3]。"
+    assistant = Assistant.from_settings(fake_settings, chat_model=FakeListChatModel(responses=[reply]), progress=False)
+    ui = PolicyQAApp(assistant, fake_settings)
+    outs = list(ui.respond("自由职业者怎么交养老保险?", [], [], "llm", "auto"))
+    partial = [o[0][1]["content"] for o in outs[1:-1]]
+    assert len(partial) > 3 and "编造" in partial[-1]  # the model's words as they came
+    chat, sources, turns, _ = outs[-1]
+    answer = turns[-1]["answer"]
+    assert answer["mode"] == "llm" and "编造" not in chat[-1]["content"]  # the verified answer replaces them
+    assert answer["notices"] and all(esc(n) in sources for n in answer["notices"])
+    mode_radio = next(b for b in ui.create_app().blocks.values() if getattr(b, "elem_id", None) == "pqa-mode")
+    assert mode_radio.interactive is True
+
+
+def test_mode_switch_is_disabled_without_an_llm_endpoint(ui):
+    demo = ui.create_app()
+    mode_radio = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "pqa-mode")
+    assert mode_radio.interactive is False and "未配置大模型服务" in mode_radio.info
+
+
 def test_api_ask_returns_markdown_and_cli_shaped_citations(ui):
     markdown, citations = ui.api_ask("地税部门在扩面工作中负责什么?", [])
     assert "[1]" in markdown and "四、(二)3." in markdown
@@ -357,6 +382,19 @@ def test_changing_the_evaluator_shows_their_ratings_but_keeps_the_items(ui, tmp_
     assert out[0] == out[1] == out[3] == gr.update()  # items, index and the shown item stay
     assert rating_values(out)["correctness"] == 2 and "已评 1 / 3" in out[4]
     assert rating_values(ui.on_evaluator_change(items, "张三", 1))["correctness"] is None
+
+
+def test_view_in_document_from_the_item_being_rated(ui, tmp_path):
+    items = ui.load_question_set(str(question_set(tmp_path)), "张三")[0]
+    cite = items[0]["answer"]["citations"][0]
+    box, view = ui.open_item_citation(items, 0, gr.EventData(None, {"clause_id": cite["clause_id"], "n": "1"}))
+    assert box["visible"] is True and f"<mark>{esc(cite['quote'])}</mark>" in view
+
+
+def test_one_rating_widget_per_possible_citation(fake_assistant, fake_settings):
+    big = PolicyQAApp(fake_assistant, dataclasses.replace(fake_settings, top_k=12))
+    assert big.max_citations == 12
+    assert len(big._rating_widgets(None, "")) == 4 + 12
 
 
 def test_unchanged_comment_is_not_written(ui, tmp_path):

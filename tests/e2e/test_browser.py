@@ -172,9 +172,11 @@ def test_follow_up_traditional_and_abstention(page):
     expect(page.locator("#pqa-sources mark").first).to_contain_text("个体工商户")
     page.locator("#pqa-display label", has_text="跟随问题").click()
     expect(page.locator("#pqa-sources mark").first).to_contain_text("個體工商戶")
+    expect(page.locator('#pqa-display input[value="auto"]')).to_be_checked()
     shot(page, "04-traditional")
 
     ask(page, "火星移民政策是什么?", "#pqa-sources .pqa-abstain")
+    expect(page.locator('#pqa-display input[value="auto"]')).to_be_checked()
     expect(page.locator("#pqa-sources .pqa-abstain")).to_contain_text("未找到依据")
     expect(page.locator("#pqa-sources .pqa-related-title")).to_be_visible()
     expect(page.locator("#pqa-chat .bot-row").last).to_contain_text("未找到依据")
@@ -197,6 +199,10 @@ def test_documents_outline_and_upload(page, tmp_path):
     page.locator("#pqa-upload input[type=file]").set_input_files(str(doc))
     expect(page.locator("#pqa-upload-status")).to_contain_text("已导入")
     expect(page.locator("#pqa-doc-table")).to_contain_text("关于家政服务员培训补贴的通知")
+    # the new document is selected and its outline shown
+    expect(page.locator("#pqa-outline")).to_contain_text("补贴对象")
+    expect(page.locator("#pqa-doc-clause .pqa-doc-body")).to_contain_text("每人八百元")
+    page.wait_for_timeout(800)
     shot(page, "07-upload-done")
 
     bad = tmp_path / "坏文件.txt"
@@ -239,7 +245,9 @@ def test_rating_is_saved_at_once_and_survives_a_restart(page, browser, server, t
     page.keyboard.type("引用准确")
     page.locator("#pqa-eval-item").click()  # leave the box: saved on change and on blur
     expect(page.locator("#pqa-save-status")).to_contain_text("已保存")
-    page.wait_for_timeout(1000)
+    page.locator("#pqa-eval-item").get_by_role("button", name="在文件中查看").first.click()
+    expect(page.locator("#pqa-eval-doc .pqa-target mark")).to_contain_text("同征同查")
+    page.wait_for_timeout(500)
     shot(page, "09-evaluate-rated")
 
     server.restart()
