@@ -10,11 +10,11 @@ import math
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistant.types import ABSTAIN_TEXT, Citation, Hit
 from index.chunk import split_sentences
-from index.clean import MOJIBAKE_CHARS
+from index.clean import MOJIBAKE_CHARS, MOJIBAKE_SPAN
 from index.lexical import SYNONYMS, tokenize
 from index.normalize import to_simplified
 from index.types import Clause, Document
@@ -69,6 +69,7 @@ class TermWeights:
                    if t in text_norm or any(a in text_norm for a in SYNONYMS.get(t, ()))) / total
 
 
+LEADING_PLACE = re.compile(r"^(?:[\u4e00-\u9fff]{2,4}?[省市县]|天津|本溪|辽宁|北京|上海)的?")
 SUBJECT_STOP = set("在 的 负责 要 怎么 如何 是 有 对 应 应当 需 需要 该 可以 能 会 和 与 有哪些 有什么 都 主要 具体 承担 什么 哪些 ， , ? ？".split())
 
 
@@ -77,7 +78,8 @@ def question_subject(question_norm: str) -> str:
     import jieba
 
     words = []
-    for w in jieba.lcut(question_norm.strip()):
+    question_norm = LEADING_PLACE.sub("", question_norm.strip())
+    for w in jieba.lcut(question_norm):
         if w in SUBJECT_STOP or not w.strip():
             break
         words.append(w)
@@ -107,9 +109,27 @@ def evidence_units(hit: Hit, clauses_by_doc: dict[str, list[Clause]]) -> list[Cl
     return units
 
 
+FULL_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+
+
+def _full_sentence(text: str, piece: str, limit: int = 120) -> str:
+    """The whole 。-sentence around a ；-piece, when short enough to quote (keeps its subject)."""
+    for full in FULL_SENTENCE.findall(text):
+        if piece in full:
+            full = quote_of(full.strip())
+            return full if piece in full and len(full) <= limit else piece
+    return piece
+
+
 def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
                    clauses_by_doc: dict[str, list[Clause]], max_hits: int = 3) -> list[Evidence]:
-    """Every sentence of the top clauses, scored for how well it answers the question, best first."""
+    """Every sentence of the top clauses, scored for how well it answers the question, best first.
+
+    score = coverage of the question words the document title does not already answer
+            + 0.3 * coverage with title and headings + bonuses (asked-for number/date/department,
+            the question's subject opening the sentence) + a rank prior; preambles and garbled
+            text are penalised.
+    """
     terms = question_terms(question_norm)
     wants = (bool(ASKS_NUMBER.search(question_norm)), bool(ASKS_DATE.search(question_norm)),
              bool(ASKS_DEPARTMENT.search(question_norm)))
@@ -117,28 +137,39 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
     out = []
     for rank, hit in enumerate(hits[:max_hits]):
         ctx = clause_context(hit.clause, hit.doc)
+        doc_ctx = to_simplified(hit.doc.title + hit.doc.meta.issuer)
+        own_terms = [t for t in terms if t not in doc_ctx] or terms
         for unit in evidence_units(hit, clauses_by_doc):
             unit_about = opens_with(subject, to_simplified(unit.text))
-            for j, sent in enumerate(split_sentences(unit.text)):
-                quote = LEADING_MARKER.sub("", sent).strip()
-                if len(quote) < 4:
-                    continue
-                norm = to_simplified(quote)
-                cov = weights.coverage(terms, norm, power=2)
-                ctx_cov = weights.coverage(terms, ctx + norm, power=2)
-                bonus = 0.0
-                if wants[0] and HAS_NUMBER.search(norm):
-                    bonus += 0.15
-                if wants[1] and HAS_DATE.search(norm):
-                    bonus += 0.15
-                if wants[2] and HAS_DEPARTMENT.search(norm[:20]):
-                    bonus += 0.15
-                if opens_with(subject, norm) or (j == 0 and unit_about):
-                    bonus += 0.5
-                if MOJIBAKE_CHARS.search(quote):
-                    bonus -= 0.3  # garbled words make a poor quote
-                score = cov + 0.3 * ctx_cov + bonus + 0.25 / (1 + rank) + (0.3 if hit.via == "lookup" else 0)
-                out.append(Evidence(unit, hit.doc, quote, score, cov, rank))
+            for line in unit.text.split("\n"):
+                pieces = split_sentences(line)
+                line_head = to_simplified(quote_of(pieces[0])) if pieces else ""
+                prev = ""
+                for j, sent in enumerate(pieces):
+                    quote = quote_of(sent)
+                    if len(quote) < 4:
+                        continue
+                    norm = to_simplified(quote)
+                    # a sentence may lean on the ones before it ("到2007年末,…。参保人数达到294.5万人")
+                    cov = max(weights.coverage(own_terms, norm, power=2),
+                              0.85 * weights.coverage(own_terms, line_head + prev + norm, power=2))
+                    prev = norm
+                    ctx_cov = weights.coverage(terms, ctx + norm, power=2)
+                    bonus = 0.0
+                    if wants[0] and HAS_NUMBER.search(norm):
+                        bonus += 0.15
+                    if wants[1] and HAS_DATE.search(norm):
+                        bonus += 0.15
+                    if wants[2] and HAS_DEPARTMENT.search(norm[:20]):
+                        bonus += 0.15
+                    if opens_with(subject, norm) or (j == 0 and unit_about and unit.text.startswith(line)):
+                        bonus += 0.5
+                    if MOJIBAKE_CHARS.search(quote):
+                        bonus -= 0.3  # garbled words make a poor quote
+                    if unit.kind == "preamble":
+                        bonus -= 0.3  # the covering notice rarely is the answer
+                    score = cov + 0.3 * ctx_cov + bonus + 0.25 / (1 + rank) + (0.3 if hit.via == "lookup" else 0)
+                    out.append(Evidence(unit, hit.doc, _full_sentence(unit.text, quote), score, cov, rank))
     out.sort(key=lambda e: -e.score)
     return out
 
@@ -146,7 +177,9 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
 def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, timings: dict | None = None) -> list[Hit]:
     """Re-order fused candidates by how much of the question (rare words first) each clause covers.
 
-    Exact lookups stay first. final = coverage(idf^2) + 0.5 * fused / best fused.
+    Exact lookups stay first. final = coverage(idf^2) of the clause (best of its own text and
+    the hit chunk, with title and headings) + 0.5 * fused / best fused + 0.4 if the question's
+    subject opens the clause - 0.3 for a preamble.
     """
     t = time.perf_counter()
     lookups = [h for h in hits if h.via == "lookup"]
@@ -155,10 +188,15 @@ def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, ti
         terms = question_terms(question_norm)
         top = max(h.score for h in rest) or 1.0
         subject = question_subject(question_norm)
-        scored = [(weights.coverage(terms, clause_context(h.clause, h.doc) + h.chunk.norm_text, power=2)
-                   + 0.5 * h.score / top + (0.4 if opens_with(subject, h.chunk.norm_text) else 0.0), i, h)
-                  for i, h in enumerate(rest)]
-        scored.sort(key=lambda x: (-x[0], x[1]))
+
+        def value(h: Hit) -> float:
+            ctx = clause_context(h.clause, h.doc)
+            cov = max(weights.coverage(terms, ctx + h.chunk.norm_text, power=2),
+                      weights.coverage(terms, ctx + to_simplified(h.clause.text), power=2))
+            about = opens_with(subject, h.chunk.norm_text) or opens_with(subject, to_simplified(h.clause.text))
+            return cov + 0.5 * h.score / top + (0.4 if about else 0.0) - (0.3 if h.clause.kind == "preamble" else 0.0)
+
+        scored = sorted(((value(h), i, h) for i, h in enumerate(rest)), key=lambda x: (-x[0], x[1]))
         rest = [h for _, _, h in scored]
     if timings is not None:
         timings["rerank"] = timings.get("rerank", 0) + (time.perf_counter() - t) * 1000
@@ -173,6 +211,15 @@ def best_coverage(question_norm: str, hits: list[Hit], weights: TermWeights, max
         text = clause_context(hit.clause, hit.doc) + to_simplified(hit.doc.text[hit.clause.start:hit.clause.end])
         best = max(best, weights.coverage(terms, text))
     return best
+
+
+def quote_of(sentence: str) -> str:
+    """The quotable part of a sentence: without its clause marker or a garbled marker before it."""
+    quote = LEADING_MARKER.sub("", sentence).strip()
+    m = MOJIBAKE_SPAN.match(quote)
+    if m:
+        quote = quote[m.end():].strip()
+    return quote
 
 
 def make_citation(n: int, clause: Clause, doc: Document, quote: str) -> Citation:
@@ -201,13 +248,18 @@ def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
         # a named clause: quote its opening sentences, then the first sentence of each part
         target = hits[0]
         for i, unit in enumerate(evidence_units(target, clauses_by_doc)):
-            sents = [q for q in (LEADING_MARKER.sub("", s).strip() for s in split_sentences(unit.text)) if len(q) >= 4]
+            sents = [q for q in (quote_of(s) for s in split_sentences(unit.text)) if len(q) >= 4]
             for q in sents[: 2 if i == 0 else 1]:
                 if len(chosen) < max_sentences + 2:
                     chosen.append(Evidence(unit, target.doc, q, 1.0, 1.0, 0))
     else:
         best = evidence[0]
         chosen.append(best)
+        if len(best.sentence) <= 24:
+            # a clause's title line ("逐步做实基本养老保险个人账户。") says little: add what follows it
+            follow = _next_sentence(best.clause.text, best.sentence)
+            if follow:
+                chosen.append(Evidence(best.clause, best.doc, follow, best.score, best.coverage, best.hit_rank))
         covered = set(t for t in question_terms(question_norm) if t in to_simplified(best.sentence))
         for ev in evidence[1:]:
             if len(chosen) >= max_sentences or ev.score < 0.75 * best.score:
@@ -221,6 +273,14 @@ def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
     parts: list[str] = []
     for ev in chosen:
         existing = next((c for c in citations if c.clause_id == ev.clause.clause_id), None)
+        if existing is not None:
+            span = contiguous_span(ev.clause.text, existing.quote, ev.sentence)
+            if span is None:
+                existing = None
+            else:
+                updated = replace(existing, quote=span)
+                citations[citations.index(existing)] = updated
+                existing = updated
         if existing is None:
             existing = make_citation(len(citations) + 1, ev.clause, ev.doc, ev.sentence)
             citations.append(existing)
@@ -232,6 +292,30 @@ def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
             body += "。"
         parts.append(f"{lead}{body[:-1]}[{existing.n}]{body[-1]}" if body[-1] in "。！？" else f"{lead}{body}[{existing.n}]")
     return "".join(parts), citations
+
+
+def _next_sentence(text: str, sentence: str) -> str:
+    """The quotable sentence right after `sentence` in `text`, or ''."""
+    pieces = [quote_of(p) for p in split_sentences(text)]
+    for i, p in enumerate(pieces[:-1]):
+        if sentence in p or p in sentence:
+            return next((q for q in pieces[i + 1:] if len(q) >= 4), "")
+    return ""
+
+
+def contiguous_span(text: str, a: str, b: str, max_gap: int = 40) -> str | None:
+    """The verbatim span of `text` running from quote a to quote b (either order) when they are close.
+
+    >>> contiguous_span("甲乙丙。丁戊己。", "甲乙丙", "丁戊己")
+    '甲乙丙。丁戊己'
+    """
+    i, j = text.find(a), text.find(b)
+    if i < 0 or j < 0:
+        return None
+    (s1, e1), (s2, e2) = sorted([(i, i + len(a)), (j, j + len(b))])
+    if s2 - e1 > max_gap:
+        return None
+    return text[s1:max(e1, e2)]
 
 
 def abstain_text() -> str:

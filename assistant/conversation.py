@@ -6,6 +6,8 @@ in the previous answer.
 
 >>> rewrite_followup("那一次性补缴要交滞纳金吗?", [{"role": "user", "content": "自由职业者怎么交养老保险?"}])
 '自由职业者 养老保险 一次性补缴要交滞纳金吗?'
+>>> rewrite_followup("那工商部门呢?", [{"role": "user", "content": "地税部门在扩面工作中负责什么?"}])
+'工商部门在扩面工作中负责什么?'
 >>> rewrite_followup("地税部门负责什么?", [])
 '地税部门负责什么?'
 """
@@ -16,7 +18,7 @@ import re
 from index.lexical import content_terms
 from index.normalize import to_simplified
 
-FOLLOWUP_START = re.compile(r"^(?:那么?|那如果|那要是|如果是|要是|还有|另外|此外|这个|这些|那个|那些|它|他们|其|该|这|上述|同样|也)")
+FOLLOWUP_START = re.compile(r"^(?:那么?(?![些个])|那如果|那要是|如果是|要是|还有|另外|此外|这个|这些|那个|那些|它|他们|其(?![中他实余次])|该|这(?![些个])|上述|同样|也)")
 FOLLOWUP_ANYWHERE = re.compile(r"这个|那个|这些|那些|上述|该项|该条|它们?|他们|其中|呢[?？]?$|这种|那种|这一条|这条")
 # words that carry no topic of their own
 WEAK = set("交 缴 办 要 能 可以 需要 还 吗 呢 怎么 如何 什么 哪些 哪个 多少 是否 有 没有 一次性 规定 条 款 部门 负责".split())
@@ -37,11 +39,37 @@ def topic_words(text: str, limit: int = 3) -> list[str]:
     return words[:limit]
 
 
+WHAT_ABOUT = re.compile(r"^(?:那么?|那|还有|另外)?\s*(?P<x>[^，,。？?]{2,12}?)(?:呢|怎么样|又如何|如何)\s*[?？]?$")
+
+
+def _common_suffix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
 def rewrite_followup(question: str, history: list[dict]) -> str:
-    """Deterministic stand-alone version of a follow-up; other questions come back unchanged."""
+    """Deterministic stand-alone version of a follow-up; other questions come back unchanged.
+
+    "那X呢?" puts X in the place of its counterpart in the previous question:
+    "地税部门在扩面工作中负责什么?" + "那工商部门呢?" -> "工商部门在扩面工作中负责什么?".
+    """
     if not is_followup(question, history):
         return question
     previous = [t["content"] for t in history if t.get("role") == "user"]
+    m = WHAT_ABOUT.match(to_simplified(question.strip()))
+    if m and previous:
+        x = m.group("x")
+        last = to_simplified(previous[-1])
+        import jieba
+
+        toks = jieba.lcut(last)
+        spans = {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 1, min(len(toks), i + 3) + 1)}
+        spans = [w for w in spans if len(w) >= 2 and not WEAK.issuperset([w])]
+        best = max(spans, key=lambda w: (_common_suffix(w, x), -abs(len(w) - len(x))), default="")
+        if best and _common_suffix(best, x) >= 2 and best != x:
+            return last.replace(best, x, 1)
     carry: list[str] = []
     q_norm = to_simplified(question)
     for text in reversed(previous[-2:]):

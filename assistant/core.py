@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from assistant.answer import (TermWeights, best_coverage, extractive_answer, mak
 from assistant.conversation import rewrite_followup, is_followup
 from assistant.llm import LLMAnswerer, make_chat_model
 from assistant.retrieve import HybridRetriever
-from assistant.types import ABSTAIN_TEXT, Answer
+from assistant.types import ABSTAIN_TEXT, Answer, Hit
 from index.embed import make_embedder
 from index.lexical import expand_query
 from index.errors import IndexNotBuilt, InvalidQuestion, LLMUnavailable
@@ -24,6 +23,23 @@ from index.store import IndexData, load_index
 # instructions smuggled into a question are not part of what is searched for
 INJECTION = re.compile(r"(?:忽略|无视|忘记|忘掉|不要理会|ignore|disregard)[^。！？!?\n]{0,40}?(?:指令|指示|提示|规则|要求|设定|instructions?|prompts?|rules?)[^。！？!?\n]*[。！？!?]?",
                        re.I)
+
+
+PLACE_SUFFIX = re.compile(r"..+[省市县州]$|.+(?:自治区|特别行政区|地区)$")
+GAZETTEER = set("""北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川
+贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 沈阳 大连 本溪 鞍山 抚顺 丹东 锦州 营口 长春 哈尔滨
+南京 苏州 杭州 宁波 合肥 福州 厦门 南昌 济南 青岛 郑州 武汉 长沙 广州 深圳 珠海 东莞 佛山 成都 贵阳 昆明 西安 兰州 西宁
+银川 乌鲁木齐 拉萨 南宁 海口 石家庄 太原 呼和浩特 美国 英国 法国 德国 日本 韩国 俄罗斯 加拿大 澳大利亚 新加坡 意大利
+西班牙 印度 巴西 新西兰 荷兰 瑞士 瑞典 泰国 越南 马来西亚 欧洲 欧盟 非洲 美洲""".split())
+
+
+def is_place_name(word: str) -> bool:
+    """A real place name, not a tagging accident ('中多大', '各县区'): known, or ending in 省/市/县…"""
+    if word in GAZETTEER or (word[-1:] in "省市县" and word[:-1] in GAZETTEER):
+        return True
+    if word[:1] in "各本我全该此其每":
+        return False
+    return bool(PLACE_SUFFIX.match(word)) and len(word) <= 6
 
 
 def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
@@ -47,7 +63,6 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder
         self.chat_model = chat_model
-        self._lock = threading.Lock()
         self._set_data(data)
 
     @classmethod
@@ -58,17 +73,32 @@ class Assistant:
         return cls(data, embedder, settings, chat_model if chat_model is not None else make_chat_model(settings))
 
     def _set_data(self, data: IndexData):
-        self.data = data
-        self.retriever = HybridRetriever(data, self.embedder, self.settings)
-        self.weights = TermWeights(data.tokens)
-        self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in data.docs.values()}
-        self._places = None
+        retriever = HybridRetriever(data, self.embedder, self.settings)
+        weights = TermWeights(data.tokens)
+        clauses_by_doc = {d.doc_id: list(d.clauses) for d in data.docs.values()}
+        # one assignment, so a question in flight sees either the old index or the new one
+        self._state = (data, retriever, weights, clauses_by_doc)
+
+    @property
+    def data(self) -> IndexData:
+        return self._state[0]
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return self._state[1]
+
+    @property
+    def weights(self) -> TermWeights:
+        return self._state[2]
+
+    @property
+    def clauses_by_doc(self) -> dict:
+        return self._state[3]
 
     def reload(self, data: IndexData | None = None):
         """Swap in a newly built index (e.g. after an upload) without stopping."""
         data = data or load_index(Path(self.settings.index_dir), expect_embedder=self.embedder.name)
-        with self._lock:
-            self._set_data(data)
+        self._set_data(data)
 
     @property
     def llm_available(self) -> bool:
@@ -88,8 +118,12 @@ class Assistant:
         """Place names in the question that no indexed document mentions (another city or country)."""
         import jieba.posseg as pseg
 
-        places = [w for w, flag in pseg.cut(question_norm) if flag == "ns" and len(w) >= 2]
-        return [p for p in places if not any(p in d.norm_text or p in to_simplified(d.title) for d in self.data.docs.values())]
+        places = [w for w, flag in pseg.cut(question_norm) if flag == "ns" and is_place_name(w)]
+        places += [g for g in GAZETTEER if g in question_norm and not any(g in p for p in places)]
+        known = [p for p in places if any(p in d.norm_text or p in to_simplified(d.title) for d in self.data.docs.values())]
+        if known:
+            return []  # "从沈阳转到本溪…" is still a question about 本溪
+        return places
 
     # ---- answering ----
 
@@ -102,18 +136,15 @@ class Assistant:
                 answer = value
         return answer
 
-    def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
-                   mode: str | None = None) -> Iterator[tuple[str, object]]:
-        """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
-        t0 = time.perf_counter()
-        question = self.check_question(question)
+    def retrieve(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+                 mode: str | None = None, k: int | None = None, timings: dict | None = None,
+                 notices: list[str] | None = None, state: tuple | None = None) -> tuple[str, list[Hit]]:
+        """(stand-alone query, ranked hits) for a question in its conversation: injection stripped,
+        follow-up rewritten, synonyms expanded, fused, reranked; exact clause lookups first."""
+        timings = {} if timings is None else timings
+        notices = [] if notices is None else notices
         history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
         mode = mode or self.settings.answerer
-        timings: dict = {}
-        notices: list[str] = []
-        script = detect_script(question)
-        variant = detect_variant(question) if script == "traditional" else "s2t"
-
         search_q = INJECTION.sub(" ", question).strip() or question
         if search_q != question:
             notices.append("问题中的指令性文字已被忽略，只按问题内容检索")
@@ -129,14 +160,29 @@ class Assistant:
                     rewritten = rewrite_followup(search_q, history)
             else:
                 rewritten = rewrite_followup(search_q, history)
-            prefer_docs = self._docs_cited_in(history)
+            prefer_docs = self._docs_of_previous_question(history, docs)
             timings["rewrite"] = (time.perf_counter() - t) * 1000
-
         qn = to_simplified(rewritten)
-        with self._lock:
-            retriever, weights, clauses_by_doc = self.retriever, self.weights, self.clauses_by_doc
+        _, retriever, weights, _ = state or self._state
         hits = retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings, prefer_docs=prefer_docs)
-        hits = rerank(qn, hits, weights, self.settings.top_k, timings)
+        return rewritten, rerank(qn, hits, weights, k or self.settings.top_k, timings)
+
+    def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+                   mode: str | None = None) -> Iterator[tuple[str, object]]:
+        """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
+        t0 = time.perf_counter()
+        question = self.check_question(question)
+        history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
+        mode = mode or self.settings.answerer
+        timings: dict = {}
+        notices: list[str] = []
+        script = detect_script(question)
+        variant = detect_variant(question) if script == "traditional" else "s2t"
+
+        state = self._state
+        data, _, weights, clauses_by_doc = state
+        rewritten, hits = self.retrieve(question, history, docs, mode, timings=timings, notices=notices, state=state)
+        qn = to_simplified(rewritten)
 
         t_ans = time.perf_counter()
         answer = Answer(question=question, text="", rewritten_query=rewritten, script=script, notices=notices)
@@ -147,7 +193,7 @@ class Assistant:
             answer.abstained = True
             answer.text = ABSTAIN_TEXT
             if unknown:
-                answer.text += f"已收录的文件不涉及“{'、'.join(unknown)}”。"
+                answer.text += f"已收录的文件不涉及“{'、'.join(dict.fromkeys(unknown))}”。"
             answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
         else:
             done = False
@@ -171,8 +217,8 @@ class Assistant:
                     answer.abstained = True
                     answer.text = ABSTAIN_TEXT
                     answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
-        if script == "traditional":
-            answer.text = to_script(answer.text, "traditional", variant)
+        # the answer speaks the question's script, whatever the document's (quotes stay verbatim)
+        answer.text = to_script(answer.text, script, variant)
         timings["answer"] = (time.perf_counter() - t_ans) * 1000
         timings["retrieve"] = sum(timings.get(k, 0) for k in ("normalize", "embed", "faiss", "bm25", "fusion"))
         timings["total"] = (time.perf_counter() - t0) * 1000
@@ -196,10 +242,12 @@ class Assistant:
         answer.notices.extend(notices)
         answer.text, answer.citations, answer.mode = text, citations, "llm"
 
-    def _docs_cited_in(self, history: list[dict]) -> list[str] | None:
-        """Documents named in the previous assistant turns (by title), for follow-ups."""
-        text = " ".join(to_simplified(h["content"]) for h in history[-4:] if h.get("role") == "assistant")
-        if not text:
+    def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None) -> list[str] | None:
+        """Documents the previous question was answered from: its best hits' documents."""
+        previous = [h["content"] for h in history if h.get("role") == "user"]
+        if not previous:
             return None
-        found = [d.doc_id for d in self.data.docs.values() if to_simplified(d.title)[:12] in text]
-        return found or None
+        qn = to_simplified(INJECTION.sub(" ", previous[-1]))
+        hits = rerank(qn, self.retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs),
+                      self.weights, 2)
+        return list(dict.fromkeys(h.doc.doc_id for h in hits[:1])) or None

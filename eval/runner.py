@@ -7,8 +7,7 @@ Configurations:
 - "naive": the fixed-size-chunk baseline of eval/naive.py on the same embedder.
 
 Retrieval metrics need the ranked clauses behind an answer, which the batch contract does not
-carry; `shipped_ranking` repeats the Assistant's retrieval (same rewritten query, synonym
-expansion, preferred documents for follow-ups, fusion and rerank) and keeps the top 10.
+carry; `shipped_ranking` runs the Assistant's own `retrieve` again and keeps the top 10.
 """
 from __future__ import annotations
 
@@ -44,17 +43,12 @@ def batch_row(assistant, item: dict, lineno: int) -> dict:
 
 
 def shipped_ranking(assistant, item: dict, row: dict, depth: int = RANK_DEPTH) -> list[str]:
-    """Clause texts the Assistant ranks for this question, best first (exact lookups first)."""
-    from assistant.answer import rerank
-    from assistant.conversation import is_followup
-    from index.lexical import expand_query
-    from index.normalize import to_simplified
+    """Clause texts the Assistant ranks for this question, best first (exact lookups first).
 
-    history = [h for h in (item.get("history") or []) if isinstance(h, dict) and h.get("content")]
-    qn = to_simplified(row.get("rewritten_query") or item["question"])
-    prefer = assistant._docs_cited_in(history) if history and is_followup(item["question"], history) else None
-    hits = assistant.retriever.search(expand_query(qn), k=assistant.settings.candidate_k, prefer_docs=prefer)
-    hits = rerank(qn, hits, assistant.weights, depth)
+    Uses `Assistant.retrieve`, the very retrieval `ask` runs (injection stripping, follow-up
+    rewrite, synonyms, fusion, rerank), only keeping `depth` hits instead of top_k.
+    """
+    _, hits = assistant.retrieve(item["question"], item.get("history") or [], k=depth)
     return [h.clause.text for h in hits[:depth]]
 
 
