@@ -138,7 +138,8 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
     for rank, hit in enumerate(hits[:max_hits]):
         ctx = clause_context(hit.clause, hit.doc)
         doc_ctx = to_simplified(hit.doc.title + hit.doc.meta.issuer)
-        own_terms = [t for t in terms if t not in doc_ctx] or terms
+        # words the title already answers ("本溪") do not single out a sentence; numbers still do
+        own_terms = [t for t in terms if t not in doc_ctx or any(ch.isdigit() for ch in t)] or terms
         for unit in evidence_units(hit, clauses_by_doc):
             unit_about = opens_with(subject, to_simplified(unit.text))
             for line in unit.text.split("\n"):
@@ -203,14 +204,79 @@ def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, ti
     return lookups + rest[:k]
 
 
+QUESTION_WORD = re.compile(r"^(?:哪|什么|多少|几|怎|如何|为何|为什么|是否)")
+CONTENT_POS = ("n", "v", "a", "j", "l", "i", "s", "vn", "an", "eng")
+NOUN_POS = ("n", "nr", "ns", "nt", "nz", "nrt", "vn", "j", "eng")
+
+
+def evidence_terms(question_norm: str, weights: TermWeights) -> list[tuple[str, float]]:
+    """(word, weight) of the question's content words, for deciding whether the documents answer it.
+
+    Precise-mode words with their part of speech: function words (adverbs, pronouns, numerals,
+    particles, time and place-position words) are left out; a word no indexed text contains
+    weighs fully when it is a noun (the thing asked about: '护照') and little otherwise
+    ('一直', '出来').
+    """
+    import jieba.posseg as pseg
+
+    from index.lexical import STOPWORDS
+
+    out: list[tuple[str, float]] = []
+    for w, flag in pseg.cut(question_norm):
+        w = w.strip().lower()
+        if not w or w in STOPWORDS or not re.search(r"[\u4e00-\u9fff0-9a-z]", w) or QUESTION_WORD.match(w):
+            continue
+        if not (flag.startswith(CONTENT_POS) or w.isdigit()) or flag == "ns":
+            continue  # place names are checked on their own (Assistant._unknown_places)
+        idf = weights.idf(w)
+        if weights.df.get(w, 0) == 0:
+            nounish = flag in NOUN_POS or (flag == "l" and len(w) >= 4)
+            parts = [p for p in tokenize(w) if len(p) >= 2 and p != w and weights.df.get(p, 0)]
+            if not nounish or len(w) < 2:
+                idf = 0.3
+            elif parts and jieba_freq(w) < 20:  # an ad-hoc compound of known words ("重点对象")
+                idf = sum(weights.idf(p) for p in parts) / len(parts)
+            else:
+                idf = weights.max_idf
+        out.append((w, idf))
+    return out
+
+
 def best_coverage(question_norm: str, hits: list[Hit], weights: TermWeights, max_hits: int = 3) -> float:
-    """How much of the question the best of the top clauses covers (with its title and headings)."""
-    terms = question_terms(question_norm)
+    """How much of the question's content the best of the top clauses covers (0..1).
+
+    Weighted share of `evidence_terms` found in the clause with its title and headings (a word
+    also counts when one of its document-vocabulary synonyms occurs, or when all its jieba
+    sub-words do). Compared against Settings.min_coverage to decide abstention.
+    """
+    terms = evidence_terms(question_norm, weights)
+    total = sum(w for _, w in terms)
+    if not total:
+        return 0.0
     best = 0.0
     for hit in hits[:max_hits]:
         text = clause_context(hit.clause, hit.doc) + to_simplified(hit.doc.text[hit.clause.start:hit.clause.end])
-        best = max(best, weights.coverage(terms, text))
+        got = sum(w * _present(t, text) for t, w in terms)
+        best = max(best, got / total)
     return best
+
+
+def jieba_freq(word: str) -> int:
+    """How common a word is in general Chinese (jieba's dictionary count; 0 if unknown)."""
+    import jieba
+
+    jieba.initialize()
+    return jieba.dt.FREQ.get(word) or 0
+
+
+def _present(term: str, text: str) -> float:
+    """1 if the term (or a synonym) is in text; for an ad-hoc compound, the share of its sub-words."""
+    if term in text or any(a in text for a in SYNONYMS.get(term, ())):
+        return 1.0
+    if jieba_freq(term) >= 20:
+        return 0.0  # an ordinary word of its own ("个人所得税"): its parts do not stand for it
+    parts = [p for p in tokenize(term) if len(p) >= 2 and p != term]
+    return sum(p in text for p in parts) / len(parts) if parts else 0.0
 
 
 def quote_of(sentence: str) -> str:

@@ -25,6 +25,7 @@ INJECTION = re.compile(r"(?:忽略|无视|忘记|忘掉|不要理会|ignore|disr
                        re.I)
 
 
+RELATIVE_NOW = re.compile(r"今年|本年度|明年|最新|目前|现在|当前|近期|如今|眼下")
 PLACE_SUFFIX = re.compile(r"..+[省市县州]$|.+(?:自治区|特别行政区|地区)$")
 GAZETTEER = set("""北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川
 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 沈阳 大连 本溪 鞍山 抚顺 丹东 锦州 营口 长春 哈尔滨
@@ -125,6 +126,19 @@ class Assistant:
             return []  # "从沈阳转到本溪…" is still a question about 本溪
         return places
 
+    def _dated_before_now(self, question_norm: str, hits) -> str:
+        """A note when the question asks about the present ('今年…') but the best matching
+        documents are dated years ago; '' otherwise."""
+        if not RELATIVE_NOW.search(question_norm) or not hits:
+            return ""
+        dated = hits[0].doc.meta.issue_date or hits[0].doc.meta.effective_date
+        if not dated:
+            return ""  # an undated document may well be current
+        newest = int(dated[:4])
+        if newest >= time.localtime().tm_year - 1:
+            return ""
+        return f"最相关的文件发布于 {newest} 年，不能说明现在的情况。"
+
     # ---- answering ----
 
     def ask(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
@@ -187,13 +201,16 @@ class Assistant:
         t_ans = time.perf_counter()
         answer = Answer(question=question, text="", rewritten_query=rewritten, script=script, notices=notices)
         unknown = self._unknown_places(qn)
+        stale = self._dated_before_now(qn, hits)
         coverage = best_coverage(qn, hits, weights) if hits else 0.0
         lookup = bool(hits) and hits[0].via == "lookup"
-        if not hits or (not lookup and (unknown or coverage < self.settings.min_coverage)):
+        if not hits or (not lookup and (unknown or stale or coverage < self.settings.min_coverage)):
             answer.abstained = True
             answer.text = ABSTAIN_TEXT
             if unknown:
                 answer.text += f"已收录的文件不涉及“{'、'.join(dict.fromkeys(unknown))}”。"
+            elif stale:
+                answer.text += stale
             answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
         else:
             done = False
