@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt
 from index.types import Chunk, Clause, Document, DocumentMeta
@@ -103,15 +104,15 @@ def save_index(index_dir: Path, data: IndexData) -> Path:
     tmp = index_dir / f".building-{stamp}"
     tmp.mkdir()
     try:
-        with open(tmp / "docs.jsonl", "w", encoding="utf-8") as f:
+        # JSON lines, UTF-8, readable with any tool; orjson only makes them fast to write and read
+        with open(tmp / "docs.jsonl", "wb") as f:
             for doc in data.docs.values():
-                f.write(json.dumps(_doc_to_json(doc), ensure_ascii=False) + "\n")
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+                f.write(orjson.dumps(_doc_to_json(doc)) + b"\n")
+        with open(tmp / "chunks.jsonl", "wb") as f:
             for ch, toks in zip(data.chunks, data.tokens):
-                row = asdict(ch)
-                row.pop("extra", None)
-                row["tokens"] = toks
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.write(orjson.dumps({"chunk_id": ch.chunk_id, "doc_id": ch.doc_id, "clause_id": ch.clause_id,
+                                     "text": ch.text, "norm_text": ch.norm_text, "embed_text": ch.embed_text,
+                                     "start": ch.start, "end": ch.end, "tokens": toks}) + b"\n")
         np.save(tmp / "vectors.npy", data.vectors)
         faiss.write_index(data.faiss_index, str(tmp / "faiss.index"))
         data.bm25.save(str(tmp / "bm25"), show_progress=False)
@@ -158,20 +159,20 @@ def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData
             f"or set POLICYQA_EMBEDDER to match")
     try:
         docs = {}
-        with open(gen / "docs.jsonl", encoding="utf-8") as f:
+        with open(gen / "docs.jsonl", "rb") as f:
             for line in f:
-                doc = _doc_from_json(json.loads(line))
+                doc = _doc_from_json(orjson.loads(line))
                 docs[doc.doc_id] = doc
         chunks, tokens = [], []
-        with open(gen / "chunks.jsonl", encoding="utf-8") as f:
+        with open(gen / "chunks.jsonl", "rb") as f:
             for line in f:
-                row = json.loads(line)
+                row = orjson.loads(line)
                 tokens.append(row.pop("tokens"))
                 chunks.append(Chunk(**row))
         vectors = np.load(gen / "vectors.npy")
         fi = faiss.read_index(str(gen / "faiss.index"))
         bm = bm25s.BM25.load(str(gen / "bm25"), show_progress=False) if chunks else None
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, orjson.JSONDecodeError) as exc:
         raise IndexCorrupted(f"index at {gen} is damaged ({exc.__class__.__name__}: {exc}); "
                              f"rebuild with `python -m assistant index --rebuild`") from exc
     n = manifest.get("n_chunks")
