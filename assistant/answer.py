@@ -84,7 +84,30 @@ def question_subject(question_norm: str) -> str:
             break
         words.append(w)
     subject = "".join(words)
-    return subject if 2 <= len(subject) <= 12 else ""
+    # only an actor makes a question "about" someone: 地税部门, 审计部门, 自由职业者
+    return subject if 2 <= len(subject) <= 12 and AGENT.search(subject) else ""
+
+
+AGENT = re.compile(r"(?:部门|局|厅|委|办|室|机构|机关|单位|政府|组织|企业|人员|职工|者|户|工会|银行|小组)$")
+
+
+def shared_phrase(question_norm: str, text_norm: str) -> int:
+    """Length of the longest run of characters the question and a text share ('低保标准' -> 4)."""
+    from difflib import SequenceMatcher
+
+    q = PUNCT.sub("", question_norm)
+    t = PUNCT.sub("", text_norm)
+    if not q or not t:
+        return 0
+    return SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t)).size
+
+
+PUNCT = re.compile(r"[\s,，。；;：:！？!?、“”\"'（）()《》]")
+
+
+def phrase_bonus(question_norm: str, text_norm: str) -> float:
+    """0.1 per shared character beyond 3, at most 0.4: whole phrases matter more than scattered words."""
+    return min(0.4, 0.1 * max(0, shared_phrase(question_norm, text_norm) - 3))
 
 
 def opens_with(subject: str, text_norm: str) -> bool:
@@ -165,6 +188,7 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
                         bonus += 0.15
                     if opens_with(subject, norm) or (j == 0 and unit_about and unit.text.startswith(line)):
                         bonus += 0.5
+                    bonus += phrase_bonus(question_norm, norm)
                     if MOJIBAKE_CHARS.search(quote):
                         bonus -= 0.3  # garbled words make a poor quote
                     if unit.kind == "preamble":
@@ -175,12 +199,14 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
     return out
 
 
-def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, timings: dict | None = None) -> list[Hit]:
+def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, timings: dict | None = None,
+           prefer_docs: list[str] | None = None) -> list[Hit]:
     """Re-order fused candidates by how much of the question (rare words first) each clause covers.
 
     Exact lookups stay first. final = coverage(idf^2) of the clause (best of its own text and
     the hit chunk, with title and headings) + 0.5 * fused / best fused + 0.4 if the question's
-    subject opens the clause - 0.3 for a preamble.
+    subject opens the clause + a shared-phrase bonus (chunk) + 0.3 in a preferred document (one the
+    question names, or the conversation is about) - 0.3 for a preamble.
     """
     t = time.perf_counter()
     lookups = [h for h in hits if h.via == "lookup"]
@@ -195,7 +221,9 @@ def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, ti
             cov = max(weights.coverage(terms, ctx + h.chunk.norm_text, power=2),
                       weights.coverage(terms, ctx + to_simplified(h.clause.text), power=2))
             about = opens_with(subject, h.chunk.norm_text) or opens_with(subject, to_simplified(h.clause.text))
-            return cov + 0.5 * h.score / top + (0.4 if about else 0.0) - (0.3 if h.clause.kind == "preamble" else 0.0)
+            return (cov + 0.5 * h.score / top + (0.4 if about else 0.0) + phrase_bonus(question_norm, h.chunk.norm_text)
+                    + (0.3 if prefer_docs and h.doc.doc_id in prefer_docs else 0.0)
+                    - (0.3 if h.clause.kind == "preamble" else 0.0))
 
         scored = sorted(((value(h), i, h) for i, h in enumerate(rest)), key=lambda x: (-x[0], x[1]))
         rest = [h for _, _, h in scored]
@@ -303,7 +331,7 @@ def _sentence_end(quote: str) -> str:
 
 
 def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
-                      clauses_by_doc: dict[str, list[Clause]], max_sentences: int = 3) -> tuple[str, list[Citation]]:
+                      clauses_by_doc: dict[str, list[Clause]], max_sentences: int = 4) -> tuple[str, list[Citation]]:
     """(answer text with [n] markers, citations) built only from verbatim sentences."""
     evidence = score_evidence(question_norm, hits, weights, clauses_by_doc)
     if not evidence:
@@ -323,9 +351,13 @@ def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
         chosen.append(best)
         if len(best.sentence) <= 24:
             # a clause's title line ("逐步做实基本养老保险个人账户。") says little: add what follows it
-            follow = _next_sentence(best.clause.text, best.sentence)
-            if follow:
+            last = best.sentence
+            for _ in range(2):
+                follow = _next_sentence(best.clause.text, last)
+                if not follow:
+                    break
                 chosen.append(Evidence(best.clause, best.doc, follow, best.score, best.coverage, best.hit_rank))
+                last = follow
         covered = set(t for t in question_terms(question_norm) if t in to_simplified(best.sentence))
         for ev in evidence[1:]:
             if len(chosen) >= max_sentences or ev.score < 0.75 * best.score:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank,
                               verify_citations)
+from assistant.lookup import score_documents
 from assistant.conversation import rewrite_followup, is_followup
 from assistant.llm import LLMAnswerer, make_chat_model
 from assistant.retrieve import HybridRetriever
@@ -177,9 +178,13 @@ class Assistant:
             prefer_docs = self._docs_of_previous_question(history, docs)
             timings["rewrite"] = (time.perf_counter() - t) * 1000
         qn = to_simplified(rewritten)
-        _, retriever, weights, _ = state or self._state
+        data, retriever, weights, _ = state or self._state
+        if not docs:
+            # a question that names a document ("本溪的专项行动…") prefers it
+            named = [d.doc_id for score, d in score_documents(qn, list(data.docs.values())) if score >= 2.0]
+            prefer_docs = list(dict.fromkeys((prefer_docs or []) + named)) or None
         hits = retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings, prefer_docs=prefer_docs)
-        return rewritten, rerank(qn, hits, weights, k or self.settings.top_k, timings)
+        return rewritten, rerank(qn, hits, weights, k or self.settings.top_k, timings, prefer_docs=prefer_docs)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                    mode: str | None = None) -> Iterator[tuple[str, object]]:
