@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from index.errors import PolicyQAError
+from index.errors import PolicyQAError, run_command
 from index.settings import Settings
 
 
@@ -65,7 +65,10 @@ def _read_history(path: str | None) -> list[dict]:
 
 def cmd_ask(args) -> int:
     from assistant.core import Assistant
+    from index.errors import InvalidQuestion
 
+    if not args.question.strip():  # say so before loading (or building) anything
+        raise InvalidQuestion("问题为空，请输入要查询的问题。")
     assistant = Assistant.from_settings(_settings(args))
     answer = assistant.ask(args.question, _read_history(args.history), docs=args.doc or None)
     if args.json:
@@ -148,11 +151,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except PolicyQAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; the live index is unchanged", file=sys.stderr)
-        return 130
+    return run_command(args.func, args, "interrupted; the live index is unchanged")

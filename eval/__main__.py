@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from index.errors import PolicyQAError
+from index.errors import PolicyQAError, run_command
 
 
 def _emit(summary: dict) -> None:
@@ -98,14 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except PolicyQAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.func, args, "interrupted")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Exceptions whose message is meant to be shown to the user as is."""
+import sys
 
 
 class PolicyQAError(Exception):
@@ -37,3 +38,15 @@ class InvalidQuestion(PolicyQAError):
 
 class LLMUnavailable(PolicyQAError):
     """The configured chat model endpoint failed or answered garbage."""
+
+
+def run_command(func, args, interrupted: str = "interrupted") -> int:
+    """Run a CLI command: a PolicyQAError becomes one line on stderr and its exit code."""
+    try:
+        return func(args)
+    except PolicyQAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
