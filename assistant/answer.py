@@ -205,7 +205,8 @@ def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, ti
 
     Exact lookups stay first. final = coverage(idf^2) of the clause (best of its own text and
     the hit chunk, with title and headings) + 0.5 * fused / best fused + 0.4 if the question's
-    subject opens the clause + a shared-phrase bonus (chunk) + 0.3 in a preferred document (one the
+    subject opens the clause + a shared-phrase bonus (chunk) + 0.3 * coverage by the clause's own
+    title + 0.3 in a preferred document (one the
     question names, or the conversation is about) - 0.3 for a preamble.
     """
     t = time.perf_counter()
@@ -221,7 +222,10 @@ def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, ti
             cov = max(weights.coverage(terms, ctx + h.chunk.norm_text, power=2),
                       weights.coverage(terms, ctx + to_simplified(h.clause.text), power=2))
             about = opens_with(subject, h.chunk.norm_text) or opens_with(subject, to_simplified(h.clause.text))
+            # a clause whose own title is about the question ("建立被征用土地农民的养老保险制度")
+            titled = weights.coverage(terms, to_simplified(h.clause.heading), power=2) if h.clause.heading else 0.0
             return (cov + 0.5 * h.score / top + (0.4 if about else 0.0) + phrase_bonus(question_norm, h.chunk.norm_text)
+                    + 0.3 * titled
                     + (0.3 if prefer_docs and h.doc.doc_id in prefer_docs else 0.0)
                     - (0.3 if h.clause.kind == "preamble" else 0.0))
 

@@ -21,7 +21,7 @@ from index.normalize import to_simplified
 FOLLOWUP_START = re.compile(r"^(?:那么?(?![些个])|那如果|那要是|如果是|要是|还有|另外|此外|这个|这些|那个|那些|它|他们|其(?![中他实余次])|该|这(?![些个])|上述|同样|也)")
 FOLLOWUP_ANYWHERE = re.compile(r"这个|那个|这些|那些|上述|该项|该条|它们?|他们|其中|呢[?？]?$|这种|那种|这一条|这条")
 # words that carry no topic of their own
-WEAK = set("交 缴 办 要 能 可以 需要 还 吗 呢 怎么 如何 什么 哪些 哪个 多少 是否 有 没有 一次性 规定 条 款 部门 负责".split())
+WEAK = set("交 缴 办 要 能 要交 要缴 能交 该交 去交 可以 需要 还 吗 呢 怎么 如何 什么 哪些 哪个 多少 是否 有 没有 一次性 规定 条 款 部门 负责".split())
 
 
 def is_followup(question: str, history: list[dict]) -> bool:
@@ -70,6 +70,9 @@ def rewrite_followup(question: str, history: list[dict]) -> str:
         best = max(spans, key=lambda w: (_common_suffix(w, x), -abs(len(w) - len(x))), default="")
         if best and _common_suffix(best, x) >= 2 and best != x:
             return last.replace(best, x, 1)
+    if len(topic_words(question, limit=5)) >= 4:
+        # "那对拖欠社保费的企业怎么处理?" says what it asks; the conversation only picks the document
+        return FOLLOWUP_START.sub("", question.strip()).lstrip("，, ") or question
     carry: list[str] = []
     q_norm = to_simplified(question)
     for text in reversed(previous[-2:]):
