@@ -14,7 +14,6 @@ import html
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import threading

@@ -199,7 +199,7 @@ class Assistant:
         variant = detect_variant(question) if script == "traditional" else "s2t"
 
         state = self._state
-        data, _, weights, clauses_by_doc = state
+        _, _, weights, clauses_by_doc = state
         rewritten, hits = self.retrieve(question, history, docs, mode, timings=timings, notices=notices, state=state)
         qn = to_simplified(rewritten)
 

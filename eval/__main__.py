@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from index.errors import PolicyQAError, run_command
+from index.errors import run_command
 
 
 def _emit(summary: dict) -> None:

