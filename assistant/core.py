@@ -80,6 +80,7 @@ class Assistant:
         clauses_by_doc = {d.doc_id: list(d.clauses) for d in data.docs.values()}
         # one assignment, so a question in flight sees either the old index or the new one
         self._state = (data, retriever, weights, clauses_by_doc)
+        self._mentions: dict = {}
 
     @property
     def data(self) -> IndexData:
@@ -116,13 +117,21 @@ class Assistant:
             raise InvalidQuestion(f"问题过长（{len(question)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
         return question
 
+    def _mentioned_in_corpus(self, word: str) -> bool:
+        """Whether any indexed document mentions `word` (cached per index)."""
+        data = self.data
+        cache = self._mentions.setdefault(id(data), {})
+        if word not in cache:
+            cache[word] = any(word in d.norm_text or word in to_simplified(d.title) for d in data.docs.values())
+        return cache[word]
+
     def _unknown_places(self, question_norm: str) -> list[str]:
         """Place names in the question that no indexed document mentions (another city or country)."""
         import jieba.posseg as pseg
 
         places = [w for w, flag in pseg.cut(question_norm) if flag == "ns" and is_place_name(w)]
         places += [g for g in GAZETTEER if g in question_norm and not any(g in p for p in places)]
-        known = [p for p in places if any(p in d.norm_text or p in to_simplified(d.title) for d in self.data.docs.values())]
+        known = [p for p in places if self._mentioned_in_corpus(p)]
         if known:
             return []  # "从沈阳转到本溪…" is still a question about 本溪
         return places

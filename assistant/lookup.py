@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from index.meta import cn_small_number
 from index.types import Clause, Document
@@ -126,6 +127,13 @@ def bigrams(text: str) -> set[str]:
 GENERIC = bigrams("关于进一步的通知意见实施方案工作加强做好完善社会保障体系人民政府市劳动局规定办法中华人民共和国")
 
 
+@lru_cache(maxsize=65536)
+def _name_bigrams(title: str, doc_number: str, issuer: str) -> frozenset:
+    from index.normalize import to_simplified
+
+    return frozenset(bigrams(to_simplified(" ".join((title, doc_number, issuer)))))
+
+
 def score_documents(question_norm: str, docs: list[Document]) -> list[tuple[float, Document]]:
     """How strongly the question names each document (title/文号 bigram overlap), best first.
 
@@ -134,9 +142,7 @@ def score_documents(question_norm: str, docs: list[Document]) -> list[tuple[floa
     q = bigrams(question_norm)
     scored = []
     for d in docs:
-        from index.normalize import to_simplified
-
-        name = bigrams(to_simplified(" ".join((d.title, d.meta.doc_number, d.meta.issuer))))
+        name = _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer)
         distinctive = (q & name) - GENERIC
         generic = (q & name) & GENERIC
         scored.append((len(distinctive) + 0.2 * len(generic), d))
