@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from assistant.types import ABSTAIN_TEXT, Citation, Hit
+from assistant.types import Citation, Hit
 from index.chunk import split_sentences
 from index.clean import MOJIBAKE_CHARS, MOJIBAKE_SPAN
 from index.lexical import SYNONYMS, tokenize
@@ -420,10 +420,6 @@ def contiguous_span(text: str, a: str, b: str, max_gap: int = 40) -> str | None:
     return text[s1:max(e1, e2)]
 
 
-def abstain_text() -> str:
-    return ABSTAIN_TEXT
-
-
 # ---- citation verification (for model-written answers) ----
 
 MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -496,7 +492,7 @@ def _best_quote(quotes: list[str], sentence: str, clause: Clause) -> str:
     grams = {s[i:i + 2] for i in range(len(s) - 1)}
     best, best_n = "", -1
     for sent in split_sentences(clause.text):
-        q = LEADING_MARKER.sub("", sent).strip()
+        q = quote_of(sent)
         n = sum(g in to_simplified(q) for g in grams)
         if n > best_n:
             best, best_n = q, n

@@ -44,6 +44,13 @@ def is_place_name(word: str) -> bool:
     return bool(PLACE_SUFFIX.match(word)) and len(word) <= 6
 
 
+def abstain(answer: Answer, hits, reason: str = "") -> None:
+    """Turn `answer` into the abstention, offering the nearest clauses as possibly related."""
+    answer.abstained = True
+    answer.text = ABSTAIN_TEXT + reason
+    answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
+
+
 def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
     """Load the index, building it from the bundled corpus first if there is none yet."""
     embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
@@ -219,13 +226,8 @@ class Assistant:
         coverage = best_coverage(qn, hits, weights) if hits else 0.0
         lookup = bool(hits) and hits[0].via == "lookup"
         if not hits or (not lookup and (unknown or stale or coverage < self.settings.min_coverage)):
-            answer.abstained = True
-            answer.text = ABSTAIN_TEXT
-            if unknown:
-                answer.text += f"已收录的文件不涉及“{'、'.join(dict.fromkeys(unknown))}”。"
-            elif stale:
-                answer.text += stale
-            answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
+            reason = f"已收录的文件不涉及“{'、'.join(dict.fromkeys(unknown))}”。" if unknown else stale
+            abstain(answer, hits, reason)
         else:
             done = False
             if mode == "llm":
@@ -245,9 +247,7 @@ class Assistant:
                 answer.mode = "extractive"
                 answer.text, answer.citations = extractive_answer(qn, hits, weights, clauses_by_doc)
                 if not answer.citations:
-                    answer.abstained = True
-                    answer.text = ABSTAIN_TEXT
-                    answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
+                    abstain(answer, hits)
         # the answer speaks the question's script, whatever the document's (quotes stay verbatim)
         answer.text = to_script(answer.text, script, variant)
         timings["answer"] = (time.perf_counter() - t_ans) * 1000
