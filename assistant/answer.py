@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections import Counter
+from typing import Callable
 from dataclasses import dataclass, replace
 
 from assistant.types import Citation, Hit
@@ -43,16 +43,13 @@ class Evidence:
 class TermWeights:
     """IDF weights of query tokens over the indexed chunks (computed once per index)."""
 
-    def __init__(self, token_lists: list[list[str]]):
-        df: Counter = Counter()
-        for toks in token_lists:
-            df.update(set(toks))
-        self.n = max(1, len(token_lists))
-        self.df = df
+    def __init__(self, doc_freq: Callable[[str], int], n: int):
+        self.doc_freq = doc_freq  # token -> number of chunks containing it (the BM25 index's df)
+        self.n = max(1, n)
         self.max_idf = math.log(1 + self.n)
 
     def idf(self, token: str) -> float:
-        d = self.df.get(token, 0)
+        d = self.doc_freq(token)
         w = math.log(1 + (self.n - d + 0.5) / (d + 0.5)) if d else self.max_idf
         return w * (0.35 if len(token) == 1 else 1.0)
 
@@ -261,9 +258,9 @@ def evidence_terms(question_norm: str, weights: TermWeights) -> list[tuple[str, 
         if not (flag.startswith(CONTENT_POS) or w.isdigit()) or flag == "ns":
             continue  # place names are checked on their own (Assistant._unknown_places)
         idf = weights.idf(w)
-        if weights.df.get(w, 0) == 0:
+        if weights.doc_freq(w) == 0:
             nounish = flag in NOUN_POS or (flag == "l" and len(w) >= 4)
-            parts = [p for p in tokenize(w) if len(p) >= 2 and p != w and weights.df.get(p, 0)]
+            parts = [p for p in tokenize(w) if len(p) >= 2 and p != w and weights.doc_freq(p)]
             if not nounish or len(w) < 2:
                 idf = 0.3
             elif parts and jieba_freq(w) < 20:  # an ad-hoc compound of known words ("重点对象")

@@ -22,7 +22,7 @@ def cmd_index(args) -> int:
 
     settings = _settings(args)
     paths = args.paths or [settings.corpus_dir]
-    _, report = build_index(paths, settings, rebuild=args.rebuild, progress=not args.quiet)
+    _, report = build_index(paths, settings, rebuild=args.rebuild, progress=not args.quiet, load=False)
     print(report.format())
     if args.json:
         print(json.dumps({"documents": len(report.indexed), "skipped": len(report.skipped),

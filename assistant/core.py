@@ -83,7 +83,7 @@ class Assistant:
 
     def _set_data(self, data: IndexData):
         retriever = HybridRetriever(data, self.embedder, self.settings)
-        weights = TermWeights(data.tokens)
+        weights = TermWeights(data.bm25.doc_freq, len(data.chunks))
         clauses_by_doc = {d.doc_id: list(d.clauses) for d in data.docs.values()}
         # one assignment, so a question in flight sees either the old index or the new one
         self._state = (data, retriever, weights, clauses_by_doc)

@@ -75,10 +75,9 @@ class HybridRetriever:
             rows = self._rows(docs)
             mask = None
             if rows is not None:
-                mask = np.zeros(n, dtype=np.float32)
-                mask[rows] = 1.0
-            ids, scores = self.data.bm25.retrieve([tokens], k=min(k, n), show_progress=False, weight_mask=mask, n_threads=1)
-            out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+                mask = np.zeros(n, dtype=bool)
+                mask[rows] = True
+            out = self.data.bm25.top(tokens, k, mask)
         timings["bm25"] = timings.get("bm25", 0) + (time.perf_counter() - t) * 1000
         return out
 

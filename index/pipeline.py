@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import orjson
 from tqdm import tqdm
 
 from index.chunk import chunk_document
@@ -28,8 +29,8 @@ from index.load import SUPPORTED_SUFFIXES, file_sha256, read_text
 from index.meta import extract_meta
 from index.normalize import detect_script, to_simplified
 from index.settings import Settings
-from index.store import IndexData, build_search_structures, load_index, save_index
-from index.types import Document, DocumentMeta
+from index.store import GenerationWriter, IndexData, load_index, read_manifest, read_shard, shard_intact
+from index.types import Chunk, Document, DocumentMeta
 
 def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
@@ -186,41 +187,39 @@ def parse_document(path: Path, doc_id: str, data: bytes) -> Document:
 
 
 def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebuild: bool = False,
-                progress: bool = True) -> tuple[IndexData, IngestionReport]:
-    """Build or incrementally update the index at settings.index_dir to hold exactly `paths`."""
+                progress: bool = True, load: bool = True) -> tuple[IndexData | None, IngestionReport]:
+    """Build or incrementally update the index at settings.index_dir to hold exactly `paths`.
+
+    Returns the new index loaded (None with load=False, which is all a command-line update
+    needs) and the ingestion report.
+    """
     t0 = time.perf_counter()
     report = IngestionReport()
+    index_dir = Path(settings.index_dir)
     embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
-    old: IndexData | None = None
-    # vectors of an earlier build, by the exact text that was embedded: a re-chunked or
-    # re-parsed document only pays for the chunks whose text really changed
-    cached_vectors: dict[str, np.ndarray] = {}
+    old_gen, old_docs, old_entries = None, {}, {}  # reusable shards; every shard whose vectors can be reused
     if not rebuild:
         try:
-            old = load_index(Path(settings.index_dir))
-            if old.embedder_name != embedder.name:
-                report.notes.append(f"embedder changed ({old.embedder_name} -> {embedder.name}); re-embedding everything")
-                old = None
+            old_gen, manifest = read_manifest(index_dir)
+            if manifest.get("embedder") != embedder.name:
+                report.notes.append(f"embedder changed ({manifest.get('embedder')} -> {embedder.name}); re-embedding everything")
+                old_gen = None
             else:
-                cached_vectors = {text_key(c.embed_text): old.vectors[i] for i, c in enumerate(old.chunks)}
-                if old.manifest.get("settings", {}).get("chunk_max_chars") != settings.chunk_max_chars \
-                        or old.manifest.get("parser_version") != PARSER_VERSION:
+                old_entries = manifest["docs"]
+                if manifest.get("settings", {}).get("chunk_max_chars") != settings.chunk_max_chars \
+                        or manifest.get("parser_version") != PARSER_VERSION:
                     report.notes.append("chunk settings or parser changed; re-parsing every document")
-                    old = None
+                else:
+                    old_docs = old_entries
         except IndexNotBuilt:
-            old = None
+            pass
         except (IndexCorrupted, IndexMismatch) as exc:
             report.notes.append(f"existing index ignored: {exc}")
-            old = None
-    old_rows: dict[str, list[int]] = {}
-    if old is not None:
-        for i, ch in enumerate(old.chunks):
-            old_rows.setdefault(ch.doc_id, []).append(i)
 
     files = discover_files(paths)
-    docs: dict[str, Document] = {}
-    parts: list[tuple[str, object]] = []  # ("old", rows) or ("new", chunks), in document order
-    new_chunks = []
+    # (doc_id, entry of an unchanged shard) or (doc_id, Document, its chunks), in document order
+    plan: list[tuple] = []
+    new_chunks: list[Chunk] = []
     t_parse = time.perf_counter()
     iterator = tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress or len(files) < 20)
     for path, doc_id in iterator:
@@ -230,27 +229,28 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
             report.skipped.append({"source": str(path), "reason": f"cannot read file: {exc.strerror or exc}"})
             continue
         sha = content_hash(path, data)
-        if old is not None and doc_id in old.docs and old.docs[doc_id].sha256 == sha:
-            doc = old.docs[doc_id]
-            rows = old_rows.get(doc_id, [])
-            parts.append(("old", rows))
-            report.reused_chunks += len(rows)
-            n_chunks, reused = len(rows), True
-        else:
-            try:
-                doc = parse_document(path, doc_id, data)
-            except UnsupportedDocument as exc:
-                report.skipped.append({"source": str(path), "reason": str(exc)})
+        entry = old_docs.get(doc_id)
+        if entry is not None and entry.get("sha256") == sha:
+            if shard_intact(old_gen, entry):
+                plan.append((doc_id, entry))
+                report.reused_chunks += entry["chunks"]
+                report.indexed.append({"source": str(path), "doc_id": doc_id, "title": entry["title"],
+                                       "clauses": entry["clauses"], "chunks": entry["chunks"],
+                                       "warnings": entry["warnings"], "reused": True})
                 continue
-            chunks = chunk_document(doc, settings.chunk_max_chars)
-            parts.append(("new", chunks))
-            new_chunks.extend(chunks)
-            n_chunks, reused = len(chunks), False
-        docs[doc_id] = doc
+            report.notes.append(f"damaged shard of {doc_id} ignored; indexing the file again")
+        try:
+            doc = parse_document(path, doc_id, data)
+        except UnsupportedDocument as exc:
+            report.skipped.append({"source": str(path), "reason": str(exc)})
+            continue
+        chunks = chunk_document(doc, settings.chunk_max_chars)
+        plan.append((doc_id, doc, chunks))
+        new_chunks.extend(chunks)
         report.indexed.append({"source": str(path), "doc_id": doc_id, "title": doc.title, "clauses": len(doc.clauses),
-                               "chunks": n_chunks, "warnings": list(doc.warnings), "reused": reused})
-    if old is not None:
-        report.removed = sorted(set(old.docs) - set(docs))
+                               "chunks": len(chunks), "warnings": list(doc.warnings), "reused": False})
+    kept = {p[0] for p in plan}
+    report.removed = sorted(set(old_entries) - kept)
     report.timings_s["parse"] = time.perf_counter() - t_parse
 
     t_tok = time.perf_counter()
@@ -260,8 +260,18 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
 
     t_embed = time.perf_counter()
     dim = embedder.dim
+    # vectors by the exact text that was embedded: an edited, re-parsed or renamed document
+    # only pays for the chunks whose text really changed
+    cached_vectors: dict[str, np.ndarray] = {}
+    for doc_id in ({p[0] for p in plan if len(p) == 3} | set(old_entries) - kept) & set(old_entries):
+        try:
+            _, old_chunks, old_vecs, _, _ = read_shard(old_gen, old_entries[doc_id])
+        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            continue  # a damaged shard only costs its vectors
+        if old_vecs.ndim == 2 and old_vecs.shape[1] == dim:
+            cached_vectors.update((text_key(c.embed_text), v) for c, v in zip(old_chunks, old_vecs))
     new_vecs = np.zeros((len(new_chunks), dim), dtype=np.float32)
-    checkpoint = EmbeddingCheckpoint(Path(settings.index_dir) / "checkpoint" / re.sub(r"\W+", "_", embedder.name), dim)
+    checkpoint = EmbeddingCheckpoint(index_dir / "checkpoint" / re.sub(r"\W+", "_", embedder.name), dim)
     resumed = checkpoint.load()
     if resumed:
         report.notes.append(f"resuming an interrupted build: {len(resumed)} vectors already embedded")
@@ -288,37 +298,35 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     report.embedded_chunks = len(texts)
     report.embedded_chars = sum(len(t) for t in texts)
 
-    t_asm = time.perf_counter()
-    chunks, tokens, vec_parts, k = [], [], [], 0
-    for kind, item in parts:
-        if kind == "old":
-            rows = item
-            chunks.extend(old.chunks[r] for r in rows)
-            tokens.extend(old.tokens[r] for r in rows)
-            vec_parts.append(old.vectors[rows] if rows else np.zeros((0, dim), np.float32))
-        else:
-            n = len(item)
-            chunks.extend(item)
-            tokens.extend(new_tokens[k:k + n])
-            vec_parts.append(new_vecs[k:k + n])
-            k += n
-    vectors = np.concatenate(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
-    fi, bm = build_search_structures(vectors, tokens)
-    report.timings_s["structures"] = time.perf_counter() - t_asm
-
-    manifest = {
-        "embedder": embedder.name,
-        "settings": {"chunk_max_chars": settings.chunk_max_chars},
-        "parser_version": PARSER_VERSION,
-        "docs": {d.doc_id: {"source": d.source, "path": d.path, "sha256": d.sha256} for d in docs.values()},
-        "report": {"skipped": report.skipped},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    data = IndexData(manifest, docs, chunks, tokens, vectors, fi, bm)
     t_write = time.perf_counter()
-    save_index(Path(settings.index_dir), data)
+    writer = GenerationWriter(index_dir)
+    try:
+        k = 0
+        for item in plan:
+            if len(item) == 2:
+                writer.reuse(old_gen, *item)
+            else:
+                doc_id, doc, chunks = item
+                n = len(chunks)
+                writer.add(doc, chunks, new_tokens[k:k + n], new_vecs[k:k + n])
+                k += n
+        gen = writer.commit({
+            "embedder": embedder.name,
+            "settings": {"chunk_max_chars": settings.chunk_max_chars},
+            "parser_version": PARSER_VERSION,
+            "report": {"skipped": report.skipped},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }, dim)
+    except BaseException:
+        writer.abort()
+        raise
     checkpoint.clear()
     report.timings_s["write"] = time.perf_counter() - t_write
-    report.location = data.location
+    report.location = str(gen)
     report.timings_s["total"] = time.perf_counter() - t0
+    data = None
+    if load:
+        t_load = time.perf_counter()
+        data = load_index(index_dir)
+        report.timings_s["load"] = time.perf_counter() - t_load
     return data, report

@@ -1,18 +1,25 @@
-"""The persisted index: documents and clauses, chunks, vectors (FAISS) and BM25, plus a manifest.
+"""The persisted index: one shard per document, a manifest, and search structures built on load.
 
 Layout of an index directory::
 
-    CURRENT              name of the live generation, replaced atomically (os.replace)
-    gen-<stamp>/         one complete, immutable build
-        manifest.json    format, embedder name and dim, settings, each document's sha256
-        docs.jsonl       one document per line with its metadata and clauses
-        chunks.jsonl     one chunk per line with its BM25 tokens
-        vectors.npy      (n_chunks, dim) float32, row i = chunk i
-        faiss.index      inner-product index over vectors.npy
-        bm25/            bm25s index over the chunk tokens
+    CURRENT                 name of the live generation, replaced atomically (os.replace)
+    gen-<stamp>/            one complete, immutable build
+        manifest.json       format, embedder name and dim, settings; per document: source, sha256,
+                            title, counts, warnings and its shard (with the shard files' sizes)
+        shards/<key>.json   one document: metadata, clean text, clauses, chunks, BM25 vocabulary
+        shards/<key>.npz    its chunk vectors (n, dim) float32 and BM25 term counts (m, 3) int32
 
-A build writes a new generation beside the live one and only then points CURRENT at it,
-so an interrupted build never leaves a half-written index that later loads.
+An update writes a new generation in which every unchanged document's shard is a hard link to
+the previous generation's file (a copy where links are not possible), so changing one file of
+1,510 costs one shard, not a rewrite of everything. Then CURRENT is pointed at it; an
+interrupted build never leaves a half-written index that later loads.
+
+FAISS (an exact inner-product IndexFlatIP, whose file would hold the very bytes of the
+vectors) and BM25's idf and length normalisation, which depend on the whole collection, are
+computed from the shards when the index loads.
+
+Texts are stored once: a chunk's or clause's text that is a verbatim span of its document is
+written as [offset, length] into the document's text (or its normalised text).
 """
 from __future__ import annotations
 
@@ -26,10 +33,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from index.bm25 import BM25, count_terms
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt
 from index.types import Chunk, Clause, Document, DocumentMeta
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+REBUILD_HINT = "rebuild with `python -m assistant index --rebuild`"
 
 
 @dataclass
@@ -39,10 +48,9 @@ class IndexData:
     manifest: dict
     docs: dict[str, Document]
     chunks: list[Chunk]
-    tokens: list[list[str]]
     vectors: np.ndarray  # (n_chunks, dim) float32
     faiss_index: object = None
-    bm25: object = None
+    bm25: BM25 | None = None
     clauses: dict[str, Clause] = field(default_factory=dict)
     location: str = ""
 
@@ -55,34 +63,178 @@ class IndexData:
         return self.manifest.get("embedder", "")
 
 
-def build_search_structures(vectors: np.ndarray, tokens: list[list[str]]):
-    """(faiss index, bm25 index) over the given rows."""
-    import bm25s
+def build_faiss(vectors: np.ndarray):
+    """Exact inner-product FAISS index over the rows (cosine, since vectors are unit length)."""
     import faiss
 
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
     fi = faiss.IndexFlatIP(dim)
     if len(vectors):
         fi.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    bm = bm25s.BM25()
-    bm.index([t or ["\u2400"] for t in tokens] or [["\u2400"]], show_progress=False)
-    return fi, bm
+    return fi
 
 
-def _doc_to_json(doc: Document) -> dict:
-    d = {
-        "doc_id": doc.doc_id, "source": doc.source, "path": doc.path, "sha256": doc.sha256,
-        "meta": asdict(doc.meta), "text": doc.text, "norm_text": doc.norm_text, "script": doc.script,
-        "warnings": list(doc.warnings), "clauses": [c.to_json() for c in doc.clauses],
+# ---- shards ----
+
+def _span(text: str, source: str, hint: int):
+    """[offset, length] of `text` inside `source` (searched from `hint`), or the text itself."""
+    if source.startswith(text, hint):
+        return [hint, len(text)]
+    i = source.find(text, max(0, hint))
+    return [i, len(text)] if i >= 0 else text
+
+
+def _unspan(value, source: str) -> str:
+    return source[value[0]:value[0] + value[1]] if isinstance(value, list) else value
+
+
+def _shard_json(doc: Document, chunks: list[Chunk], terms: list[str]) -> dict:
+    norm_same = doc.norm_text == doc.text
+    clauses = []
+    for c in doc.clauses:
+        d = c.to_json()
+        del d["doc_id"]
+        d["text"] = _span(c.text, doc.text, c.start)
+        clauses.append(d)
+    rows = []
+    for ch in chunks:
+        text = _span(ch.text, doc.text, ch.start)
+        norm = _span(ch.norm_text, doc.norm_text, text[0] if isinstance(text, list) else ch.start)
+        row = {"chunk_id": ch.chunk_id, "clause_id": ch.clause_id, "start": ch.start, "end": ch.end,
+               "text": text, "norm_text": norm}
+        if ch.embed_text.endswith(ch.norm_text):  # what the embedder saw: title / headings / label, then the text
+            row["embed_prefix"] = ch.embed_text[:len(ch.embed_text) - len(ch.norm_text)]
+        else:
+            row["embed_text"] = ch.embed_text
+        rows.append(row)
+    return {
+        "doc": {"doc_id": doc.doc_id, "source": doc.source, "path": doc.path, "sha256": doc.sha256,
+                "meta": asdict(doc.meta), "script": doc.script, "warnings": list(doc.warnings),
+                "text": doc.text, "norm_text": None if norm_same else doc.norm_text},
+        "clauses": clauses, "chunks": rows, "terms": terms,
     }
-    return d
 
 
-def _doc_from_json(d: dict) -> Document:
-    clauses = tuple(Clause(**{**c, "path": tuple(c["path"]), "headings": tuple(c["headings"])}) for c in d["clauses"])
-    return Document(d["doc_id"], d["source"], d["path"], d["sha256"], DocumentMeta(**d["meta"]), d["text"],
-                    d["norm_text"], d["script"], clauses, tuple(d["warnings"]))
+def _shard_from_json(d: dict) -> tuple[Document, list[Chunk]]:
+    dd = d["doc"]
+    text = dd["text"]
+    norm = text if dd["norm_text"] is None else dd["norm_text"]
+    doc_id = dd["doc_id"]
+    clauses = tuple(Clause(doc_id=doc_id, **{**c, "text": _unspan(c["text"], text), "path": tuple(c["path"]),
+                                             "headings": tuple(c["headings"])}) for c in d["clauses"])
+    doc = Document(doc_id, dd["source"], dd["path"], dd["sha256"], DocumentMeta(**dd["meta"]), text, norm,
+                   dd["script"], clauses, tuple(dd["warnings"]))
+    chunks = []
+    for r in d["chunks"]:
+        ct, cn = _unspan(r["text"], text), _unspan(r["norm_text"], norm)
+        embed = r["embed_prefix"] + cn if "embed_prefix" in r else r["embed_text"]
+        chunks.append(Chunk(r["chunk_id"], doc_id, r["clause_id"], ct, cn, embed, r["start"], r["end"]))
+    return doc, chunks
 
+
+def shard_key(doc: Document) -> str:
+    """File name stem of a document's shard: readable-ish and unique within a generation."""
+    import hashlib
+
+    return hashlib.blake2b(doc.doc_id.encode("utf-8"), digest_size=8).hexdigest() + "-" + doc.sha256[:12]
+
+
+def doc_entry(doc: Document, n_chunks: int) -> dict:
+    """A document's line in the manifest (everything the ingestion report shows without the shard)."""
+    return {"source": doc.source, "path": doc.path, "sha256": doc.sha256, "title": doc.title,
+            "clauses": len(doc.clauses), "chunks": n_chunks, "warnings": list(doc.warnings)}
+
+
+def read_shard(gen: Path, entry: dict) -> tuple[Document, list[Chunk], np.ndarray, list[str], np.ndarray]:
+    """(document, chunks, vectors, BM25 terms, (chunk, term, count) rows) of one manifest entry."""
+    stem = gen / "shards" / entry["shard"]
+    with open(stem.with_suffix(".json"), "rb") as f:
+        d = orjson.loads(f.read())
+    doc, chunks = _shard_from_json(d)
+    with np.load(stem.with_suffix(".npz")) as z:
+        vectors, postings = z["vectors"], z["postings"]
+    if vectors.shape[0] != len(chunks):
+        raise ValueError(f"shard {entry['shard']} has {len(chunks)} chunks but {vectors.shape[0]} vectors")
+    return doc, chunks, vectors, d["terms"], postings
+
+
+def shard_intact(gen: Path, entry: dict) -> bool:
+    """Both shard files exist with the sizes the manifest recorded (a cheap check before reuse)."""
+    stem = gen / "shards" / entry.get("shard", "?")
+    try:
+        return [stem.with_suffix(".json").stat().st_size, stem.with_suffix(".npz").stat().st_size] == entry.get("bytes")
+    except OSError:
+        return False
+
+
+class GenerationWriter:
+    """Writes one new generation: `add` new shards, `reuse` old ones, then `commit` or `abort`."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+        self.tmp = self.index_dir / f".building-{self.stamp}"
+        (self.tmp / "shards").mkdir(parents=True)
+        self.entries: dict[str, dict] = {}
+        self.n_chunks = 0
+        self.dim = 0
+
+    def add(self, doc: Document, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray) -> dict:
+        """Write one document's shard; returns its manifest entry."""
+        terms, postings = count_terms(tokens)
+        key = shard_key(doc)
+        stem = self.tmp / "shards" / key
+        with open(stem.with_suffix(".json"), "wb") as f:
+            f.write(orjson.dumps(_shard_json(doc, chunks, terms)))
+        with open(stem.with_suffix(".npz"), "wb") as f:
+            np.savez(f, vectors=np.asarray(vectors, dtype=np.float32), postings=postings)
+        entry = dict(doc_entry(doc, len(chunks)), shard=key,
+                     bytes=[stem.with_suffix(".json").stat().st_size, stem.with_suffix(".npz").stat().st_size])
+        return self._record(doc.doc_id, entry, vectors.shape[1] if vectors.ndim == 2 else 0)
+
+    def reuse(self, old_gen: Path, doc_id: str, entry: dict) -> dict:
+        """Carry an unchanged document's shard over from the previous generation."""
+        for suffix in (".json", ".npz"):
+            src = old_gen / "shards" / (entry["shard"] + suffix)
+            dst = self.tmp / "shards" / (entry["shard"] + suffix)
+            try:
+                os.link(src, dst)
+            except OSError:  # another filesystem, or links not supported
+                shutil.copy2(src, dst)
+        return self._record(doc_id, dict(entry), 0)
+
+    def _record(self, doc_id: str, entry: dict, dim: int) -> dict:
+        self.entries[doc_id] = entry
+        self.n_chunks += entry["chunks"]
+        self.dim = self.dim or dim
+        return entry
+
+    def commit(self, manifest: dict, dim: int) -> Path:
+        """Write the manifest (last: a generation without one is incomplete) and make it live."""
+        manifest = dict(manifest, format=FORMAT_VERSION, n_chunks=self.n_chunks, dim=int(dim), docs=self.entries)
+        try:
+            (self.tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+            gen = self.index_dir / f"gen-{self.stamp}"
+            os.replace(self.tmp, gen)
+            pointer_tmp = self.index_dir / f".CURRENT-{self.stamp}"
+            pointer_tmp.write_text(gen.name, encoding="utf-8")
+            with open(pointer_tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(pointer_tmp, self.index_dir / "CURRENT")
+        except BaseException:
+            self.abort()
+            raise
+        for old in self.index_dir.iterdir():
+            if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old != gen:
+                shutil.rmtree(old, ignore_errors=True)
+        return gen
+
+    def abort(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---- reading ----
 
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation directory, or None if no complete build exists."""
@@ -94,89 +246,57 @@ def current_generation(index_dir: Path) -> Path | None:
     return gen if name and gen.is_dir() else None
 
 
-def save_index(index_dir: Path, data: IndexData) -> Path:
-    """Write `data` as a new generation and make it live atomically; returns its directory."""
-    import faiss
-
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
-    tmp = index_dir / f".building-{stamp}"
-    tmp.mkdir()
-    try:
-        # JSON lines, UTF-8, readable with any tool; orjson only makes them fast to write and read
-        with open(tmp / "docs.jsonl", "wb") as f:
-            for doc in data.docs.values():
-                f.write(orjson.dumps(_doc_to_json(doc)) + b"\n")
-        with open(tmp / "chunks.jsonl", "wb") as f:
-            for ch, toks in zip(data.chunks, data.tokens):
-                f.write(orjson.dumps({"chunk_id": ch.chunk_id, "doc_id": ch.doc_id, "clause_id": ch.clause_id,
-                                     "text": ch.text, "norm_text": ch.norm_text, "embed_text": ch.embed_text,
-                                     "start": ch.start, "end": ch.end, "tokens": toks}) + b"\n")
-        np.save(tmp / "vectors.npy", data.vectors)
-        faiss.write_index(data.faiss_index, str(tmp / "faiss.index"))
-        data.bm25.save(str(tmp / "bm25"), show_progress=False)
-        manifest = dict(data.manifest, format=FORMAT_VERSION, n_chunks=len(data.chunks),
-                        dim=int(data.vectors.shape[1]) if data.vectors.ndim == 2 else 0)
-        # the manifest is written last: a generation without one is incomplete
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        gen = index_dir / f"gen-{stamp}"
-        os.replace(tmp, gen)
-        pointer_tmp = index_dir / f".CURRENT-{stamp}"
-        pointer_tmp.write_text(gen.name, encoding="utf-8")
-        with open(pointer_tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(pointer_tmp, index_dir / "CURRENT")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    data.manifest = manifest
-    data.location = str(gen)
-    for old in index_dir.iterdir():
-        if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old != gen:
-            shutil.rmtree(old, ignore_errors=True)
-    return gen
-
-
-def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData:
-    """Load the live generation; raises IndexNotBuilt, IndexMismatch or IndexCorrupted."""
-    import bm25s
-    import faiss
-
+def read_manifest(index_dir: Path, expect_embedder: str | None = None) -> tuple[Path, dict]:
+    """(live generation, its manifest); raises IndexNotBuilt, IndexMismatch or IndexCorrupted."""
     gen = current_generation(Path(index_dir))
     if gen is None:
         raise IndexNotBuilt(f"no index at {index_dir}; build it with `python -m assistant index`")
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        raise IndexCorrupted(f"index manifest at {gen} is unreadable ({exc}); rebuild with `python -m assistant index --rebuild`") from exc
+        raise IndexCorrupted(f"index manifest at {gen} is unreadable ({exc}); {REBUILD_HINT}") from exc
     if manifest.get("format") != FORMAT_VERSION:
-        raise IndexMismatch(f"index at {gen} has format {manifest.get('format')}, this version reads {FORMAT_VERSION}; rebuild it")
+        raise IndexMismatch(f"index at {gen} has format {manifest.get('format')}, this version reads {FORMAT_VERSION}; "
+                            f"{REBUILD_HINT}")
     if expect_embedder and manifest.get("embedder") != expect_embedder:
         raise IndexMismatch(
             f"index at {index_dir} was built with embedder {manifest.get('embedder')!r}, "
-            f"but the configured embedder is {expect_embedder!r}; rebuild with `python -m assistant index --rebuild` "
-            f"or set POLICYQA_EMBEDDER to match")
+            f"but the configured embedder is {expect_embedder!r}; {REBUILD_HINT} or set POLICYQA_EMBEDDER to match")
+    return gen, manifest
+
+
+def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData:
+    """Load the live generation; raises IndexNotBuilt, IndexMismatch or IndexCorrupted."""
+    gen, manifest = read_manifest(index_dir, expect_embedder)
+    dim = int(manifest.get("dim") or 0)
+    docs: dict[str, Document] = {}
+    chunks: list[Chunk] = []
+    vec_parts: list[np.ndarray] = []
+    vocab: dict[str, int] = {}
+    post_parts: list[np.ndarray] = []
     try:
-        docs = {}
-        with open(gen / "docs.jsonl", "rb") as f:
-            for line in f:
-                doc = _doc_from_json(orjson.loads(line))
-                docs[doc.doc_id] = doc
-        chunks, tokens = [], []
-        with open(gen / "chunks.jsonl", "rb") as f:
-            for line in f:
-                row = orjson.loads(line)
-                tokens.append(row.pop("tokens"))
-                chunks.append(Chunk(**row))
-        vectors = np.load(gen / "vectors.npy")
-        fi = faiss.read_index(str(gen / "faiss.index"))
-        bm = bm25s.BM25.load(str(gen / "bm25"), show_progress=False) if chunks else None
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, orjson.JSONDecodeError) as exc:
-        raise IndexCorrupted(f"index at {gen} is damaged ({exc.__class__.__name__}: {exc}); "
-                             f"rebuild with `python -m assistant index --rebuild`") from exc
+        for doc_id, entry in manifest["docs"].items():
+            doc, doc_chunks, vectors, terms, postings = read_shard(gen, entry)
+            if doc_chunks and vectors.shape[1] != dim:
+                raise ValueError(f"shard {entry['shard']} has {vectors.shape[1]}-d vectors, the manifest says {dim}")
+            docs[doc_id] = doc
+            if len(postings):
+                local = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
+                post = postings.astype(np.int64)
+                post[:, 0] += len(chunks)
+                post[:, 1] = local[post[:, 1]]
+                post_parts.append(post)
+            chunks.extend(doc_chunks)
+            vec_parts.append(vectors)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
+        raise IndexCorrupted(f"index at {gen} is damaged ({exc.__class__.__name__}: {exc}); {REBUILD_HINT}") from exc
     n = manifest.get("n_chunks")
-    if not (len(chunks) == n == vectors.shape[0] == fi.ntotal):
-        raise IndexCorrupted(f"index at {gen} is inconsistent: manifest says {n} chunks, found {len(chunks)} chunks, "
-                             f"{vectors.shape[0]} vectors, {fi.ntotal} FAISS rows; rebuild with `python -m assistant index --rebuild`")
-    return IndexData(manifest, docs, chunks, tokens, vectors, fi, bm, location=str(gen))
+    if len(chunks) != n:
+        raise IndexCorrupted(f"index at {gen} is inconsistent: manifest says {n} chunks, the shards hold {len(chunks)}; "
+                             f"{REBUILD_HINT}")
+    vectors = np.concatenate(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
+    post = np.concatenate(post_parts) if post_parts else np.zeros((0, 3), np.int64)
+    bm25 = BM25(vocab, post[:, 0], post[:, 1], post[:, 2], len(chunks))
+    return IndexData(manifest, docs, chunks, vectors, build_faiss(vectors), bm25, location=str(gen))

