@@ -9,7 +9,6 @@ from pathlib import Path
 
 from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank,
                               verify_citations)
-from assistant.lookup import score_documents
 from assistant.conversation import rewrite_followup, is_followup
 from assistant.llm import LLMAnswerer, make_chat_model
 from assistant.retrieve import HybridRetriever
@@ -197,7 +196,7 @@ class Assistant:
         data, retriever, weights, _ = state or self._state
         if not docs:
             # a question that names a document ("本溪的专项行动…") prefers it
-            named = [d.doc_id for score, d in score_documents(qn, list(data.docs.values())) if score >= 2.0]
+            named = [d.doc_id for score, d in retriever.names.score(qn) if score >= 2.0]
             prefer_docs = list(dict.fromkeys((prefer_docs or []) + named)) or None
         hits = retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings, prefer_docs=prefer_docs)
         return rewritten, rerank(qn, hits, weights, k or self.settings.top_k, timings, prefer_docs=prefer_docs)

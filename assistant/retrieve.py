@@ -15,7 +15,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.lookup import lookup_clauses
+from assistant.lookup import DocumentNames, lookup_clauses
 from assistant.types import Hit
 from index.lexical import tokenize
 from index.normalize import to_simplified
@@ -40,6 +40,7 @@ class HybridRetriever:
         for i, ch in enumerate(data.chunks):
             rows[ch.doc_id].append(i)
         self._rows_by_doc = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self.names = DocumentNames(list(data.docs.values()))
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
@@ -57,8 +58,11 @@ class HybridRetriever:
         t = time.perf_counter()
         rows = self._rows(docs)
         if rows is None:
-            scores, ids = self.data.faiss_index.search(q.reshape(1, -1), min(k, len(self.data.chunks)))
-            out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            _, ids = self.data.faiss_index.search(q.reshape(1, -1), min(k, len(self.data.chunks)))
+            ids = ids[0][ids[0] >= 0]
+            exact = self.data.vectors[ids] @ q  # FAISS holds float16; score the kept rows exactly
+            order = np.argsort(-exact, kind="stable")
+            out = [(int(ids[i]), float(exact[i])) for i in order]
         else:
             sims = self.data.vectors[rows] @ q
             top = np.argsort(-sims)[:k]
@@ -95,7 +99,7 @@ class HybridRetriever:
         seen: set[str] = set()
         if lookup:
             pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
-            for clause in lookup_clauses(qn, pool):
+            for clause in lookup_clauses(qn, pool, self.names):
                 row = self._first_chunk_of_clause.get(clause.clause_id)
                 chunk = self.data.chunks[row] if row is not None else self._chunk_covering(clause)
                 if chunk is None or clause.clause_id in seen:

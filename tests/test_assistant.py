@@ -39,6 +39,37 @@ def test_lookup_without_a_reference_finds_nothing(fake_assistant):
     assert lookup_clauses("自由职业者怎么交养老保险", list(fake_assistant.data.docs.values())) == []
 
 
+@pytest.mark.parametrize("question", ["自由职业者怎么交养老保险", "地税部门在扩面工作中负责什么", "工伤保险浮动费率"])
+def test_dense_search_matches_exact_float32_search(fake_assistant, question):
+    """FAISS holds float16 rows; the retriever's ranking and scores still match exact search."""
+    import numpy as np
+
+    r = fake_assistant.retriever
+    got = r.dense(question, 20, None, {})
+    q = r.embedder.embed_query_array(question).astype(np.float32)
+    exact = r.data.vectors @ q
+    assert [s for _, s in got] == pytest.approx([float(exact[i]) for i, _ in got], abs=1e-6)
+    assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+    assert len({i for i, _ in got} & set(np.argsort(-exact)[:20].tolist())) >= 19
+
+
+def test_document_names_index_scores_like_the_definition(fake_assistant):
+    """The inverted index gives each document |distinctive shared bigrams| + 0.2 |generic ones|."""
+    from assistant.lookup import GENERIC, DocumentNames, _name_bigrams, bigrams
+
+    docs = list(fake_assistant.data.docs.values())
+    for question in ["两个确保的那份通知第七条", "本溪的专项行动方案", "规划纲要二、(四)3", "完全无关的问题"]:
+        q = bigrams(question)
+        expected = {}
+        for d in docs:
+            shared = q & _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer)
+            if shared:
+                expected[d.doc_id] = len(shared - GENERIC) + 0.2 * len(shared & GENERIC)
+        got = DocumentNames(docs).score(question)
+        assert {d.doc_id: s for s, d in got} == pytest.approx(expected)
+        assert [s for s, _ in got] == sorted((s for s, _ in got), reverse=True)
+
+
 @pytest.mark.parametrize("question,label,fact", [
     ("自由职业者的缴费基数是多少?", "四、(四)", "60%"),
     ("地税部门在扩面工作中负责什么?", "四、(二)3.", "地税部门"),
