@@ -498,15 +498,11 @@ class PolicyQAApp:
 
     def index_paths(self) -> list[Path]:
         """What the index should hold: the bundled corpus, other folders already indexed, the uploads."""
-        paths: list[Path] = [Path(self.settings.corpus_dir).resolve()]
-        for doc in self.assistant.data.docs.values():
-            p = Path(doc.path).resolve()
-            if any(p.is_relative_to(r) for r in paths + [self.uploads_dir]) or not p.exists():
-                continue
-            depth = doc.doc_id.split("~")[0].count("/")
-            # a file indexed on its own keeps doc_id == stem; one from a folder needs the folder
-            paths.append(p if depth == 0 and p.stem == doc.doc_id else p.parents[depth])
-        return paths + [self.uploads_dir]
+        from index.pipeline import source_roots
+
+        sources = [(d.doc_id, d.path) for d in self.assistant.data.docs.values()]
+        paths = source_roots(sources, [Path(self.settings.corpus_dir), self.uploads_dir])
+        return [p for p in paths if p != self.uploads_dir.resolve()] + [self.uploads_dir]
 
     def upload_document(self, file, progress=gr.Progress(track_tqdm=True)):
         """Add one uploaded file to the index (incremental, atomic); returns (status, table, choices...)."""

@@ -15,10 +15,10 @@ from assistant.retrieve import HybridRetriever
 from assistant.types import ABSTAIN_TEXT, Answer, Hit
 from index.embed import make_embedder
 from index.lexical import expand_query
-from index.errors import IndexNotBuilt, InvalidQuestion, LLMUnavailable
+from index.errors import IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMUnavailable
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
 from index.settings import Settings
-from index.store import IndexData, load_index
+from index.store import IndexData, indexed_sources, load_index
 
 # instructions smuggled into a question are not part of what is searched for
 INJECTION = re.compile(r"(?:忽略|无视|忘记|忘掉|不要理会|ignore|disregard)[^。！？!?\n]{0,40}?(?:指令|指示|提示|规则|要求|设定|instructions?|prompts?|rules?)[^。！？!?\n]*[。！？!?]?",
@@ -51,17 +51,23 @@ def abstain(answer: Answer, hits, reason: str = "") -> None:
 
 
 def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
-    """Load the index, building it from the bundled corpus first if there is none yet."""
+    """Load the index; build it from the bundled corpus if there is none yet, or rebuild it from
+    its own sources if an older version wrote it."""
+    from index.pipeline import build_index, source_roots
+
     embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
     try:
         return load_index(Path(settings.index_dir), expect_embedder=embedder_name)
     except IndexNotBuilt:
-        from index.pipeline import build_index
-
+        paths = [Path(settings.corpus_dir)]
         print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)
-        data, report = build_index([settings.corpus_dir], settings, embedder=embedder, progress=progress)
-        print(report.format(), file=sys.stderr)
-        return data
+    except IndexOutdated as exc:
+        # the index is derived data: the same files again, in the current format
+        paths = source_roots(indexed_sources(Path(settings.index_dir)), [Path(settings.corpus_dir)])
+        print(f"{exc}\nrebuilding it from {', '.join(map(str, paths))}", file=sys.stderr)
+    data, report = build_index(paths, settings, embedder=embedder, progress=progress)
+    print(report.format(), file=sys.stderr)
+    return data
 
 
 class Assistant:

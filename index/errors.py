@@ -24,6 +24,10 @@ class IndexMismatch(PolicyQAError):
     exit_code = 4
 
 
+class IndexOutdated(IndexMismatch):
+    """The index on disk was written in an older storage format; it is rebuilt from its sources."""
+
+
 class IndexCorrupted(PolicyQAError):
     """The index on disk is unreadable or inconsistent."""
 

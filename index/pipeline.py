@@ -159,6 +159,23 @@ def discover_files(paths: list[str | Path]) -> list[tuple[Path, str]]:
     return unique
 
 
+def source_roots(sources: list[tuple[str, str]], roots: list[Path]) -> list[Path]:
+    """The folders (or single files) that give indexed documents back their doc_ids.
+
+    A file indexed on its own has doc_id == its stem; one found in a folder has a doc_id that
+    is its path relative to that folder ('社会法/劳动法'), so the folder is that many levels up.
+    Sources under one of `roots`, or no longer on disk, add nothing.
+    """
+    out = [Path(r).resolve() for r in roots]
+    for doc_id, path in sources:
+        p = Path(path).resolve()
+        if any(p.is_relative_to(r) for r in out) or not p.exists():
+            continue
+        depth = doc_id.split("~")[0].count("/")
+        out.append(p if depth == 0 and p.stem == doc_id else p.parents[depth])
+    return out
+
+
 def parse_document(path: Path, doc_id: str, data: bytes) -> Document:
     """Read, clean and parse one file into a Document with its clauses."""
     raw = read_text(path, data)

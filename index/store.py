@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 
 from index.bm25 import BM25, count_terms
-from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt
+from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, IndexOutdated
 from index.types import Chunk, Clause, Document, DocumentMeta
 
 FORMAT_VERSION = 2
@@ -266,13 +266,23 @@ def read_manifest(index_dir: Path, expect_embedder: str | None = None) -> tuple[
     except (OSError, ValueError) as exc:
         raise IndexCorrupted(f"index manifest at {gen} is unreadable ({exc}); {REBUILD_HINT}") from exc
     if manifest.get("format") != FORMAT_VERSION:
-        raise IndexMismatch(f"index at {gen} has format {manifest.get('format')}, this version reads {FORMAT_VERSION}; "
+        raise IndexOutdated(f"index at {gen} has format {manifest.get('format')}, this version reads {FORMAT_VERSION}; "
                             f"{REBUILD_HINT}")
     if expect_embedder and manifest.get("embedder") != expect_embedder:
         raise IndexMismatch(
             f"index at {index_dir} was built with embedder {manifest.get('embedder')!r}, "
             f"but the configured embedder is {expect_embedder!r}; {REBUILD_HINT} or set POLICYQA_EMBEDDER to match")
     return gen, manifest
+
+
+def indexed_sources(index_dir: Path) -> list[tuple[str, str]]:
+    """(doc_id, file path) of every document the live generation holds, whatever its format."""
+    gen = current_generation(Path(index_dir))
+    try:
+        docs = json.loads((gen / "manifest.json").read_text(encoding="utf-8")).get("docs", {}) if gen else {}
+        return [(doc_id, e["path"]) for doc_id, e in docs.items() if isinstance(e, dict) and e.get("path")]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData:

@@ -217,3 +217,24 @@ def test_manifest_records_embedder_settings_and_hashes(tmp_path, corpus):
     assert manifest["embedder"] == "hashing-bigrams" and manifest["dim"] == 256
     assert manifest["settings"]["chunk_max_chars"] == 400
     assert len(manifest["docs"]["001_3bcf7633bcc6b282"]["sha256"]) == 64
+
+
+def test_index_in_an_older_format_is_rebuilt_from_its_own_sources(tmp_path, corpus):
+    """An index written by an older version is refused by load_index, and open_index rebuilds
+    it from the files it held (the bundled corpus and a folder indexed beside it)."""
+    from assistant.core import open_index
+    from index.errors import IndexOutdated
+
+    extra = tmp_path / "extra" / "sub"
+    extra.mkdir(parents=True)
+    (extra / "本地办法.txt").write_text("一、范围 本办法适用于本市灵活就业人员。", encoding="utf-8")
+    settings = make_settings(tmp_path, corpus_dir=str(corpus))
+    build_index([corpus, tmp_path / "extra"], settings, progress=False, load=False)
+    gen = current_generation(tmp_path / "index")
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    (gen / "manifest.json").write_text(json.dumps(dict(manifest, format=1)), encoding="utf-8")
+    with pytest.raises(IndexOutdated, match="format 1"):
+        load_index(tmp_path / "index")
+    data = open_index(settings, progress=False)
+    assert "sub/本地办法" in data.docs and len(data.docs) == 6
+    assert current_generation(tmp_path / "index") != gen
