@@ -67,11 +67,17 @@ class TermWeights:
 
 
 LEADING_PLACE = re.compile(r"^(?:[\u4e00-\u9fff]{2,4}?[省市县]|天津|本溪|辽宁|北京|上海)的?")
-SUBJECT_STOP = set("在 的 负责 要 怎么 如何 是 有 对 应 应当 需 需要 该 可以 能 会 和 与 有哪些 有什么 都 主要 具体 承担 什么 哪些 ， , ? ？".split())
+SUBJECT_STOP = set("在 的 负责 要 怎么 如何 是 有 对 应 应当 需 需要 该 可以 能 会 和 与 有哪些 有什么 都 主要 具体 承担 什么 哪些 "
+                   "给 为 向 把 被 从 跟 同 替 ， , ? ？".split())
+LOCATIVE = {"里", "中", "内", "中的", "里的"}
 
 
 def question_subject(question_norm: str) -> str:
-    """The phrase a question is about, when it opens with one: '地税部门在扩面工作中负责什么' -> '地税部门'."""
+    """The phrase a question is about, when it opens with one.
+
+    '地税部门在扩面工作中负责什么' -> '地税部门'; '专项行动里工商部门负责什么' -> '工商部门' (the scene
+    before 里/中 is not the actor); '工商部门给企业发执照时要做什么' -> '工商部门'.
+    """
     import jieba
 
     words = []
@@ -79,7 +85,7 @@ def question_subject(question_norm: str) -> str:
     for w in jieba.lcut(question_norm):
         if w in SUBJECT_STOP or not w.strip():
             break
-        words.append(w)
+        words = [] if w in LOCATIVE else words + [w]
     subject = "".join(words)
     # only an actor makes a question "about" someone: 地税部门, 审计部门, 自由职业者
     return subject if 2 <= len(subject) <= 12 and AGENT.search(subject) else ""
@@ -108,8 +114,21 @@ def phrase_bonus(question_norm: str, text_norm: str) -> float:
 
 
 def opens_with(subject: str, text_norm: str) -> bool:
-    """Whether a clause or sentence is about `subject`: it names it in its first words."""
-    return bool(subject) and subject in LEADING_MARKER.sub("", text_norm.lstrip())[: len(subject) + 4]
+    """Whether a clause or sentence is about `subject`: it names it in its first words.
+
+    Short names match their full form: '工商部门' opens '工商行政管理部门、质量技术监督部门在…',
+    '地税部门' opens '地方税务部门…' (the name's characters in order, its agent word intact).
+    """
+    if not subject:
+        return False
+    head = LEADING_MARKER.sub("", text_norm.lstrip())[: len(subject) + 8]
+    if subject in head[: len(subject) + 4]:
+        return True
+    agent = AGENT.search(subject)
+    stem = subject[: agent.start()] if agent else ""
+    if len(stem) < 2:
+        return False
+    return re.match(".{0,4}?".join(map(re.escape, stem)) + ".{0,6}?" + re.escape(agent.group()), head) is not None
 
 
 def question_terms(question_norm: str) -> list[str]:
@@ -162,6 +181,9 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
         own_terms = [t for t in terms if t not in doc_ctx or any(ch.isdigit() for ch in t)] or terms
         for unit in evidence_units(hit, clauses_by_doc):
             unit_about = opens_with(subject, to_simplified(unit.text))
+            # a clause titled after the question ("建立被征用土地农民的养老保险制度") is where it is
+            # dealt with; a passing mention elsewhere is not
+            titled = weights.coverage(terms, to_simplified(unit.heading), power=2) if unit.heading else 0.0
             for line in unit.text.split("\n"):
                 pieces = split_sentences(line)
                 line_head = to_simplified(quote_of(pieces[0])) if pieces else ""
@@ -171,9 +193,12 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
                     if len(quote) < 4:
                         continue
                     norm = to_simplified(quote)
+                    about = opens_with(subject, norm) or (j == 0 and unit_about and unit.text.startswith(line))
+                    # a sentence about the subject names it, perhaps in full ('工商行政管理部门' for '工商部门')
+                    named = norm + " " + subject if about or unit_about else norm
                     # a sentence may lean on the ones before it ("到2007年末,…。参保人数达到294.5万人")
-                    cov = max(weights.coverage(own_terms, norm, power=2),
-                              0.85 * weights.coverage(own_terms, line_head + prev + norm, power=2))
+                    cov = max(weights.coverage(own_terms, named, power=2),
+                              0.85 * weights.coverage(own_terms, line_head + prev + named, power=2))
                     prev = norm
                     ctx_cov = weights.coverage(terms, ctx + norm, power=2)
                     bonus = 0.0
@@ -183,14 +208,14 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
                         bonus += 0.15
                     if wants[2] and HAS_DEPARTMENT.search(norm[:20]):
                         bonus += 0.15
-                    if opens_with(subject, norm) or (j == 0 and unit_about and unit.text.startswith(line)):
+                    if about:
                         bonus += 0.5
                     bonus += phrase_bonus(question_norm, norm)
                     if MOJIBAKE_CHARS.search(quote):
                         bonus -= 0.3  # garbled words make a poor quote
                     if unit.kind == "preamble":
                         bonus -= 0.3  # the covering notice rarely is the answer
-                    score = cov + 0.3 * ctx_cov + bonus + 0.25 / (1 + rank) + (0.3 if hit.via == "lookup" else 0)
+                    score = cov + 0.3 * ctx_cov + 0.3 * titled + bonus + 0.25 / (1 + rank) + (0.3 if hit.via == "lookup" else 0)
                     out.append(Evidence(unit, hit.doc, _full_sentence(unit.text, quote), score, cov, rank))
     out.sort(key=lambda e: -e.score)
     return out
@@ -216,9 +241,11 @@ def rerank(question_norm: str, hits: list[Hit], weights: TermWeights, k: int, ti
 
         def value(h: Hit) -> float:
             ctx = clause_context(h.clause, h.doc)
+            about = opens_with(subject, h.chunk.norm_text) or opens_with(subject, to_simplified(h.clause.text))
+            if about:  # it names the subject, perhaps in full ('工商行政管理部门' for '工商部门')
+                ctx += " " + subject
             cov = max(weights.coverage(terms, ctx + h.chunk.norm_text, power=2),
                       weights.coverage(terms, ctx + to_simplified(h.clause.text), power=2))
-            about = opens_with(subject, h.chunk.norm_text) or opens_with(subject, to_simplified(h.clause.text))
             # a clause whose own title is about the question ("建立被征用土地农民的养老保险制度")
             titled = weights.coverage(terms, to_simplified(h.clause.heading), power=2) if h.clause.heading else 0.0
             return (cov + 0.5 * h.score / top + (0.4 if about else 0.0) + phrase_bonus(question_norm, h.chunk.norm_text)

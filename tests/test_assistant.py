@@ -243,3 +243,38 @@ def test_cli_ask_and_batch(fake_settings, tmp_path, capsys, monkeypatch):
     assert rows[0]["citations"] and "滞纳金" in rows[1]["answer"] and "问题为空" in rows[2]["error"]
     assert cli_main(["ask", ""]) == 2
     assert "问题为空" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("question,subject", [
+    ("地税部门在扩面工作中负责什么?", "地税部门"),
+    ("本溪的专项行动里工商部门负责什么?", "工商部门"),  # the scene before 里 is not the actor
+    ("工商部门给企业发营业执照的时候要做什么?", "工商部门"),  # 给 ends the subject
+    ("自由职业者怎么交养老保险", "自由职业者"),
+    ("考核结果要报给谁?", ""),  # not an actor
+])
+def test_question_subject(question, subject):
+    from assistant.answer import question_subject
+
+    assert question_subject(question) == subject
+
+
+@pytest.mark.parametrize("subject,text,expected", [
+    ("工商部门", "4.工商行政管理部门、质量技术监督部门在为用人单位依法核发营业执照时", True),
+    ("地税部门", "地方税务部门要实行同征同查", True),
+    ("劳动保障部门", "劳动和社会保障部门负责综合协调", True),
+    ("地税部门", "3.地税部门负责", True),
+    ("工商部门", "工会、共青团、妇联等群团组织和工商联要", False),
+    ("工商部门", "工商、税务、劳动保障等综合部门要充分发挥", False),  # shared, not about it
+    ("工商部门", "税务部门在办理年审时同时检查", False),
+])
+def test_subject_opens_a_text_also_in_its_full_name(subject, text, expected):
+    from assistant.answer import opens_with
+
+    assert opens_with(subject, text) is expected
+
+
+def test_abbreviated_department_is_answered_from_the_clause_about_it(fake_assistant):
+    """'工商部门' in the question, '工商行政管理部门' in the 本溪 plan: the clause about it is quoted."""
+    ans = fake_assistant.ask("本溪的专项行动里工商部门负责什么?")
+    assert ans.citations[0].clause_id == f"{BENXI}#四.(二).4"
+    assert "参保登记" in ans.text
