@@ -59,7 +59,9 @@ class SentenceTransformerEmbeddings(Embeddings):
             raise PolicyQAError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.name = f"st/{model}"
         self.batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # renamed in sentence-transformers 5.x; older releases only have the long name
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
         # e5 models expect the query/passage prefixes they were trained with
         self._prefix = ("query: ", "passage: ") if "e5" in model.lower() else ("", "")
 

@@ -221,6 +221,7 @@ class GenerationWriter:
     def commit(self, manifest: dict, dim: int) -> Path:
         """Write the manifest (last: a generation without one is incomplete) and make it live."""
         manifest = dict(manifest, format=FORMAT_VERSION, n_chunks=self.n_chunks, dim=int(dim), docs=self.entries)
+        previous = current_generation(self.index_dir)
         try:
             (self.tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
             gen = self.index_dir / f"gen-{self.stamp}"
@@ -233,8 +234,11 @@ class GenerationWriter:
         except BaseException:
             self.abort()
             raise
+        # the generation that was live stays one more round, for a reader still loading it
+        keep = {gen.name, previous.name if previous else ""}
         for old in self.index_dir.iterdir():
-            if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old != gen:
+            if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old.name not in keep \
+                    and old != self.tmp:
                 shutil.rmtree(old, ignore_errors=True)
         return gen
 

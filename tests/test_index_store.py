@@ -191,10 +191,14 @@ def test_update_links_unchanged_shards_and_rewrites_only_the_changed_one(tmp_pat
     data, report = build_index([corpus], settings, progress=False, load=False)
     assert data is None and "load" not in report.timings_s
     new = current_generation(tmp_path / "index")
-    assert new != gen and not gen.exists()  # the old generation is gone, its unchanged shards live on
+    assert new != gen and gen.exists()  # the previous generation stays for a reader still loading it
     assert _shard(new, "003_50930e0fa3d1836b", ".npz").stat().st_ino == kept
     assert _shard(new, "000_2091bd9ddadc96bd", ".npz").stat().st_ino != changed
     assert any("全市" in c.text for c in load_index(tmp_path / "index").chunks if c.doc_id == "000_2091bd9ddadc96bd")
+    (corpus / "new.txt").write_text("一、范围 本办法适用于灵活就业人员。", encoding="utf-8")
+    build_index([corpus], settings, progress=False, load=False)
+    assert not gen.exists() and new.exists()  # one round later it is gone; its unchanged shards live on
+    assert _shard(current_generation(tmp_path / "index"), "003_50930e0fa3d1836b", ".npz").stat().st_ino == kept
 
 
 def test_shards_give_back_exactly_what_was_parsed(tmp_path, corpus):
