@@ -15,7 +15,7 @@ from assistant.retrieve import HybridRetriever
 from assistant.types import ABSTAIN_TEXT, Answer, Hit
 from index.embed import make_embedder
 from index.lexical import expand_query
-from index.errors import IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMUnavailable
+from index.errors import IndexCorrupted, IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMUnavailable
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
 from index.settings import Settings
 from index.store import IndexData, indexed_sources, load_index
@@ -61,10 +61,18 @@ def open_index(settings: Settings, embedder=None, progress: bool = True) -> Inde
     except IndexNotBuilt:
         paths = [Path(settings.corpus_dir)]
         print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)
-    except IndexOutdated as exc:
-        # the index is derived data: the same files again, in the current format
+    except (IndexOutdated, IndexCorrupted) as exc:
+        # the index is derived data: build it again from the files it came from, in the current
+        # format; of a damaged index only the damaged documents are parsed and embedded again
         paths = source_roots(indexed_sources(Path(settings.index_dir)), [Path(settings.corpus_dir)])
-        print(f"{exc}\nrebuilding it from {', '.join(map(str, paths))}", file=sys.stderr)
+        damaged = getattr(exc, "damaged", ())
+        print(f"{exc}\nrepairing it from {', '.join(map(str, paths))}", file=sys.stderr)
+        try:
+            data, report = build_index(paths, settings, embedder=embedder, progress=progress, reindex=damaged)
+        except IndexCorrupted:  # damage the shard checks could not see: start from scratch
+            data, report = build_index(paths, settings, embedder=embedder, progress=progress, rebuild=True)
+        print(report.format(), file=sys.stderr)
+        return data
     data, report = build_index(paths, settings, embedder=embedder, progress=progress)
     print(report.format(), file=sys.stderr)
     return data

@@ -29,9 +29,14 @@ class IndexOutdated(IndexMismatch):
 
 
 class IndexCorrupted(PolicyQAError):
-    """The index on disk is unreadable or inconsistent."""
+    """The index on disk is unreadable or inconsistent; `damaged` names the documents whose
+    shards could not be read, when that is all that is wrong."""
 
     exit_code = 5
+
+    def __init__(self, message: str, damaged: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.damaged = tuple(damaged)
 
 
 class InvalidQuestion(PolicyQAError):

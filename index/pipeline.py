@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import orjson
 from tqdm import tqdm
 
 from index.chunk import chunk_document
@@ -29,7 +28,8 @@ from index.load import SUPPORTED_SUFFIXES, file_sha256, read_text
 from index.meta import extract_meta
 from index.normalize import detect_script, to_simplified
 from index.settings import Settings
-from index.store import GenerationWriter, IndexData, load_index, read_manifest, read_shard, shard_intact
+from index.store import (SHARD_ERRORS, GenerationWriter, IndexData, load_index, read_manifest, read_shard,
+                         shard_intact)
 from index.types import Chunk, Document, DocumentMeta
 
 def text_key(text: str) -> str:
@@ -204,11 +204,13 @@ def parse_document(path: Path, doc_id: str, data: bytes) -> Document:
 
 
 def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebuild: bool = False,
-                progress: bool = True, load: bool = True) -> tuple[IndexData | None, IngestionReport]:
+                progress: bool = True, load: bool = True,
+                reindex: tuple[str, ...] = ()) -> tuple[IndexData | None, IngestionReport]:
     """Build or incrementally update the index at settings.index_dir to hold exactly `paths`.
 
-    Returns the new index loaded (None with load=False, which is all a command-line update
-    needs) and the ingestion report.
+    `reindex` names documents to parse again even if unchanged (e.g. ones whose shards were
+    found damaged). Returns the new index loaded (None with load=False, which is all a
+    command-line update needs) and the ingestion report.
     """
     t0 = time.perf_counter()
     report = IngestionReport()
@@ -248,7 +250,7 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
         sha = content_hash(path, data)
         entry = old_docs.get(doc_id)
         if entry is not None and entry.get("sha256") == sha:
-            if shard_intact(old_gen, entry):
+            if doc_id not in reindex and shard_intact(old_gen, entry):
                 plan.append((doc_id, entry))
                 report.reused_chunks += entry["chunks"]
                 report.indexed.append({"source": str(path), "doc_id": doc_id, "title": entry["title"],
@@ -283,7 +285,7 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     for doc_id in ({p[0] for p in plan if len(p) == 3} | set(old_entries) - kept) & set(old_entries):
         try:
             _, old_chunks, old_vecs, _, _ = read_shard(old_gen, old_entries[doc_id])
-        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        except SHARD_ERRORS:
             continue  # a damaged shard only costs its vectors
         if old_vecs.ndim == 2 and old_vecs.shape[1] == dim:
             cached_vectors.update((text_key(c.embed_text), v) for c, v in zip(old_chunks, old_vecs))

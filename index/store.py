@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,9 @@ from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, IndexOutd
 from index.types import Chunk, Clause, Document, DocumentMeta
 
 FORMAT_VERSION = 2
+# what reading a damaged shard can raise (a cut .npz is a BadZipFile, a cut .npy an EOFError)
+SHARD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
+                orjson.JSONDecodeError)
 REBUILD_HINT = "rebuild with `python -m assistant index --rebuild`"
 
 
@@ -161,8 +165,12 @@ def read_shard(gen: Path, entry: dict) -> tuple[Document, list[Chunk], np.ndarra
     doc, chunks = _shard_from_json(d)
     with np.load(stem.with_suffix(".npz")) as z:
         vectors, postings = z["vectors"], z["postings"]
-    if vectors.shape[0] != len(chunks):
-        raise ValueError(f"shard {entry['shard']} has {len(chunks)} chunks but {vectors.shape[0]} vectors")
+    if not vectors.shape[0] == len(chunks) == entry["chunks"]:
+        raise ValueError(f"shard {entry['shard']} has {len(chunks)} chunks and {vectors.shape[0]} vectors, "
+                         f"the manifest says {entry['chunks']}")
+    if postings.ndim != 2 or postings.shape[1] != 3 or (len(postings) and (
+            postings.min() < 0 or postings[:, 0].max() >= len(chunks) or postings[:, 1].max() >= len(d["terms"]))):
+        raise ValueError(f"shard {entry['shard']} has malformed BM25 counts")
     return doc, chunks, vectors, d["terms"], postings
 
 
@@ -265,8 +273,8 @@ def read_manifest(index_dir: Path, expect_embedder: str | None = None) -> tuple[
         raise IndexNotBuilt(f"no index at {index_dir}; build it with `python -m assistant index`")
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
-            raise ValueError("not a JSON object")
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("format"), int):
+            raise ValueError("not a manifest: no format number")
     except (OSError, ValueError) as exc:
         raise IndexCorrupted(f"index manifest at {gen} is unreadable ({exc}); {REBUILD_HINT}") from exc
     if manifest.get("format") != FORMAT_VERSION:
@@ -298,11 +306,19 @@ def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData
     vec_parts: list[np.ndarray] = []
     vocab: dict[str, int] = {}
     post_parts: list[np.ndarray] = []
-    try:
-        for doc_id, entry in manifest["docs"].items():
+    damaged: dict[str, str] = {}  # doc_id -> what is wrong with its shard
+    entries = manifest.get("docs")
+    if not isinstance(entries, dict):
+        raise IndexCorrupted(f"index manifest at {gen} lists no documents; {REBUILD_HINT}")
+    for doc_id, entry in entries.items():
+        try:
             doc, doc_chunks, vectors, terms, postings = read_shard(gen, entry)
             if doc_chunks and vectors.shape[1] != dim:
                 raise ValueError(f"shard {entry['shard']} has {vectors.shape[1]}-d vectors, the manifest says {dim}")
+        except SHARD_ERRORS as exc:
+            damaged[doc_id] = f"{exc.__class__.__name__}: {exc}"
+            continue
+        if not damaged:  # after the first damage, only find the others
             docs[doc_id] = doc
             if len(postings):
                 local = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
@@ -312,8 +328,10 @@ def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData
                 post_parts.append(post)
             chunks.extend(doc_chunks)
             vec_parts.append(vectors)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
-        raise IndexCorrupted(f"index at {gen} is damaged ({exc.__class__.__name__}: {exc}); {REBUILD_HINT}") from exc
+    if damaged:
+        first = next(iter(damaged.items()))
+        raise IndexCorrupted(f"index at {gen} is damaged: {len(damaged)} document shard(s) unreadable "
+                             f"({first[0]}: {first[1]}); {REBUILD_HINT}", damaged=tuple(damaged))
     n = manifest.get("n_chunks")
     if len(chunks) != n:
         raise IndexCorrupted(f"index at {gen} is inconsistent: manifest says {n} chunks, the shards hold {len(chunks)}; "

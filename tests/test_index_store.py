@@ -242,3 +242,38 @@ def test_index_in_an_older_format_is_rebuilt_from_its_own_sources(tmp_path, corp
     data = open_index(settings, progress=False)
     assert "sub/本地办法" in data.docs and len(data.docs) == 6
     assert current_generation(tmp_path / "index") != gen
+
+
+@pytest.mark.parametrize("damage", ["same_size", "truncated", "manifest"])
+def test_open_index_repairs_a_damaged_index_from_its_sources(tmp_path, corpus, damage):
+    """Opening a damaged index re-indexes what is damaged (only that, when the damage is in
+    shards, even damage that keeps the file size) and serves the repaired index."""
+    from assistant.core import open_index
+
+    settings = make_settings(tmp_path, corpus_dir=str(corpus))
+    build_index([corpus], settings, progress=False, load=False)
+    gen = current_generation(tmp_path / "index")
+    victims = ["001_3bcf7633bcc6b282", "003_50930e0fa3d1836b"]
+    if damage == "same_size":
+        for v in victims:
+            path = _shard(gen, v, ".json")
+            raw = bytearray(path.read_bytes())
+            raw[0:1] = b"x"  # no longer JSON, same length
+            path.write_bytes(bytes(raw))
+    elif damage == "truncated":
+        for v in victims:
+            path = _shard(gen, v, ".npz")
+            path.write_bytes(path.read_bytes()[:100])
+    else:
+        (gen / "manifest.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(IndexCorrupted) as info:
+        load_index(tmp_path / "index")
+    if damage != "manifest":
+        assert sorted(info.value.damaged) == victims and "2 document shard(s)" in str(info.value)
+    emb = CountingEmbedder()
+    data = open_index(settings, embedder=emb, progress=False)
+    assert len(data.docs) == 5 and data.clauses["001_3bcf7633bcc6b282#四.(二).3"].label == "四、(二)3."
+    per_doc = {d: sum(c.doc_id == d for c in data.chunks) for d in data.docs}
+    if damage != "manifest":  # the other three documents kept their shards and vectors
+        assert emb.texts == per_doc[victims[0]] + per_doc[victims[1]]
+    assert len(load_index(tmp_path / "index").chunks) == len(data.chunks)
