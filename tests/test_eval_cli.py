@@ -355,3 +355,27 @@ def test_report_cli_last_line(tmp_path):
     summary = json.loads(out[-1])
     assert summary["command"] == "report" and summary["runs"] == [] and summary["ratings_db"] is False
     assert Path(summary["readme"]) == tmp_path / "r" / "README.md"
+
+
+def test_benchmarks_save_their_numbers_and_the_report_shows_them(fake_settings, tmp_path, monkeypatch, capsys):
+    """`eval.bench index|latency` print a JSON summary, save it, and `eval report` tabulates it."""
+    import eval.bench as bench
+    from eval.report import write_report
+
+    folder = tmp_path / "reports"
+    monkeypatch.setattr(bench, "BENCH_DIR", folder / "bench")
+    assert bench.main(["index", "--embedder", "fake", "--raw-sample", "20"]) == 0
+    index = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert index["documents"] == 5 and index["chunks"] > 50 and index["incremental_embedded_chunks"] >= 1
+    assert bench.main(["latency", "--index-dir", fake_settings.index_dir, "--embedder", "fake", "--n", "12"]) == 0
+    latency = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert latency["questions"] == 12
+    assert latency["stages_ms"]["total"]["p95"] >= latency["stages_ms"]["total"]["p50"] > 0
+    saved = sorted(p.name for p in (folder / "bench").iterdir())
+    assert saved == ["index.json", "latency-custom.json"]
+    write_report(folder, ratings_db=tmp_path / "none.sqlite3", law_index=tmp_path / "x")
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "## Benchmarks" in readme
+    assert f"| one changed file | {index['incremental_one_file_s']:.2f} s |" in readme
+    total = latency["stages_ms"]["total"]
+    assert f"| total | {total['p50']:.2f} / {total['p95']:.2f} |" in readme
