@@ -285,7 +285,10 @@ def evidence_terms(question_norm: str, weights: TermWeights) -> list[tuple[str, 
         if not (flag.startswith(CONTENT_POS) or w.isdigit()) or flag == "ns":
             continue  # place names are checked on their own (Assistant._unknown_places)
         idf = weights.idf(w)
-        if weights.doc_freq(w) == 0:
+        known_synonyms = [s for s in SYNONYMS.get(w, ()) if weights.doc_freq(s)]
+        if weights.doc_freq(w) == 0 and known_synonyms:
+            idf = max(weights.idf(s) for s in known_synonyms)  # it stands for the documents' word ('报给' ~ '报告')
+        elif weights.doc_freq(w) == 0:
             nounish = flag in NOUN_POS or (flag == "l" and len(w) >= 4)
             parts = [p for p in tokenize(w) if len(p) >= 2 and p != w and weights.doc_freq(p)]
             if not nounish or len(w) < 2:

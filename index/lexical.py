@@ -11,6 +11,11 @@ import re
 import jieba
 
 jieba.setLogLevel(logging.WARNING)
+# question phrasing jieba's dictionary splits wrongly: '要报给谁' is 要 + 报给 + 谁, not
+# 要报 ('important report') + 给; changing these changes index tokens (PARSER_VERSION)
+for _w in ("报给", "报送给"):
+    jieba.add_word(_w, tag="v")
+jieba.del_word("要报")
 
 STOPWORDS = frozenset(
     "的 了 是 在 和 与 及 或 等 要 对 为 把 被 将 由 从 以 于 之 其 这 那 该 此 个 也 都 就 还 并 而 且 但 "

@@ -96,7 +96,7 @@ def content_hash(path: Path, data: bytes) -> str:
 
 # bump when cleaning, clause parsing or chunking changes what a document turns into;
 # documents are then parsed again (their unchanged chunk texts keep their vectors)
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 
 SKIP_NAMES = {"README.md", "FORMAT.md", "LICENSE", "LICENSE.md"}
 

@@ -13,7 +13,7 @@ from assistant.lookup import lookup_clauses
 from assistant.retrieve import PolicyRetriever
 from assistant.types import ABSTAIN_TEXT
 from index.errors import InvalidQuestion
-from index.normalize import detect_script
+from index.normalize import detect_script, to_simplified
 
 BENXI = "001_3bcf7633bcc6b282"
 PLAN = "003_50930e0fa3d1836b"
@@ -278,3 +278,14 @@ def test_abbreviated_department_is_answered_from_the_clause_about_it(fake_assist
     ans = fake_assistant.ask("本溪的专项行动里工商部门负责什么?")
     assert ans.citations[0].clause_id == f"{BENXI}#四.(二).4"
     assert "参保登记" in ans.text
+
+
+def test_who_receives_a_report_is_answered(fake_assistant):
+    """'要报给谁' is 要 + 报给 ('report to', the documents' 报告) + 谁, and the answer names the recipient."""
+    from index.lexical import tokenize
+
+    assert "报给" in tokenize("考核结果要报给谁") and "要报" not in tokenize("要报哪个部门")
+    ans = fake_assistant.ask("天津扩面工作的考核结果要报给谁?")
+    assert not ans.abstained
+    quote = to_simplified(ans.citations[0].quote)  # quotes stay in the document's Traditional script
+    assert "市政府" in quote and "报告" in quote
