@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.lookup import parse_clause_ref
 from index.lexical import content_terms
 from index.normalize import to_simplified
 
@@ -49,11 +50,17 @@ def _common_suffix(a: str, b: str) -> int:
     return n
 
 
+def _same_level(a: list[tuple[set, int]], b: list[tuple[set, int]]) -> bool:
+    """Two clause references with as many levels, each of a kind the other allows."""
+    return bool(a) and len(a) == len(b) and all(ka & kb for (ka, _), (kb, _) in zip(a, b))
+
+
 def rewrite_followup(question: str, history: list[dict]) -> str:
     """Deterministic stand-alone version of a follow-up; other questions come back unchanged.
 
     "那X呢?" puts X in the place of its counterpart in the previous question:
-    "地税部门在扩面工作中负责什么?" + "那工商部门呢?" -> "工商部门在扩面工作中负责什么?".
+    "地税部门在扩面工作中负责什么?" + "那工商部门呢?" -> "工商部门在扩面工作中负责什么?",
+    "劳动法第二条讲了什么" + "那第七条呢?" -> "劳动法第七条讲了什么".
     """
     if not is_followup(question, history):
         return question
@@ -67,6 +74,11 @@ def rewrite_followup(question: str, history: list[dict]) -> str:
         toks = jieba.lcut(last)
         spans = {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 1, min(len(toks), i + 3) + 1)}
         spans = [w for w in spans if len(w) >= 2 and not WEAK.issuperset([w])]
+        x_ref = parse_clause_ref(x)
+        # "那第七条呢?" after "劳动法第二条讲了什么": a clause number stands for one of its own level
+        refs = [w for w in spans if _same_level(parse_clause_ref(w), x_ref)] if x_ref else []
+        if refs:
+            return last.replace(min(refs, key=len), x, 1)
         best = max(spans, key=lambda w: (_common_suffix(w, x), -abs(len(w) - len(x))), default="")
         if best and _common_suffix(best, x) >= 2 and best != x:
             return last.replace(best, x, 1)
@@ -75,9 +87,10 @@ def rewrite_followup(question: str, history: list[dict]) -> str:
         return FOLLOWUP_START.sub("", question.strip()).lstrip("，, ") or question
     carry: list[str] = []
     q_norm = to_simplified(question)
+    own_ref = bool(parse_clause_ref(q_norm))
     for text in reversed(previous[-2:]):
         for w in topic_words(text):
-            if w not in carry and w not in q_norm:
-                carry.append(w)
+            if w not in carry and w not in q_norm and not (own_ref and parse_clause_ref(w)):
+                carry.append(w)  # a clause number of its own is not joined by the previous one
     stripped = FOLLOWUP_START.sub("", question.strip()).lstrip("，, ")
     return (" ".join(carry) + " " + stripped).strip() if carry else question

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank,
+from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank, short_title,
                               verify_citations)
 from assistant.conversation import rewrite_followup, is_followup
 from assistant.llm import LLMAnswerer, make_chat_model
@@ -213,6 +213,11 @@ class Assistant:
             named = [d.doc_id for score, d in retriever.names.score(qn) if score >= 2.0]
             prefer_docs = list(dict.fromkeys((prefer_docs or []) + named)) or None
         hits = retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings, prefer_docs=prefer_docs)
+        named = list(dict.fromkeys(h.doc for h in hits if h.via == "lookup"))
+        if len(named) > 1:
+            titles = "".join(f"《{short_title(d.title, 20)}》" for d in named)
+            notices.append(f"问题所说的条款在多份文件中都有：{titles}；以下按《{short_title(named[0].title, 20)}》回答，"
+                           f"可在问题中写明文件名")
         return rewritten, rerank(qn, hits, weights, k or self.settings.top_k, timings, prefer_docs=prefer_docs)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,

@@ -144,21 +144,39 @@ class DocumentNames:
     def __init__(self, docs: list[Document]):
         self.docs = list(docs)
         self.postings: dict[str, list[int]] = {}
+        self.distinctive: list[int] = []  # how many distinctive bigrams each document's name has
         for i, d in enumerate(self.docs):
-            for bg in _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer):
+            name = _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer)
+            self.distinctive.append(len(name - GENERIC))
+            for bg in name:
                 self.postings.setdefault(bg, []).append(i)
 
     def score(self, question_norm: str) -> list[tuple[float, Document]]:
         """(score, document) for every document the question shares a bigram with, best first.
 
-        Loose names work: "两个确保的那份通知", "本溪的专项行动方案", "规划纲要".
+        Loose names work: "两个确保的那份通知", "本溪的专项行动方案", "规划纲要". Of equal scores,
+        the name the question says more of comes first: "民法典第五十四条" is 中华人民共和国民法典,
+        not a 《…民法典》时间效力的若干规定 that also contains the word.
         """
+        return [(-key[0], self.docs[i]) for key, i in self._ranked(question_norm)]
+
+    def best(self, question_norm: str, allowed: set[str] | None = None, min_score: float = 1.0) -> list[Document]:
+        """The document(s) the question names most clearly: the best score, then the fewest
+        unmentioned name words; several only on an exact tie. [] if none reaches min_score."""
+        ranked = [(key, i) for key, i in self._ranked(question_norm)
+                  if -key[0] >= min_score and (allowed is None or self.docs[i].doc_id in allowed)]
+        return [self.docs[i] for key, i in ranked if key[:2] == ranked[0][0][:2]]
+
+    def _ranked(self, question_norm: str) -> list[tuple[tuple, int]]:
+        """((-score, unmentioned distinctive name bigrams, position), document index), best first."""
         scores: dict[int, float] = {}
+        shared: dict[int, int] = {}
         for bg in bigrams(question_norm):
-            w = 0.2 if bg in GENERIC else 1.0
+            generic = bg in GENERIC
             for i in self.postings.get(bg, ()):
-                scores[i] = scores.get(i, 0.0) + w
-        return [(s, self.docs[i]) for i, s in sorted(scores.items(), key=lambda x: (-x[1], x[0]))]
+                scores[i] = scores.get(i, 0.0) + (0.2 if generic else 1.0)
+                shared[i] = shared.get(i, 0) + (not generic)
+        return sorted(((-scores[i], self.distinctive[i] - shared[i], i), i) for i in scores)
 
 
 def score_documents(question_norm: str, docs: list[Document]) -> list[tuple[float, Document]]:
@@ -166,21 +184,27 @@ def score_documents(question_norm: str, docs: list[Document]) -> list[tuple[floa
     return DocumentNames(docs).score(question_norm)
 
 
-def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentNames | None = None) -> list[Clause]:
+def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentNames | None = None,
+                   max_docs: int = 3) -> list[Clause]:
     """Clauses the question names exactly, in the documents it names (or all), best first.
 
     `names` is a prebuilt DocumentNames over a superset of `docs` (the retriever keeps one).
+    Matches come from at most `max_docs` documents: "第七条" alone, over 1,510 laws, need not
+    collect 1,510 articles (the caller says that the reference is ambiguous).
     """
     ref = parse_clause_ref(question_norm)
     if not ref:
         return []
-    allowed = {d.doc_id for d in docs}
-    scored = (names or DocumentNames(docs)).score(question_norm)
-    named = [d for s, d in scored if s >= 1.0 and d.doc_id in allowed]
+    named = (names or DocumentNames(docs)).best(question_norm, {d.doc_id for d in docs})
     pool = named or docs
     found = []
+    n_docs = 0
     for d in pool:
-        found.extend(c for c in d.clauses if match_ref(ref, c))
+        if n_docs >= max_docs:
+            break
+        matches = [c for c in d.clauses if match_ref(ref, c)]
+        found.extend(matches)
+        n_docs += bool(matches)
     if not found and len(ref) > 1:
         # "(三)第1条" without its section: accept a unique suffix match
         suffix = [c for d in pool for c in d.clauses if len(clause_signature(c)) > len(ref)

@@ -99,7 +99,10 @@ class HybridRetriever:
         seen: set[str] = set()
         if lookup:
             pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
-            for clause in lookup_clauses(qn, pool, self.names):
+            found = lookup_clauses(qn, pool, self.names)
+            if prefer_docs and any(c.doc_id in prefer_docs for c in found):
+                found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about
+            for clause in found:
                 row = self._first_chunk_of_clause.get(clause.clause_id)
                 chunk = self.data.chunks[row] if row is not None else self._chunk_covering(clause)
                 if chunk is None or clause.clause_id in seen:

@@ -289,3 +289,56 @@ def test_who_receives_a_report_is_answered(fake_assistant):
     assert not ans.abstained
     quote = to_simplified(ans.citations[0].quote)  # quotes stay in the document's Traditional script
     assert "市政府" in quote and "报告" in quote
+
+
+@pytest.fixture()
+def laws_assistant(tmp_path):
+    """Five small laws in LawRefBook form: 民法典, an interpretation naming it, and three more."""
+    from index.pipeline import build_index
+    from tests.conftest import make_settings
+
+    folder = tmp_path / "laws"
+    folder.mkdir()
+    titles = ["中华人民共和国民法典", "最高人民法院关于适用《中华人民共和国民法典》时间效力的若干规定",
+              "中华人民共和国劳动法", "中华人民共和国安全生产法", "中华人民共和国消防法"]
+    for i, title in enumerate(titles):
+        body = "\n\n".join(f"第{n}条 {title[-5:]}的第{n}条规定的内容。" for n in "一二三四五六七八")
+        (folder / f"{i}.md").write_text(f"# {title}\n\n<!-- INFO END -->\n\n{body}\n", encoding="utf-8")
+    settings = make_settings(tmp_path, corpus_dir=str(folder))
+    data, _ = build_index([folder], settings, progress=False)
+    return Assistant(data, None or __import__("index.embed", fromlist=["x"]).HashingEmbeddings(), settings)
+
+
+def test_a_named_law_wins_over_one_that_only_mentions_it(laws_assistant):
+    ans = laws_assistant.ask("民法典第五条讲了什么")
+    assert ans.citations[0].title == "中华人民共和国民法典" and ans.citations[0].label == "第五条"
+    assert not ans.notices
+
+
+def test_an_article_number_without_a_law_is_answered_with_a_notice(laws_assistant):
+    """'第七条' is in every law: matches come from at most three, and the answer says so."""
+    _, hits = laws_assistant.retrieve("第七条讲了什么")
+    lookups = [h for h in hits if h.via == "lookup"]
+    assert {h.clause.label for h in lookups} == {"第七条"} and len({h.doc.doc_id for h in lookups}) == 3
+    ans = laws_assistant.ask("第七条讲了什么")
+    assert ans.citations[0].label == "第七条"
+    assert any("多份文件" in n and "写明文件名" in n for n in ans.notices)
+
+
+def test_a_follow_up_article_stays_in_the_law_of_the_conversation(laws_assistant):
+    history = [{"role": "user", "content": "劳动法第二条讲了什么"}, {"role": "assistant", "content": "劳动法的第二条规定的内容。"}]
+    ans = laws_assistant.ask("那第七条呢?", history=history)
+    assert ans.citations[0].title == "中华人民共和国劳动法" and ans.citations[0].label == "第七条"
+
+
+@pytest.mark.parametrize("previous,question,rewritten", [
+    ("地税部门在扩面工作中负责什么?", "那工商部门呢?", "工商部门在扩面工作中负责什么?"),
+    ("劳动法第二条讲了什么", "那第七条呢?", "劳动法第七条讲了什么"),
+    ("劳动法第二条第二款讲了什么", "那第三款呢?", "劳动法第二条第三款讲了什么"),
+    ("规划纲要二、(四)3讲了什么", "那(三)呢?", "规划纲要二、(三)3讲了什么"),
+    ("那篇新闻第2段说了什么", "那第3段呢?", "那篇新闻第3段说了什么"),
+])
+def test_what_about_followups_replace_their_counterpart(previous, question, rewritten):
+    from assistant.conversation import rewrite_followup
+
+    assert rewrite_followup(question, [{"role": "user", "content": previous}]) == rewritten
