@@ -57,7 +57,7 @@ def open_index(settings: Settings, embedder=None, progress: bool = True) -> Inde
 
     embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
     try:
-        return load_index(Path(settings.index_dir), expect_embedder=embedder_name)
+        return load_index(Path(settings.index_dir), expect_embedder=embedder_name, progress=progress)
     except IndexNotBuilt:
         paths = [Path(settings.corpus_dir)]
         print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)

@@ -346,6 +346,6 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     data = None
     if load:
         t_load = time.perf_counter()
-        data = load_index(index_dir)
+        data = load_index(index_dir, progress=progress)
         report.timings_s["load"] = time.perf_counter() - t_load
     return data, report

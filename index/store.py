@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+from tqdm import tqdm
 
 from index.bm25 import BM25, count_terms
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, IndexOutdated
@@ -297,8 +299,11 @@ def indexed_sources(index_dir: Path) -> list[tuple[str, str]]:
         return []
 
 
-def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData:
-    """Load the live generation; raises IndexNotBuilt, IndexMismatch or IndexCorrupted."""
+def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bool = False) -> IndexData:
+    """Load the live generation; raises IndexNotBuilt, IndexMismatch or IndexCorrupted.
+
+    With `progress`, a large index (the 1,510 laws take a few seconds) shows a bar on stderr.
+    """
     gen, manifest = read_manifest(index_dir, expect_embedder)
     dim = int(manifest.get("dim") or 0)
     docs: dict[str, Document] = {}
@@ -310,7 +315,8 @@ def load_index(index_dir: Path, expect_embedder: str | None = None) -> IndexData
     entries = manifest.get("docs")
     if not isinstance(entries, dict):
         raise IndexCorrupted(f"index manifest at {gen} lists no documents; {REBUILD_HINT}")
-    for doc_id, entry in entries.items():
+    for doc_id, entry in tqdm(entries.items(), desc="loading index", unit="doc", file=sys.stderr,
+                              disable=not progress or len(entries) < 200):
         try:
             doc, doc_chunks, vectors, terms, postings = read_shard(gen, entry)
             if doc_chunks and vectors.shape[1] != dim:
