@@ -23,6 +23,7 @@ written as [offset, length] into the document's text (or its normalised text).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -91,7 +92,10 @@ def build_faiss(vectors: np.ndarray):
 # ---- shards ----
 
 def _span(text: str, source: str, hint: int):
-    """[offset, length] of `text` inside `source` (searched from `hint`), or the text itself."""
+    """[offset, length] of `text` inside `source` (searched from `hint`), or the text itself.
+
+    _span("乙丙", "甲乙丙丁", 1) -> [1, 2]; _span("戊", "甲乙丙丁", 0) -> "戊"
+    """
     if source.startswith(text, hint):
         return [hint, len(text)]
     i = source.find(text, max(0, hint))
@@ -147,9 +151,8 @@ def _shard_from_json(d: dict) -> tuple[Document, list[Chunk]]:
 
 
 def shard_key(doc: Document) -> str:
-    """File name stem of a document's shard: readable-ish and unique within a generation."""
-    import hashlib
-
+    """File name stem of a document's shard: hash of its doc_id + start of its content hash
+    (any file name works on any filesystem; the manifest maps doc_id -> shard)."""
     return hashlib.blake2b(doc.doc_id.encode("utf-8"), digest_size=8).hexdigest() + "-" + doc.sha256[:12]
 
 
@@ -196,7 +199,6 @@ class GenerationWriter:
         (self.tmp / "shards").mkdir(parents=True)
         self.entries: dict[str, dict] = {}
         self.n_chunks = 0
-        self.dim = 0
 
     def add(self, doc: Document, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray) -> dict:
         """Write one document's shard; returns its manifest entry."""
@@ -209,7 +211,7 @@ class GenerationWriter:
             np.savez(f, vectors=np.asarray(vectors, dtype=np.float32), postings=postings)
         entry = dict(doc_entry(doc, len(chunks)), shard=key,
                      bytes=[stem.with_suffix(".json").stat().st_size, stem.with_suffix(".npz").stat().st_size])
-        return self._record(doc.doc_id, entry, vectors.shape[1] if vectors.ndim == 2 else 0)
+        return self._record(doc.doc_id, entry)
 
     def reuse(self, old_gen: Path, doc_id: str, entry: dict) -> dict:
         """Carry an unchanged document's shard over from the previous generation."""
@@ -220,12 +222,11 @@ class GenerationWriter:
                 os.link(src, dst)
             except OSError:  # another filesystem, or links not supported
                 shutil.copy2(src, dst)
-        return self._record(doc_id, dict(entry), 0)
+        return self._record(doc_id, dict(entry))
 
-    def _record(self, doc_id: str, entry: dict, dim: int) -> dict:
+    def _record(self, doc_id: str, entry: dict) -> dict:
         self.entries[doc_id] = entry
         self.n_chunks += entry["chunks"]
-        self.dim = self.dim or dim
         return entry
 
     def commit(self, manifest: dict, dim: int) -> Path:
