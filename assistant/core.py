@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank, short_title,
                               verify_citations)
@@ -78,6 +79,15 @@ def open_index(settings: Settings, embedder=None, progress: bool = True) -> Inde
     return data
 
 
+class IndexState(NamedTuple):
+    """One loaded index with everything derived from it, swapped in as a whole."""
+
+    data: IndexData
+    retriever: HybridRetriever
+    weights: TermWeights
+    clauses_by_doc: dict
+
+
 class Assistant:
     """Answers questions over one index. Thread-safe for concurrent `ask` calls."""
 
@@ -95,28 +105,27 @@ class Assistant:
         return cls(data, embedder, settings, chat_model if chat_model is not None else make_chat_model(settings))
 
     def _set_data(self, data: IndexData):
-        retriever = HybridRetriever(data, self.embedder, self.settings)
-        weights = TermWeights(data.bm25.doc_freq, len(data.chunks))
-        clauses_by_doc = {d.doc_id: list(d.clauses) for d in data.docs.values()}
         # one assignment, so a question in flight sees either the old index or the new one
-        self._state = (data, retriever, weights, clauses_by_doc)
+        self._state = IndexState(data, HybridRetriever(data, self.embedder, self.settings),
+                                 TermWeights(data.bm25.doc_freq, len(data.chunks)),
+                                 {d.doc_id: list(d.clauses) for d in data.docs.values()})
         self._mentions: dict = {}
 
     @property
     def data(self) -> IndexData:
-        return self._state[0]
+        return self._state.data
 
     @property
     def retriever(self) -> HybridRetriever:
-        return self._state[1]
+        return self._state.retriever
 
     @property
     def weights(self) -> TermWeights:
-        return self._state[2]
+        return self._state.weights
 
     @property
     def clauses_by_doc(self) -> dict:
-        return self._state[3]
+        return self._state.clauses_by_doc
 
     def reload(self, data: IndexData | None = None):
         """Swap in a newly built index (e.g. after an upload) without stopping."""
@@ -182,11 +191,12 @@ class Assistant:
 
     def retrieve(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                  mode: str | None = None, k: int | None = None, timings: dict | None = None,
-                 notices: list[str] | None = None, state: tuple | None = None) -> tuple[str, list[Hit]]:
+                 notices: list[str] | None = None, state: IndexState | None = None) -> tuple[str, list[Hit]]:
         """(stand-alone query, ranked hits) for a question in its conversation: injection stripped,
         follow-up rewritten, synonyms expanded, fused, reranked; exact clause lookups first."""
         timings = {} if timings is None else timings
         notices = [] if notices is None else notices
+        state = state or self._state
         history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
         mode = mode or self.settings.answerer
         search_q = INJECTION.sub(" ", question).strip() or question
@@ -204,21 +214,21 @@ class Assistant:
                     rewritten = rewrite_followup(search_q, history)
             else:
                 rewritten = rewrite_followup(search_q, history)
-            prefer_docs = self._docs_of_previous_question(history, docs)
+            prefer_docs = self._docs_of_previous_question(history, docs, state)
             timings["rewrite"] = (time.perf_counter() - t) * 1000
         qn = to_simplified(rewritten)
-        data, retriever, weights, _ = state or self._state
         if not docs:
             # a question that names a document ("本溪的专项行动…") prefers it
-            named = [d.doc_id for score, d in retriever.names.score(qn) if score >= 2.0]
+            named = [d.doc_id for score, d in state.retriever.names.score(qn) if score >= 2.0]
             prefer_docs = list(dict.fromkeys((prefer_docs or []) + named)) or None
-        hits = retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings, prefer_docs=prefer_docs)
-        named = list(dict.fromkeys(h.doc for h in hits if h.via == "lookup"))
-        if len(named) > 1:
-            titles = "".join(f"《{short_title(d.title, 20)}》" for d in named)
-            notices.append(f"问题所说的条款在多份文件中都有：{titles}；以下按《{short_title(named[0].title, 20)}》回答，"
+        hits = state.retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings,
+                                      prefer_docs=prefer_docs)
+        looked_up = list(dict.fromkeys(h.doc for h in hits if h.via == "lookup"))
+        if len(looked_up) > 1:
+            titles = "".join(f"《{short_title(d.title, 20)}》" for d in looked_up)
+            notices.append(f"问题所说的条款在多份文件中都有：{titles}；以下按《{short_title(looked_up[0].title, 20)}》回答，"
                            f"可在问题中写明文件名")
-        return rewritten, rerank(qn, hits, weights, k or self.settings.top_k, timings, prefer_docs=prefer_docs)
+        return rewritten, rerank(qn, hits, state.weights, k or self.settings.top_k, timings, prefer_docs=prefer_docs)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                    mode: str | None = None) -> Iterator[tuple[str, object]]:
@@ -233,7 +243,7 @@ class Assistant:
         variant = detect_variant(question) if script == "traditional" else "s2t"
 
         state = self._state
-        _, _, weights, clauses_by_doc = state
+        weights, clauses_by_doc = state.weights, state.clauses_by_doc
         rewritten, hits = self.retrieve(question, history, docs, mode, timings=timings, notices=notices, state=state)
         qn = to_simplified(rewritten)
 
@@ -291,12 +301,13 @@ class Assistant:
         answer.notices.extend(notices)
         answer.text, answer.citations, answer.mode = text, citations, "llm"
 
-    def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None) -> list[str] | None:
+    def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None,
+                                   state: IndexState) -> list[str] | None:
         """Documents the previous question was answered from: its best hits' documents."""
         previous = [h["content"] for h in history if h.get("role") == "user"]
         if not previous:
             return None
         qn = to_simplified(INJECTION.sub(" ", previous[-1]))
-        hits = rerank(qn, self.retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs),
-                      self.weights, 2)
+        hits = rerank(qn, state.retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs),
+                      state.weights, 2)
         return list(dict.fromkeys(h.doc.doc_id for h in hits[:1])) or None

@@ -179,11 +179,6 @@ class DocumentNames:
         return sorted(((-scores[i], self.distinctive[i] - shared[i], i), i) for i in scores)
 
 
-def score_documents(question_norm: str, docs: list[Document]) -> list[tuple[float, Document]]:
-    """DocumentNames(docs).score(question_norm), for a one-off question."""
-    return DocumentNames(docs).score(question_norm)
-
-
 def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentNames | None = None,
                    max_docs: int = 3) -> list[Clause]:
     """Clauses the question names exactly, in the documents it names (or all), best first.
