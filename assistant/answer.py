@@ -62,8 +62,12 @@ class TermWeights:
         total = sum(self.idf(t) ** power for t in terms)
         if not total:
             return 0.0
-        return sum(self.idf(t) ** power for t in terms
-                   if t in text_norm or any(a in text_norm for a in SYNONYMS.get(t, ()))) / total
+        return sum(self.idf(t) ** power for t in terms if mentions(text_norm, t)) / total
+
+
+def mentions(text_norm: str, term: str) -> bool:
+    """Whether the text has the term or one of its document-vocabulary synonyms ('交' ~ '缴纳')."""
+    return term in text_norm or any(a in text_norm for a in SYNONYMS.get(term, ()))
 
 
 LEADING_PLACE = re.compile(r"^(?:[\u4e00-\u9fff]{2,4}?[省市县]|天津|本溪|辽宁|北京|上海)的?")
@@ -330,7 +334,7 @@ def jieba_freq(word: str) -> int:
 
 def _present(term: str, text: str) -> float:
     """1 if the term (or a synonym) is in text; for an ad-hoc compound, the share of its sub-words."""
-    if term in text or any(a in text for a in SYNONYMS.get(term, ())):
+    if mentions(text, term):
         return 1.0
     if jieba_freq(term) >= 20:
         return 0.0  # an ordinary word of its own ("个人所得税"): its parts do not stand for it
