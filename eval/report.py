@@ -18,7 +18,7 @@ from pathlib import Path
 
 from eval.metrics import METRIC_KEYS
 from eval.runner import REPORTS_DIR, RUNS_DIR
-from eval.stard import KS, MODES, STARD_DIR, default_law_index
+from eval.stard import ALL_MODES, KS, STARD_DIR, default_law_index
 
 # plain BM25 over jieba tokens, one chunk per article (numbers given with the benchmark)
 STARD_REFERENCE = {"R@10": 0.446, "R@100": 0.651}
@@ -48,7 +48,7 @@ def load_stard(folder: Path = STARD_DIR, answers: bool = False) -> list[dict]:
         old = best.get(key)
         if old is None or size > (float("inf") if old.get("sample") is None else old["queries"]):
             best[key] = r
-    return sorted(best.values(), key=lambda r: ((MODES + ("answer",)).index(r["mode"]), r["embedder"]))
+    return sorted(best.values(), key=lambda r: (ALL_MODES.index(r["mode"]), r["embedder"]))
 
 
 def fmt(v, digits: int = 3) -> str:

@@ -33,6 +33,7 @@ LAWS = SHARED / "corpus" / "laws"
 KS = (1, 5, 10, 30, 100)
 SEARCH_K = 100
 MODES = ("bm25", "dense", "hybrid")  # retrieval only; "answer" runs the whole answerer
+ALL_MODES = MODES + ("answer",)
 ANSWER_KEYS = ("abstained", "cited_gold", "first_gold", "related_gold")
 STARD_DIR = Path(__file__).resolve().parent / "reports" / "stard"
 PREFIX = "中华人民共和国"
@@ -212,7 +213,7 @@ def evaluate_answers(assistant, queries: list[Query]) -> dict:
         t = time.perf_counter()
         ans = assistant.ask(q.text)
         times.append((time.perf_counter() - t) * 1000)
-        keys = [law_key(c.title, article_of(tuple(c.path)) or c.label) for c in (ans.related if ans.abstained else ans.citations)]
+        keys = [law_key(c.title, article_of(c.path) or c.label) for c in (ans.related if ans.abstained else ans.citations)]
         if ans.abstained:
             abstained += 1
             related += any(k in q.gold for k in keys)

@@ -282,7 +282,8 @@ def build_index(paths: list[str | Path], settings: Settings, embedder=None, rebu
     # vectors by the exact text that was embedded: an edited, re-parsed or renamed document
     # only pays for the chunks whose text really changed
     cached_vectors: dict[str, np.ndarray] = {}
-    for doc_id in ({p[0] for p in plan if len(p) == 3} | set(old_entries) - kept) & set(old_entries):
+    parsed = {p[0] for p in plan if len(p) == 3}
+    for doc_id in [d for d in old_entries if d in parsed or d not in kept]:  # edited or removed (renamed)
         try:
             _, old_chunks, old_vecs, _, _ = read_shard(old_gen, old_entries[doc_id])
         except SHARD_ERRORS:
