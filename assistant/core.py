@@ -1,55 +1,28 @@
-"""The Assistant: question (+ conversation) -> retrieval -> verified, cited answer."""
+"""The Assistant: question (+ conversation) -> retrieval -> ranking -> decision -> cited answer."""
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from assistant.answer import (TermWeights, best_coverage, extractive_answer, make_citation, rerank, short_title,
-                              verify_citations)
-from assistant.conversation import rewrite_followup, is_followup
+from assistant.compose import extractive_answer
+from assistant.decide import Decider
 from assistant.llm import LLMAnswerer, make_chat_model
-from assistant.retrieve import HybridRetriever
-from assistant.types import ABSTAIN_TEXT, Answer, Hit
+from assistant.query import prepare_query, strip_injection
+from assistant.quotes import make_citation, short_title
+from assistant.rank import Ranker
+from assistant.search import Ranked, Searcher
+from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
+from assistant.verify import verify_citations
 from index.embed import make_embedder
-from index.lexical import expand_query
 from index.errors import IndexCorrupted, IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMUnavailable
+from index.lexicon import load_lexicon
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
+from index.places import load_gazetteer
 from index.settings import Settings
 from index.store import IndexData, indexed_sources, load_index
-
-# instructions smuggled into a question are not part of what is searched for
-INJECTION = re.compile(r"(?:忽略|无视|忘记|忘掉|不要理会|ignore|disregard)[^。！？!?\n]{0,40}?(?:指令|指示|提示|规则|要求|设定|instructions?|prompts?|rules?)[^。！？!?\n]*[。！？!?]?",
-                       re.I)
-
-
-RELATIVE_NOW = re.compile(r"今年|本年度|明年|最新|目前|现在|当前|近期|如今|眼下")
-PLACE_SUFFIX = re.compile(r"..+[省市县州]$|.+(?:自治区|特别行政区|地区)$")
-GAZETTEER = set("""北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川
-贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 沈阳 大连 本溪 鞍山 抚顺 丹东 锦州 营口 长春 哈尔滨
-南京 苏州 杭州 宁波 合肥 福州 厦门 南昌 济南 青岛 郑州 武汉 长沙 广州 深圳 珠海 东莞 佛山 成都 贵阳 昆明 西安 兰州 西宁
-银川 乌鲁木齐 拉萨 南宁 海口 石家庄 太原 呼和浩特 美国 英国 法国 德国 日本 韩国 俄罗斯 加拿大 澳大利亚 新加坡 意大利
-西班牙 印度 巴西 新西兰 荷兰 瑞士 瑞典 泰国 越南 马来西亚 欧洲 欧盟 非洲 美洲""".split())
-
-
-def is_place_name(word: str) -> bool:
-    """A real place name, not a tagging accident ('中多大', '各县区'): known, or ending in 省/市/县…"""
-    if word in GAZETTEER or (word[-1:] in "省市县" and word[:-1] in GAZETTEER):
-        return True
-    if word[:1] in "各本我全该此其每":
-        return False
-    return bool(PLACE_SUFFIX.match(word)) and len(word) <= 6
-
-
-def abstain(answer: Answer, hits, reason: str = "") -> None:
-    """Turn `answer` into the abstention, offering the nearest clauses as possibly related."""
-    answer.abstained = True
-    answer.text = ABSTAIN_TEXT + reason
-    answer.related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
-
 
 def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
     """Load the index; build it from the bundled corpus if there is none yet, or rebuild it from
@@ -83,49 +56,52 @@ class IndexState(NamedTuple):
     """One loaded index with everything derived from it, swapped in as a whole."""
 
     data: IndexData
-    retriever: HybridRetriever
-    weights: TermWeights
-    clauses_by_doc: dict
+    searcher: Searcher
+
+
+def load_models(settings: Settings) -> tuple[Ranker, Decider]:
+    """The ranker and answerability model the settings name (the shipped files by default)."""
+    return (Ranker.load(settings.ranker_model or None), Decider.load(settings.answerability_model or None))
 
 
 class Assistant:
     """Answers questions over one index. Thread-safe for concurrent `ask` calls."""
 
-    def __init__(self, data: IndexData, embedder, settings: Settings, chat_model=None):
+    def __init__(self, data: IndexData, embedder, settings: Settings, chat_model=None, models=None):
         self.settings = settings
         self.embedder = embedder
         self.chat_model = chat_model
+        self.lexicon = load_lexicon(settings.lexicon_dir or None)
+        self.gazetteer = load_gazetteer()
+        self.ranker, self.decider = models if models is not None else load_models(settings)
         self._set_data(data)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, embedder=None, chat_model=None, progress: bool = True) -> "Assistant":
+    def from_settings(cls, settings: Settings | None = None, embedder=None, chat_model=None, progress: bool = True,
+                      models=None) -> "Assistant":
         settings = settings or Settings.from_env()
+        models = models if models is not None else load_models(settings)  # a bad model file fails before any build
         embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
         data = open_index(settings, embedder, progress=progress)
-        return cls(data, embedder, settings, chat_model if chat_model is not None else make_chat_model(settings))
+        return cls(data, embedder, settings, chat_model if chat_model is not None else make_chat_model(settings),
+                   models)
 
     def _set_data(self, data: IndexData):
         # one assignment, so a question in flight sees either the old index or the new one
-        self._state = IndexState(data, HybridRetriever(data, self.embedder, self.settings),
-                                 TermWeights(data.bm25.doc_freq, len(data.chunks)),
-                                 {d.doc_id: list(d.clauses) for d in data.docs.values()})
-        self._mentions: dict = {}
+        self._state = IndexState(data, Searcher(data, self.embedder, self.settings, self.lexicon, self.gazetteer,
+                                                self.ranker, self.decider))
 
     @property
     def data(self) -> IndexData:
         return self._state.data
 
     @property
-    def retriever(self) -> HybridRetriever:
-        return self._state.retriever
+    def searcher(self) -> Searcher:
+        return self._state.searcher
 
     @property
-    def weights(self) -> TermWeights:
-        return self._state.weights
-
-    @property
-    def clauses_by_doc(self) -> dict:
-        return self._state.clauses_by_doc
+    def retriever(self):
+        return self._state.searcher.retriever
 
     def reload(self, data: IndexData | None = None):
         """Swap in a newly built index (e.g. after an upload) without stopping."""
@@ -136,8 +112,6 @@ class Assistant:
     def llm_available(self) -> bool:
         return self.chat_model is not None
 
-    # ---- checks ----
-
     def check_question(self, question: str) -> str:
         if question is None or not str(question).strip():
             raise InvalidQuestion("问题为空，请输入要查询的问题。")
@@ -145,38 +119,6 @@ class Assistant:
         if len(question) > self.settings.max_question_chars:
             raise InvalidQuestion(f"问题过长（{len(question)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
         return question
-
-    def _mentioned_in_corpus(self, word: str) -> bool:
-        """Whether any indexed document mentions `word` (cached per index)."""
-        data = self.data
-        cache = self._mentions.setdefault(id(data), {})
-        if word not in cache:
-            cache[word] = any(word in d.norm_text or word in to_simplified(d.title) for d in data.docs.values())
-        return cache[word]
-
-    def _unknown_places(self, question_norm: str) -> list[str]:
-        """Place names in the question that no indexed document mentions (another city or country)."""
-        import jieba.posseg as pseg
-
-        places = [w for w, flag in pseg.cut(question_norm) if flag == "ns" and is_place_name(w)]
-        places += [g for g in GAZETTEER if g in question_norm and not any(g in p for p in places)]
-        known = [p for p in places if self._mentioned_in_corpus(p)]
-        if known:
-            return []  # "从沈阳转到本溪…" is still a question about 本溪
-        return places
-
-    def _dated_before_now(self, question_norm: str, hits) -> str:
-        """A note when the question asks about the present ('今年…') but the best matching
-        documents are dated years ago; '' otherwise."""
-        if not RELATIVE_NOW.search(question_norm) or not hits:
-            return ""
-        dated = hits[0].doc.meta.issue_date or hits[0].doc.meta.effective_date
-        if not dated:
-            return ""  # an undated document may well be current
-        newest = int(dated[:4])
-        if newest >= time.localtime().tm_year - 1:
-            return ""
-        return f"最相关的文件发布于 {newest} 年，不能说明现在的情况。"
 
     # ---- answering ----
 
@@ -189,125 +131,128 @@ class Assistant:
                 answer = value
         return answer
 
-    def retrieve(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
-                 mode: str | None = None, k: int | None = None, timings: dict | None = None,
-                 notices: list[str] | None = None, state: IndexState | None = None) -> tuple[str, list[Hit]]:
-        """(stand-alone query, ranked hits) for a question in its conversation: injection stripped,
-        follow-up rewritten, synonyms expanded, fused, reranked; exact clause lookups first."""
-        timings = {} if timings is None else timings
-        notices = [] if notices is None else notices
+    def prepare(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+                mode: str | None = None, state: IndexState | None = None):
+        """(query, Prepared candidates, notices) for a question in its conversation."""
         state = state or self._state
         history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
         mode = mode or self.settings.answerer
-        search_q = INJECTION.sub(" ", question).strip() or question
-        if search_q != question:
-            notices.append("问题中的指令性文字已被忽略，只按问题内容检索")
-        rewritten = search_q
-        prefer_docs = None
-        if history and is_followup(search_q, history):
-            t = time.perf_counter()
-            if mode == "llm" and self.chat_model is not None:
-                try:
-                    rewritten = LLMAnswerer(self.chat_model).rewrite(search_q, history)
-                except LLMUnavailable as exc:
-                    notices.append(f"大模型改写追问失败，已改用规则改写（{exc}）")
-                    rewritten = rewrite_followup(search_q, history)
-            else:
-                rewritten = rewrite_followup(search_q, history)
-            prefer_docs = self._docs_of_previous_question(history, docs, state)
-            timings["rewrite"] = (time.perf_counter() - t) * 1000
-        qn = to_simplified(rewritten)
+        query = prepare_query(question, history, self.chat_model if mode == "llm" else None)
+        prefer_docs = self._docs_of_previous_question(history, docs, state) if query.followup else None
         if not docs:
             # a question that names a document ("本溪的专项行动…") prefers it
-            named = [d.doc_id for score, d in state.retriever.names.score(qn) if score >= 2.0]
+            named = [d.doc_id for score, d in state.searcher.retriever.names.score(query.norm) if score >= 2.0]
             prefer_docs = list(dict.fromkeys((prefer_docs or []) + named)) or None
-        hits = state.retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs, timings=timings,
-                                      prefer_docs=prefer_docs)
-        looked_up = list(dict.fromkeys(h.doc for h in hits if h.via == "lookup"))
+        prep = state.searcher.prepare(query.norm, docs, prefer_docs)
+        notices = list(query.notices)
+        looked_up = list(dict.fromkeys(h.doc for h in prep.lookups))
         if len(looked_up) > 1:
             titles = "".join(f"《{short_title(d.title, 20)}》" for d in looked_up)
             notices.append(f"问题所说的条款在多份文件中都有：{titles}；以下按《{short_title(looked_up[0].title, 20)}》回答，"
                            f"可在问题中写明文件名")
-        return rewritten, rerank(qn, hits, state.weights, k or self.settings.top_k, timings, prefer_docs=prefer_docs)
+        return query, prep, notices
+
+    def rank(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+             mode: str | None = None, k: int | None = None, state: IndexState | None = None):
+        """(query, Ranked, notices) for a question in its conversation."""
+        state = state or self._state
+        query, prep, notices = self.prepare(question, history, docs, mode, state)
+        return query, state.searcher.rank_prepared(prep, k or self.settings.top_k), notices
+
+    def retrieve(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
+                 mode: str | None = None, k: int | None = None) -> tuple[str, list[Hit]]:
+        """(stand-alone query, ranked hits): exact clause lookups first, then by the ranker."""
+        query, ranked, _ = self.rank(question, history, docs, mode, k)
+        return query.rewritten, list(ranked.hits)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                    mode: str | None = None) -> Iterator[tuple[str, object]]:
         """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
         t0 = time.perf_counter()
         question = self.check_question(question)
-        history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
         mode = mode or self.settings.answerer
-        timings: dict = {}
-        notices: list[str] = []
         script = detect_script(question)
         variant = detect_variant(question) if script == "traditional" else "s2t"
-
         state = self._state
-        weights, clauses_by_doc = state.weights, state.clauses_by_doc
-        rewritten, hits = self.retrieve(question, history, docs, mode, timings=timings, notices=notices, state=state)
-        qn = to_simplified(rewritten)
-
+        query, ranked, notices = self.rank(question, history, docs, mode, state=state)
+        timings = dict(ranked.timings_ms)
+        if query.rewrite_ms is not None:
+            timings["rewrite"] = query.rewrite_ms
+        hits = list(ranked.hits)
+        outcome = ranked.decision.outcome
         t_ans = time.perf_counter()
-        answer = Answer(question=question, text="", rewritten_query=rewritten, script=script, notices=notices)
-        unknown = self._unknown_places(qn)
-        stale = self._dated_before_now(qn, hits)
-        coverage = best_coverage(qn, hits, weights) if hits else 0.0
-        lookup = bool(hits) and hits[0].via == "lookup"
-        if not hits or (not lookup and (unknown or stale or coverage < self.settings.min_coverage)):
-            reason = f"已收录的文件不涉及“{'、'.join(dict.fromkeys(unknown))}”。" if unknown else stale
-            abstain(answer, hits, reason)
-        else:
-            done = False
-            if mode == "llm":
+        text, citations, related, used = "", [], [], "extractive"
+        if outcome != "abstained":
+            if mode == "llm" and outcome == "answered":
                 if self.chat_model is None:
                     notices.append("未配置大模型服务，已使用抽取式回答")
                 else:
                     try:
-                        for kind, value in self._llm_answer(question, qn, hits, answer):
-                            if kind == "delta":
-                                yield kind, to_script(value, script, variant) if script == "traditional" else value
-                        done = bool(answer.citations)
-                        if not done:
+                        deltas = []
+                        for delta in self._llm_stream(question, hits):
+                            deltas.append(delta)
+                            yield "delta", to_script(delta, script, variant) if script == "traditional" else delta
+                        text, citations, more = self._llm_verify("".join(deltas), hits)
+                        notices.extend(more)
+                        used = "llm"
+                        if not citations:
                             notices.append("大模型回答中没有可核实的引用，已改用抽取式回答")
                     except LLMUnavailable as exc:
                         notices.append(f"大模型服务不可用，已改用抽取式回答（{exc}）")
-            if not done:
-                answer.mode = "extractive"
-                answer.text, answer.citations = extractive_answer(qn, hits, weights, clauses_by_doc)
-                if not answer.citations:
-                    abstain(answer, hits)
+            if not citations:
+                used = "extractive"
+                text, citations = extractive_answer(query.norm, hits, state.searcher.weights,
+                                                    state.searcher.clauses_by_doc)
+                if not citations:
+                    outcome = "abstained"
+            if outcome == "uncertain" and citations:
+                text = CAUTION_TEXT + text
+        if outcome == "abstained":
+            text = ABSTAIN_TEXT + self._abstain_reason(ranked)
+            related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
+            citations = []
         # the answer speaks the question's script, whatever the document's (quotes stay verbatim)
-        answer.text = to_script(answer.text, script, variant)
+        text = to_script(text, script, variant)
         timings["answer"] = (time.perf_counter() - t_ans) * 1000
-        timings["retrieve"] = sum(timings.get(k, 0) for k in ("normalize", "embed", "faiss", "bm25", "fusion"))
+        timings["retrieve"] = sum(timings.get(k, 0) for k in ("lookup", "embed", "faiss", "bm25", "fusion"))
         timings["total"] = (time.perf_counter() - t0) * 1000
-        answer.timings_ms = timings
-        if answer.mode == "extractive" or answer.abstained:
+        answer = Answer(question=question, text=text, citations=tuple(citations), outcome=outcome,
+                        confidence=ranked.decision.confidence, rewritten_query=query.rewritten,
+                        related=tuple(related), notices=tuple(notices), script=script, mode=used,
+                        timings_ms=tuple(timings.items()))
+        if used == "extractive" or answer.abstained:
             yield "delta", answer.text
         yield "answer", answer
 
-    def _llm_answer(self, question: str, qn: str, hits, answer: Answer):
-        sources = [(h.clause, h.doc) for h in hits[:self.settings.llm_sources]]
-        shown = [{"title": d.title, "label": c.label, "text": d.text[c.start:c.end].strip()[:self.settings.llm_source_chars]}
-                 for c, d in sources]
-        parts = []
-        for delta in LLMAnswerer(self.chat_model).stream_answer(question, shown):
-            parts.append(delta)
-            yield "delta", delta
-        raw = "".join(parts).strip()
+    @staticmethod
+    def _abstain_reason(ranked: Ranked) -> str:
+        """Why, where it can be said: the places the documents cover, or an old document."""
+        if ranked.uncovered_places:
+            asked = "、".join(p.short for p in ranked.uncovered_places)
+            covered = "、".join(ranked.covered_places)
+            return (f"已收录的文件不涉及“{asked}”的规定" + (f"（收录的地方性文件只涉及：{covered}）" if covered else "") + "。")
+        if ranked.stale_year:
+            return f"最相关的文件发布于 {ranked.stale_year} 年，不能说明现在的情况。"
+        return ""
+
+    def _llm_stream(self, question: str, hits: list[Hit]) -> Iterator[str]:
+        shown = [{"title": h.doc.title, "label": h.clause.label,
+                  "text": h.doc.text[h.clause.start:h.clause.end].strip()[:self.settings.llm_source_chars]}
+                 for h in hits[:self.settings.llm_sources]]
+        yield from LLMAnswerer(self.chat_model).stream_answer(question, shown)
+
+    def _llm_verify(self, raw: str, hits: list[Hit]):
+        raw = raw.strip()
         if not raw:
             raise LLMUnavailable("LLM returned an empty answer")
-        text, citations, notices = verify_citations(raw, sources)
-        answer.notices.extend(notices)
-        answer.text, answer.citations, answer.mode = text, citations, "llm"
+        return verify_citations(raw, [(h.clause, h.doc) for h in hits[:self.settings.llm_sources]])
 
     def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None,
                                    state: IndexState) -> list[str] | None:
-        """Documents the previous question was answered from: its best hits' documents."""
+        """Documents the previous question was answered from: its best hit's document."""
         previous = [h["content"] for h in history if h.get("role") == "user"]
         if not previous:
             return None
-        qn = to_simplified(INJECTION.sub(" ", previous[-1]))
-        hits = rerank(qn, state.retriever.search(expand_query(qn), k=self.settings.candidate_k, docs=docs),
-                      state.weights, 2)
-        return list(dict.fromkeys(h.doc.doc_id for h in hits[:1])) or None
+        qn = to_simplified(strip_injection(previous[-1]))
+        ranked = state.searcher.rank_question(qn, 1, docs)
+        return [h.doc.doc_id for h in ranked.hits[:1]] or None

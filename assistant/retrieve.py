@@ -45,6 +45,30 @@ class HybridRetriever:
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
 
+    def rows_of(self, doc_id: str) -> np.ndarray:
+        """Chunk rows of one document."""
+        return self._rows_by_doc.get(doc_id, np.zeros(0, dtype=np.int64))
+
+    def rows_for(self, docs: list[str] | None) -> np.ndarray | None:
+        """Chunk rows of some documents (None: all)."""
+        return self._rows(docs)
+
+    def lookup(self, query_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None) -> list[Hit]:
+        """Hits for the clauses the question names exactly ("第七条", "二、(四)3"), best first."""
+        pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
+        found = lookup_clauses(query_norm, pool, self.names)
+        if prefer_docs and any(c.doc_id in prefer_docs for c in found):
+            found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about
+        hits, seen = [], set()
+        for clause in found:
+            row = self._first_chunk_of_clause.get(clause.clause_id)
+            chunk = self.data.chunks[row] if row is not None else self._chunk_covering(clause)
+            if chunk is None or clause.clause_id in seen:
+                continue
+            seen.add(clause.clause_id)
+            hits.append(Hit(chunk, clause, self.data.docs[clause.doc_id], 1.0, via="lookup"))
+        return hits
+
     def _rows(self, docs: list[str] | None) -> np.ndarray | None:
         if not docs:
             return None
@@ -98,17 +122,9 @@ class HybridRetriever:
         hits: list[Hit] = []
         seen: set[str] = set()
         if lookup:
-            pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
-            found = lookup_clauses(qn, pool, self.names)
-            if prefer_docs and any(c.doc_id in prefer_docs for c in found):
-                found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about
-            for clause in found:
-                row = self._first_chunk_of_clause.get(clause.clause_id)
-                chunk = self.data.chunks[row] if row is not None else self._chunk_covering(clause)
-                if chunk is None or clause.clause_id in seen:
-                    continue
-                seen.add(clause.clause_id)
-                hits.append(Hit(chunk, clause, self.data.docs[clause.doc_id], 1.0, via="lookup"))
+            for hit in self.lookup(qn, docs, prefer_docs):
+                seen.add(hit.clause.clause_id)
+                hits.append(hit)
         cand = max(self.settings.candidate_k, k * 3)
         dense = self.dense(qn, cand, docs, timings) if mode in ("hybrid", "dense") else []
         lexical = self.bm25(qn, cand, docs, timings) if mode in ("hybrid", "bm25") else []

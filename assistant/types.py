@@ -1,7 +1,7 @@
 """Result types of the answering half: Hit -> Citation -> Answer."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from index.types import Chunk, Clause, Document
 
@@ -45,20 +45,42 @@ class Citation:
                 "clause_id": self.clause_id, "page": self.page}
 
 
-@dataclass
+OUTCOMES = ("answered", "uncertain", "abstained")
+CAUTION_TEXT = "以下条款与问题最接近，但不能确定它们回答了这个问题，请核对原文。"
+
+
+@dataclass(frozen=True)
 class Answer:
-    """A cited answer, tied to the question it answers and the sources it used."""
+    """A cited answer, tied to the question it answers and the sources it used; built once.
+
+    outcome: 'answered'; 'uncertain' (the best clauses, shown with a caution); or 'abstained'
+    (未在已收录文件中找到相关规定, with the nearest clauses as `related`). `confidence` is the
+    answerability model's P(the first citation answers the question), None where no model ran.
+    """
 
     question: str
     text: str
-    citations: list[Citation] = field(default_factory=list)
-    abstained: bool = False
+    citations: tuple[Citation, ...] = ()
+    outcome: str = "answered"
+    confidence: float | None = None
     rewritten_query: str = ""
-    related: list[Citation] = field(default_factory=list)  # offered when abstaining
-    notices: list[str] = field(default_factory=list)  # fallbacks, removed citations, ...
+    related: tuple[Citation, ...] = ()  # offered when abstaining
+    notices: tuple[str, ...] = ()  # fallbacks, removed citations, ...
     script: str = "simplified"
     mode: str = "extractive"
-    timings_ms: dict = field(default_factory=dict)
+    timings_ms: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+
+    @property
+    def abstained(self) -> bool:
+        return self.outcome == "abstained"
+
+    @property
+    def timings(self) -> dict:
+        return dict(self.timings_ms)
 
     def to_json(self) -> dict:
         """The CLI/batch contract (plus notices, related clauses, script and mode)."""
@@ -66,18 +88,22 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "outcome": self.outcome,
+            "confidence": None if self.confidence is None or self.confidence != self.confidence else round(self.confidence, 4),
             "rewritten_query": self.rewritten_query,
             "citations": [c.to_json() for c in self.citations],
             "related": [c.to_json() for c in self.related],
             "notices": list(self.notices),
             "script": self.script,
             "mode": self.mode,
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms},
         }
 
     def to_markdown(self) -> str:
         """Plain-text rendering for the terminal."""
         lines = [self.text]
+        if self.outcome == "uncertain":
+            lines.insert(0, f"（注意：{CAUTION_TEXT}）")
         for note in self.notices:
             lines.append(f"（提示：{note}）")
         if self.rewritten_query and self.rewritten_query != self.question:

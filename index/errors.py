@@ -45,6 +45,12 @@ class InvalidQuestion(PolicyQAError):
     exit_code = 2
 
 
+class ModelMismatch(PolicyQAError):
+    """A saved ranking or answerability model was written for other features or another format."""
+
+    exit_code = 6
+
+
 class LLMUnavailable(PolicyQAError):
     """The configured chat model endpoint failed or answered garbage."""
 

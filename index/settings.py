@@ -24,10 +24,11 @@ class Settings:
     top_k: int = 5
     candidate_k: int = 30  # per retriever, before fusion
     rrf_k: int = 60
-    # abstention: answer only when the best clause covers this share of the question's content
-    # words (assistant.answer.best_coverage). Calibrated on eval/data/dev.jsonl: out-of-corpus
-    # questions without a place name reach at most 0.51, answerable ones at least 0.55.
-    min_coverage: float = 0.53
+    # vocabulary (data/lexicon by default) and the learned models (assistant/models/*.json by
+    # default, written by `python -m eval train`); empty means the shipped ones
+    lexicon_dir: str = ""
+    ranker_model: str = ""
+    answerability_model: str = ""
     max_question_chars: int = 2000
     max_upload_bytes: int = 20 * 1024 * 1024
     # LLM answerer (OpenAI-compatible); empty base_url means extractive only

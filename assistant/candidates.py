@@ -1,0 +1,178 @@
+"""Candidates: a deep pool of clauses for one question, with the raw signals the ranker needs.
+
+Three first-stage searches feed the pool:
+
+1. dense: the `pool_dense` nearest chunks (FAISS, rescored exactly);
+2. lexical: the `pool_bm25` best chunks by BM25 over the chunk text;
+3. the law first: documents are scored by aggregating their chunks' reciprocal ranks in the
+   two lists above plus a BM25 over their titles, and inside the `pool_docs` leading documents
+   the `pool_per_doc` nearest chunks are added, found or not by the global searches.
+
+Chunks are folded into their clause (the best dense and BM25 score of its chunks). Each
+candidate carries dense cosine, BM25, ranks in both lists, and its document's aggregate score and
+rank; `assistant.features` turns them, with the texts, into the ranker's feature vector.
+
+Worked example of the document score (law-first): a law whose chunks rank 1 and 4 in the
+dense list and 2 in the BM25 list scores 1/(60+1) + 1/(60+4) + 1/(60+2) + title BM25 / 10.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.types import Hit
+from index.bm25 import BM25
+
+RRF_K = 60  # reciprocal-rank constant of the document aggregate (the usual value)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One clause in the pool and the first-stage signals about it."""
+
+    hit: Hit
+    dense: float  # cosine of the question and the clause's best chunk
+    bm25: float  # BM25 of the clause's best chunk (0 if no query word)
+    dense_rank: int  # 0-based rank in the pool by dense, then by BM25
+    bm25_rank: int
+    rrf: float  # 1/(60+dense_rank+1) + 1/(60+bm25_rank+1)
+    doc_score: float  # the document's aggregate (law-first)
+    doc_rank: int  # 0-based rank of the document by doc_score
+    doc_hits: int  # candidates of the same document in the pool
+    title_bm25: float  # BM25 of the question against the document title
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """How deep each first-stage search goes; chosen on the validation split (eval train)."""
+
+    dense: int = 60
+    bm25: int = 60
+    docs: int = 5
+    per_doc: int = 8
+
+    def __post_init__(self):
+        for name in ("dense", "bm25", "docs", "per_doc"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"pool {name} must be 0 or more, got {getattr(self, name)}")
+
+
+class TitleIndex:
+    """BM25 over document titles (with issuer and 文号), one row per document."""
+
+    def __init__(self, docs: list, tokenize):
+        self.doc_ids = [d.doc_id for d in docs]
+        from index.normalize import to_simplified
+
+        self.bm25 = BM25.from_token_lists([tokenize(to_simplified(f"{d.title} {d.meta.issuer}")) for d in docs])
+
+    def scores(self, tokens: list[str]) -> dict[str, float]:
+        if not self.doc_ids:
+            return {}
+        s = self.bm25.scores(tokens)
+        return {self.doc_ids[i]: float(s[i]) for i in np.flatnonzero(s)}
+
+
+def gather(retriever, query_norm: str, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
+           allowed_rows: np.ndarray | None, title_scores: dict[str, float]) -> tuple[list[Candidate], dict]:
+    """(candidates, timings in ms) for one normalised, expanded query.
+
+    `allowed_rows` restricts every search to some chunks (a document filter); None means all.
+    """
+    data = retriever.data
+    n = len(data.chunks)
+    timings: dict[str, float] = {}
+    if n == 0:
+        return [], timings
+    t = time.perf_counter()
+    bm = data.bm25.scores(tokens) if (tokens and data.bm25 is not None) else np.zeros(n, dtype=np.float32)
+    if allowed_rows is not None:
+        mask = np.zeros(n, dtype=bool)
+        mask[allowed_rows] = True
+        bm = np.where(mask, bm, 0)
+    lex_rows = _top(bm, settings.bm25)
+    lex_rows = lex_rows[bm[lex_rows] > 0]
+    timings["bm25"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    dense_rows = np.zeros(0, dtype=np.int64)
+    if qvec is not None and settings.dense:
+        if allowed_rows is None:
+            _, ids = data.faiss_index.search(qvec.reshape(1, -1), min(settings.dense, n))
+            dense_rows = ids[0][ids[0] >= 0].astype(np.int64)
+        elif len(allowed_rows):
+            sims = data.vectors[allowed_rows] @ qvec
+            dense_rows = allowed_rows[_top(sims, settings.dense)]
+    timings["faiss"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    rows = np.unique(np.concatenate([dense_rows, lex_rows]))
+    dense_of = (data.vectors[rows] @ qvec) if qvec is not None else np.zeros(len(rows), dtype=np.float32)
+    # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
+    doc_score: dict[str, float] = {}
+    for ranking in (dense_rows, lex_rows):
+        for r, row in enumerate(ranking):
+            d = data.chunks[row].doc_id
+            doc_score[d] = doc_score.get(d, 0.0) + 1.0 / (RRF_K + r + 1)
+    for d, s in title_scores.items():
+        if d in doc_score:
+            doc_score[d] += s / 10.0
+    leading = sorted(doc_score, key=lambda d: -doc_score[d])[: settings.docs]
+    extra = []
+    if qvec is not None and settings.per_doc:
+        for d in leading:
+            doc_rows = retriever.rows_of(d)
+            if allowed_rows is not None:
+                doc_rows = np.intersect1d(doc_rows, allowed_rows)
+            if len(doc_rows):
+                sims = data.vectors[doc_rows] @ qvec
+                extra.append(doc_rows[_top(sims, settings.per_doc)])
+    if extra:
+        more = np.setdiff1d(np.concatenate(extra), rows)
+        if len(more):
+            rows = np.concatenate([rows, more])
+            dense_of = np.concatenate([dense_of, data.vectors[more] @ qvec])
+    bm_of = bm[rows]
+    # fold chunks into clauses: the best dense and BM25 of the clause's chunks
+    best: dict[str, list] = {}
+    for row, ds, bs in zip(rows.tolist(), dense_of.tolist(), bm_of.tolist()):
+        ch = data.chunks[row]
+        cur = best.get(ch.clause_id)
+        if cur is None:
+            best[ch.clause_id] = [row, ds, bs]
+        else:
+            if ds > cur[1]:
+                cur[0], cur[1] = row, ds
+            cur[2] = max(cur[2], bs)
+    items = list(best.values())
+    d_order = sorted(range(len(items)), key=lambda i: (-items[i][1], -items[i][2]))
+    b_order = sorted(range(len(items)), key=lambda i: (-items[i][2], -items[i][1]))
+    d_rank = {i: r for r, i in enumerate(d_order)}
+    b_rank = {i: r for r, i in enumerate(b_order)}
+    doc_rank = {d: r for r, d in enumerate(sorted(doc_score, key=lambda d: -doc_score[d]))}
+    per_doc: dict[str, int] = {}
+    for row, _, _ in items:
+        d = data.chunks[row].doc_id
+        per_doc[d] = per_doc.get(d, 0) + 1
+    out = []
+    for i, (row, ds, bs) in enumerate(items):
+        ch = data.chunks[row]
+        rrf = 1.0 / (RRF_K + d_rank[i] + 1) + (1.0 / (RRF_K + b_rank[i] + 1) if bs > 0 else 0.0)
+        hit = Hit(ch, data.clauses[ch.clause_id], data.docs[ch.doc_id], rrf, d_rank[i], b_rank[i] if bs > 0 else None)
+        out.append(Candidate(hit, float(ds), float(bs), d_rank[i], b_rank[i], rrf, doc_score.get(ch.doc_id, 0.0),
+                             doc_rank.get(ch.doc_id, len(doc_rank)), per_doc[ch.doc_id],
+                             title_scores.get(ch.doc_id, 0.0)))
+    out.sort(key=lambda c: -c.rrf)
+    timings["fusion"] = (time.perf_counter() - t) * 1000
+    return out, timings
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)

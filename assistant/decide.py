@@ -1,0 +1,100 @@
+"""Decide: answer, answer with caution, or abstain, from one calibrated probability.
+
+The answerability model estimates P(the first citation really answers the question) from the
+ranked candidates: the ranker's scores and the gaps between them, the best clause's features,
+how much of the question the corpus knows at all, and whether the question's place is governed
+by the documents found. It is a logistic regression over standardised features, stored as
+readable JSON (`assistant/models/answerability.json`, written by `python -m eval train`) with
+the two thresholds chosen on the validation split:
+
+    p >= thresholds.answer   -> "answered"
+    p >= thresholds.caution  -> "uncertain"   (the best clauses, with a visible caution)
+    otherwise                -> "abstained"   (未在已收录文件中找到相关规定, and the nearest clauses)
+
+Worked example: features x = [1.2, 0.4], mean [1, 0], scale [0.5, 1], coef [2, -1], intercept
+0.1 -> z = 2 * 0.4 - 1 * 0.4 + 0.1 = 0.5, p = 1 / (1 + e^-0.5) = 0.62.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.features import FEATURE_NAMES
+from assistant.rank import MODELS_DIR, _read_model, check_features
+
+ANSWER_FORMAT = "policyqa-answerability"
+ANSWER_VERSION = 1
+OUTCOMES = ("answered", "uncertain", "abstained")
+TOP_FEATURES = ("dense", "bm25_rel", "cov", "cov_unique", "cov_chunk", "subject_opens", "phrase", "title_cov",
+                "named_doc", "lookup", "doc_rank")
+
+
+def _top_index(name: str) -> int:
+    return FEATURE_NAMES.index(name)
+
+
+# question-level features, from the ranked candidates (see question_features)
+QUESTION_FEATURES = (
+    "top_score", "gap_1_2", "gap_1_5", "mean_top5", "same_doc_top3",
+    *(f"top_{n}" for n in TOP_FEATURES),
+    "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "stale",
+)
+
+
+def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evidence_cov: float,
+                      unknown_share: float, n_terms: int, place_unmatched: bool, stale: bool) -> np.ndarray:
+    """(len(QUESTION_FEATURES),) features of one question, given the candidates sorted best first:
+    their ranker scores, their feature rows and their documents."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) == 0:
+        s = np.array([-10.0])
+        x = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
+        doc_ids = [""]
+    pad = np.concatenate([s, np.full(max(0, 5 - len(s)), s[-1])])
+    out = [s[0], s[0] - pad[1], s[0] - pad[4], float(pad[:5].mean()), float(len(set(doc_ids[:3])) == 1)]
+    out += [float(x[0, _top_index(n)]) for n in TOP_FEATURES]
+    out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(stale)]
+    return np.asarray(out, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # answered | uncertain | abstained
+    confidence: float  # P(the first citation answers the question)
+
+
+@dataclass(frozen=True)
+class Decider:
+    """The answerability model and its thresholds."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    answer_at: float
+    caution_at: float
+    meta: dict
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Decider":
+        """Read an answerability file; refuses one written for other features."""
+        path = Path(path or MODELS_DIR / "answerability.json")
+        raw = _read_model(path, ANSWER_FORMAT, ANSWER_VERSION)
+        check_features(path, raw.get("features"), QUESTION_FEATURES)
+        check_features(path, raw.get("clause_features"), FEATURE_NAMES)
+        th = raw["thresholds"]
+        return cls(np.asarray(raw["mean"]), np.asarray(raw["scale"]), np.asarray(raw["coef"]),
+                   float(raw["intercept"]), float(th["answer"]), float(th["caution"]),
+                   {k: v for k, v in raw.items() if k not in ("mean", "scale", "coef")})
+
+    def probability(self, qx: np.ndarray) -> float:
+        z = float(((qx - self.mean) / self.scale) @ self.coef + self.intercept)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def decide(self, qx: np.ndarray) -> Decision:
+        p = self.probability(qx)
+        outcome = "answered" if p >= self.answer_at else "uncertain" if p >= self.caution_at else "abstained"
+        return Decision(outcome, p)

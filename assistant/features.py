@@ -1,0 +1,236 @@
+"""Features: what the ranker and the answer-or-abstain model know about a question and a clause.
+
+Each feature is a small function `f(q, c) -> float` of the question context `q` (a `Question`)
+and one `Candidate` `c`, registered in `CLAUSE_FEATURES` in a fixed order; a saved model records
+these names and refuses to load when they differ. `feature_matrix` gives the (candidates,
+features) array.
+
+Worked example, for the question '地税部门在扩面工作中负责什么?' and the clause
+'四、(二)3. 地税部门要实行税收和养老保险费同征同查…': subject_opens = 1 (the question's actor
+opens the clause), asks_department_has = 1 (a department is asked for and the clause names one
+in its first 20 characters), phrase = 4 ('地税部门' is shared).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.candidates import Candidate
+from index.lexicon import Lexicon
+
+KINDS = ("article", "paragraph", "item", "l1", "l2", "l3", "para", "preamble")
+DOC_KINDS = ("law", "regulation", "interpretation", "provision", "measures", "decision", "opinion", "notice",
+             "plan", "other")
+LEADING_MARKER = re.compile(r"^\s*(?:第[一二三四五六七八九十百零]+条(?:之[一二三四五六七八九十]+)?\s*|[一二三四五六七八九十]+、|"
+                            r"[(（][一二三四五六七八九十\d]+[)）]|\d{1,2}[.．、](?!\d)|[①-⑳])\s*")
+PUNCT = re.compile(r"[\s,，。；;：:！？!?、“”\"'（）()《》]")
+SUBJECT_STOP = set("在 的 负责 要 怎么 如何 是 有 对 应 应当 需 需要 该 可以 能 会 和 与 有哪些 有什么 都 主要 具体 承担 什么 哪些 "
+                   "给 为 向 把 被 从 跟 同 替 ， , ? ？".split())
+LOCATIVE = {"里", "中", "内", "中的", "里的"}
+
+
+class TermWeights:
+    """IDF weights of query tokens over the indexed chunks (the BM25 index's document frequencies)."""
+
+    def __init__(self, doc_freq, n: int, lexicon: Lexicon):
+        self.doc_freq = doc_freq  # token -> number of chunks containing it
+        self.n = max(1, n)
+        self.max_idf = math.log(1 + self.n)
+        self.lexicon = lexicon
+
+    def idf(self, token: str) -> float:
+        """BM25's idf; a single character weighs a third (it is part of many words)."""
+        d = self.doc_freq(token)
+        w = math.log(1 + (self.n - d + 0.5) / (d + 0.5)) if d else self.max_idf
+        return w / 3 if len(token) == 1 else w
+
+    def coverage(self, terms: list[str], text_norm: str, power: float = 1.0) -> float:
+        """IDF^power-weighted share of the terms that occur in text_norm (a synonym counts).
+
+        terms ['地税', '部门', '负责'], text '地税部门要…' -> the share of weight of '地税' and '部门'.
+        """
+        total = sum(self.idf(t) ** power for t in terms)
+        if not total:
+            return 0.0
+        return sum(self.idf(t) ** power for t in terms if self.lexicon.mentions(text_norm, t)) / total
+
+
+def question_subject(question_norm: str, lexicon: Lexicon) -> str:
+    """The actor a question opens with: '地税部门在扩面工作中负责什么' -> '地税部门';
+    '专项行动里工商部门负责什么' -> '工商部门' (a scene before 里/中 is not the actor); '' if none."""
+    words: list[str] = []
+    for w in lexicon.jieba.lcut(question_norm.strip()):
+        if w in SUBJECT_STOP or not w.strip():
+            break
+        words = [] if w in LOCATIVE else words + [w]
+    subject = "".join(words)
+    return subject if 2 <= len(subject) <= 12 and lexicon.pattern("agent").search(subject) else ""
+
+
+def opens_with(subject: str, text_norm: str, agent: re.Pattern) -> bool:
+    """Whether a text names `subject` in its first words; a short name matches its full form
+    ('工商部门' opens '工商行政管理部门…')."""
+    if not subject:
+        return False
+    head = LEADING_MARKER.sub("", text_norm.lstrip())[: len(subject) + 8]
+    if subject in head[: len(subject) + 4]:
+        return True
+    m = agent.search(subject)
+    stem = subject[: m.start()] if m else ""
+    if len(stem) < 2:
+        return False
+    return re.match(".{0,4}?".join(map(re.escape, stem)) + ".{0,6}?" + re.escape(m.group()), head) is not None
+
+
+def shared_phrase(question_norm: str, text_norm: str) -> int:
+    """Length of the longest run of characters both share: ('低保标准是多少', '城市低保标准由') -> 4.
+
+    Binary search on the length: a shared run of n implies one of every shorter length.
+    """
+    q = PUNCT.sub("", question_norm)
+    t = PUNCT.sub("", text_norm)
+    lo, hi = 0, min(len(q), len(t), 24)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if any(q[i:i + mid] in t for i in range(len(q) - mid + 1)):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass
+class Question:
+    """Everything about the question that the features share, computed once per question."""
+
+    norm: str  # simplified, follow-up resolved, injection removed, not expanded
+    terms: list[str]  # distinct BM25 tokens of norm
+    subject: str
+    wants: tuple[bool, bool, bool]  # number, date, department
+    weights: TermWeights
+    lexicon: Lexicon
+    named: dict[str, float] = field(default_factory=dict)  # doc_id -> how clearly the question names it
+    prefer: frozenset[str] = frozenset()  # documents the conversation is about
+    best_dense: float = 0.0
+    best_bm25: float = 0.0
+    cache: dict = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, norm: str, weights: TermWeights, lexicon: Lexicon, named=None, prefer=()) -> "Question":
+        p = lexicon.pattern
+        wants = (bool(p("asks_number").search(norm)), bool(p("asks_date").search(norm)),
+                 bool(p("asks_department").search(norm)))
+        return cls(norm, list(dict.fromkeys(lexicon.tokenize(norm))), question_subject(norm, lexicon), wants,
+                   weights, lexicon, dict(named or {}), frozenset(prefer or ()))
+
+    def clause_text(self, c: Candidate) -> str:
+        """The clause with its sub-clauses, normalised (a slice: no script conversion per query)."""
+        key = ("text", c.hit.clause.clause_id)
+        if key not in self.cache:
+            doc, cl = c.hit.doc, c.hit.clause
+            self.cache[key] = doc.norm_text[cl.start:cl.end] or c.hit.chunk.norm_text
+        return self.cache[key]
+
+    def context(self, c: Candidate) -> str:
+        """Title, headings and the clause's own heading, normalised."""
+        key = ("ctx", c.hit.clause.clause_id)
+        if key not in self.cache:
+            from index.normalize import to_simplified
+
+            cl = c.hit.clause
+            self.cache[key] = to_simplified(" ".join((c.hit.doc.title, *cl.headings, cl.heading)))
+        return self.cache[key]
+
+
+def _has(q: Question, name: str, text: str) -> float:
+    return float(bool(q.lexicon.pattern(name).search(text)))
+
+
+def f_dense(q, c): return c.dense
+def f_dense_gap(q, c): return q.best_dense - c.dense
+def f_dense_rank(q, c): return 1.0 / (1 + c.dense_rank)
+def f_bm25(q, c): return c.bm25
+def f_bm25_rel(q, c): return c.bm25 / q.best_bm25 if q.best_bm25 > 0 else 0.0
+def f_bm25_rank(q, c): return 1.0 / (1 + c.bm25_rank) if c.bm25 > 0 else 0.0
+def f_rrf(q, c): return c.rrf * 60
+def f_doc_score(q, c): return c.doc_score * 60
+def f_doc_rank(q, c): return 1.0 / (1 + c.doc_rank)
+def f_doc_hits(q, c): return math.log1p(c.doc_hits)
+def f_title_bm25(q, c): return c.title_bm25
+def f_title_cov(q, c): return q.weights.coverage(q.terms, q.context(c)[: len(c.hit.doc.title)], power=2)
+def f_heading_cov(q, c): return q.weights.coverage(q.terms, q.context(c), power=2)
+
+
+def f_own_heading_cov(q, c):
+    h = c.hit.clause.heading
+    return q.weights.coverage(q.terms, h, power=2) if h else 0.0
+
+
+def f_cov(q, c): return q.weights.coverage(q.terms, q.context(c) + q.clause_text(c), power=2)
+def f_cov_text(q, c): return q.weights.coverage(q.terms, q.clause_text(c))
+def f_cov_chunk(q, c): return q.weights.coverage(q.terms, c.hit.chunk.norm_text, power=2)
+
+
+def f_cov_unique(q, c):
+    """Coverage of the words the document title does not already say ('本溪' says nothing inside 本溪's plan)."""
+    title = q.context(c)[: len(c.hit.doc.title)]
+    own = [t for t in q.terms if t not in title] or q.terms
+    return q.weights.coverage(own, q.clause_text(c), power=2)
+
+
+def f_subject_opens(q, c):
+    return float(opens_with(q.subject, c.hit.chunk.norm_text, q.lexicon.pattern("agent"))
+                 or opens_with(q.subject, q.clause_text(c), q.lexicon.pattern("agent")))
+
+
+def f_phrase(q, c): return float(shared_phrase(q.norm, q.clause_text(c)[:600]))
+def f_depth(q, c): return float(len(c.hit.clause.path))
+def f_length(q, c): return math.log1p(len(q.clause_text(c)))
+def f_named_doc(q, c): return min(q.named.get(c.hit.doc.doc_id, 0.0), 10.0)
+def f_prefer_doc(q, c): return float(c.hit.doc.doc_id in q.prefer)
+def f_asks_number_has(q, c): return float(q.wants[0]) * _has(q, "has_number", q.clause_text(c))
+def f_asks_date_has(q, c): return float(q.wants[1]) * _has(q, "has_date", q.clause_text(c))
+def f_asks_department_has(q, c): return float(q.wants[2]) * _has(q, "has_department", q.clause_text(c)[:20])
+def f_lookup(q, c): return float(c.hit.via == "lookup")
+def f_kind(q, c): return float(KINDS.index(c.hit.clause.kind)) if c.hit.clause.kind in KINDS else -1.0
+
+
+def f_doc_kind(q, c):
+    key = ("dockind", c.hit.doc.doc_id)
+    if key not in q.cache:
+        q.cache[key] = float(DOC_KINDS.index(q.lexicon.doc_kind(c.hit.doc.title)))
+    return q.cache[key]
+
+
+def f_inferred(q, c): return float(c.hit.clause.inferred)
+
+
+# name -> function, in the order of the model's columns
+CLAUSE_FEATURES = {
+    "dense": f_dense, "dense_gap": f_dense_gap, "dense_rank": f_dense_rank,
+    "bm25": f_bm25, "bm25_rel": f_bm25_rel, "bm25_rank": f_bm25_rank, "rrf": f_rrf,
+    "doc_score": f_doc_score, "doc_rank": f_doc_rank, "doc_hits": f_doc_hits, "title_bm25": f_title_bm25,
+    "title_cov": f_title_cov, "heading_cov": f_heading_cov, "own_heading_cov": f_own_heading_cov,
+    "cov": f_cov, "cov_text": f_cov_text, "cov_chunk": f_cov_chunk, "cov_unique": f_cov_unique,
+    "subject_opens": f_subject_opens, "phrase": f_phrase, "depth": f_depth, "length": f_length,
+    "kind": f_kind, "doc_kind": f_doc_kind, "inferred": f_inferred,
+    "named_doc": f_named_doc, "prefer_doc": f_prefer_doc, "lookup": f_lookup,
+    "asks_number_has": f_asks_number_has, "asks_date_has": f_asks_date_has,
+    "asks_department_has": f_asks_department_has,
+}
+FEATURE_NAMES = tuple(CLAUSE_FEATURES)
+
+
+def feature_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
+    """(len(cands), len(FEATURE_NAMES)) float32 features, rows in candidate order."""
+    if cands:
+        q.best_dense = max(c.dense for c in cands)
+        q.best_bm25 = max(c.bm25 for c in cands)
+    out = np.zeros((len(cands), len(FEATURE_NAMES)), dtype=np.float32)
+    fns = list(CLAUSE_FEATURES.values())
+    for i, c in enumerate(cands):
+        out[i] = [f(q, c) for f in fns]
+    return out

@@ -1,0 +1,84 @@
+"""Rank: a learned ranker (LightGBM lambdarank) over the candidate features.
+
+The model is a small versioned JSON file in the repository (`assistant/models/ranker.json`),
+written by `python -m eval train`:
+
+    {"format": "policyqa-ranker", "version": 1, "features": ["dense", ...],
+     "pool": {"dense": 60, "bm25": 60, "docs": 5, "per_doc": 8},
+     "trained": {"command": ..., "data": ..., "validation": ...}, "booster": "<LightGBM model text>"}
+
+A file whose feature list differs from `assistant.features.FEATURE_NAMES` is refused: its
+columns would mean something else.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.candidates import PoolSettings
+from assistant.features import FEATURE_NAMES
+from index.errors import ModelMismatch, PolicyQAError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+RANKER_FORMAT = "policyqa-ranker"
+RANKER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """Scores (candidates, features) rows; higher is better."""
+
+    booster: object
+    features: tuple[str, ...]
+    pool: PoolSettings
+    meta: dict
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Ranker":
+        """Read a ranker file; refuses one written for other features or another format version."""
+        path = Path(path or MODELS_DIR / "ranker.json")
+        raw = _read_model(path, RANKER_FORMAT, RANKER_VERSION)
+        check_features(path, raw.get("features"), FEATURE_NAMES)
+        import lightgbm
+
+        try:
+            booster = lightgbm.Booster(model_str=raw["booster"])
+        except (KeyError, lightgbm.basic.LightGBMError) as exc:
+            raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
+        return cls(booster, tuple(raw["features"]), PoolSettings(**raw.get("pool", {})),
+                   {k: v for k, v in raw.items() if k != "booster"})
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """(n,) scores of (n, features) rows."""
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float32)
+
+
+def _read_model(path: Path, fmt: str, version: int) -> dict:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyQAError(f"no model at {path}; train one with `python -m eval train`") from None
+    except (OSError, ValueError) as exc:
+        raise PolicyQAError(f"cannot read model {path}: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("format") != fmt:
+        raise ModelMismatch(f"{path} is not a {fmt} file")
+    if raw.get("version") != version:
+        raise ModelMismatch(f"{path} is {fmt} version {raw.get('version')}, this code reads version {version}; "
+                            f"retrain with `python -m eval train`")
+    return raw
+
+
+def check_features(path: Path, saved, expected: tuple[str, ...]) -> None:
+    """Raise ModelMismatch naming the difference when a model's features are not `expected`."""
+    saved = tuple(saved or ())
+    if saved != expected:
+        missing = [f for f in expected if f not in saved]
+        extra = [f for f in saved if f not in expected]
+        detail = (f"missing {missing}" if missing else "") + (f" unknown {extra}" if extra else "") or "order differs"
+        raise ModelMismatch(f"model {path} was trained on other features ({detail.strip()}); "
+                            f"retrain with `python -m eval train`")

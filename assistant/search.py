@@ -1,0 +1,193 @@
+"""Search: a normalised question -> ranked clauses and the answer-or-abstain decision.
+
+The stages, each its own module:
+
+    lookup (a clause the question names)  assistant.lookup
+    place  (which places' rules apply)    index.places
+    candidates (dense, BM25, law first)   assistant.candidates
+    features                              assistant.features
+    rank   (learned ranker)               assistant.rank
+    decide (calibrated P(answerable))     assistant.decide, with assistant.evidence
+
+`Searcher` holds what one loaded index derives (retriever, term weights, title BM25, each
+document's place) next to the models; `rank_question` returns a frozen `Ranked`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.candidates import Candidate, TitleIndex, gather
+from assistant.decide import Decider, Decision, question_features
+from assistant.evidence import best_coverage, evidence_terms, unknown_share
+from assistant.features import Question, TermWeights, feature_matrix
+from assistant.rank import Ranker
+from assistant.retrieve import HybridRetriever
+from assistant.types import Hit
+from index.lexicon import Lexicon
+from index.places import Gazetteer, Place, document_place
+from index.store import IndexData
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The ranked clauses for one question and what was decided about them."""
+
+    hits: tuple[Hit, ...]  # exact lookups first, then by the ranker
+    scores: tuple[float, ...]  # ranker scores of the non-lookup hits, in order
+    decision: Decision
+    asked_places: tuple[Place, ...] = ()
+    uncovered_places: tuple[Place, ...] = ()  # asked places whose rules no indexed document sets
+    covered_places: tuple[str, ...] = ()  # the places the indexed documents govern
+    stale_year: int | None = None  # the best document's year, when the question asks about now
+    timings_ms: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A question's candidates and features, before ranking (what `eval train` stores)."""
+
+    question: Question
+    candidates: tuple[Candidate, ...]
+    x: np.ndarray  # (candidates, features)
+    lookups: tuple[Hit, ...]
+    asked_places: tuple[Place, ...]
+    uncovered_places: tuple[Place, ...]
+    timings_ms: dict
+
+
+class Searcher:
+    """Ranking and deciding over one loaded index; safe to share between threads."""
+
+    def __init__(self, data: IndexData, embedder, settings, lexicon: Lexicon, gazetteer: Gazetteer,
+                 ranker: Ranker | None, decider: Decider | None):
+        self.data = data
+        self.settings = settings
+        self.lexicon = lexicon
+        self.gazetteer = gazetteer
+        self.ranker = ranker
+        self.decider = decider
+        self.retriever = HybridRetriever(data, embedder, settings)
+        self.weights = TermWeights(data.bm25.doc_freq if data.bm25 is not None else (lambda t: 0),
+                                   len(data.chunks), lexicon)
+        docs = list(data.docs.values())
+        self.titles = TitleIndex(docs, lexicon.tokenize)
+        self.places = {d.doc_id: document_place(d.meta.title or d.title, d.meta.issuer, d.meta.doc_number, gazetteer)
+                       for d in docs}
+        self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
+
+    def covered_places(self) -> list[Place]:
+        return list({p.code: p for p in self.places.values() if p is not None}.values())
+
+    def allowed_docs(self, asked: list[Place], docs: list[str] | None) -> tuple[list[str] | None, list[Place]]:
+        """(documents whose rules apply to the asked places, within `docs`; asked places no
+        document governs). National documents apply everywhere; another place's rules never."""
+        pool = docs or list(self.data.docs)
+        if not asked:
+            return docs, []
+        allowed = [d for d in pool if any(self.gazetteer.governs(self.places.get(d), a) for a in asked)]
+        uncovered = [a for a in asked
+                     if not any(p is not None and self.gazetteer.governs(p, a) for p in self.places.values())]
+        return allowed, uncovered
+
+    def prepare(self, question_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None,
+                exclude_docs: set[str] | None = None, lookup: bool = True) -> Prepared:
+        """Lookups, place filter, candidates and their features for one question."""
+        timings: dict[str, float] = {}
+        lex = self.lexicon
+        t = time.perf_counter()
+        lookups = []
+        if lookup:
+            lookups = self.retriever.lookup(question_norm, docs, prefer_docs)
+        asked = self.gazetteer.find(question_norm)
+        allowed, uncovered = self.allowed_docs(asked, docs)
+        if exclude_docs:
+            allowed = [d for d in (allowed if allowed is not None else self.data.docs) if d not in exclude_docs]
+        named = {d.doc_id: s for s, d in self.retriever.names.score(question_norm)}
+        timings["lookup"] = (time.perf_counter() - t) * 1000
+        expanded = lex.expand(question_norm)
+        tokens = lex.tokenize(expanded)
+        qvec = None
+        if self.retriever.embedder is not None:
+            t = time.perf_counter()
+            qvec = self.retriever.embedder.embed_query_array(expanded).astype(np.float32)
+            timings["embed"] = (time.perf_counter() - t) * 1000
+        rows = self.retriever.rows_for(allowed)
+        pool = self.ranker.pool if self.ranker is not None else None
+        from assistant.candidates import PoolSettings
+
+        cands, t_pool = gather(self.retriever, expanded, tokens, qvec, pool or PoolSettings(), rows,
+                               self.titles.scores(tokens))
+        timings.update(t_pool)
+        t = time.perf_counter()
+        q = Question.make(question_norm, self.weights, lex, named, prefer_docs or ())
+        x = feature_matrix(q, cands)
+        timings["features"] = (time.perf_counter() - t) * 1000
+        return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings)
+
+    def order(self, prep: Prepared) -> tuple[list[int], np.ndarray]:
+        """Candidate indices best first, and their scores (the ranker's, else reciprocal-rank fusion)."""
+        if not prep.candidates:
+            return [], np.zeros(0)
+        scores = self.ranker.score(prep.x) if self.ranker is not None else np.array([c.rrf for c in prep.candidates])
+        idx = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        return idx, scores[idx]
+
+    def question_vector(self, prep: Prepared, idx: list[int], scores: np.ndarray) -> tuple[np.ndarray, int | None]:
+        """(the answerability model's features, the best document's year when the question asks
+        about now and that document is years old)."""
+        hits = [prep.candidates[i].hit for i in idx[:3]]
+        terms = evidence_terms(prep.question.norm, self.weights)
+        stale = self._stale_year(prep.question.norm, hits)
+        place_unmatched = bool(prep.asked_places) and (
+            bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
+        qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],
+                               best_coverage(terms, hits, self.weights), unknown_share(terms, self.weights),
+                               len(prep.question.terms), place_unmatched, stale is not None)
+        return qx, stale
+
+    def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,
+                      prefer_docs: list[str] | None = None) -> Ranked:
+        """The top k clauses (lookups first) and the decision about them."""
+        return self.rank_prepared(self.prepare(question_norm, docs, prefer_docs), k)
+
+    def rank_prepared(self, prep: Prepared, k: int) -> Ranked:
+        """Rank prepared candidates and decide; see rank_question."""
+        t = time.perf_counter()
+        idx, scores = self.order(prep)
+        timings = dict(prep.timings_ms)
+        timings["rerank"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        qx, stale = self.question_vector(prep, idx, scores)
+        if prep.lookups:
+            decision = Decision("answered", 1.0)  # the question names the clause
+        elif not idx:
+            decision = Decision("abstained", 0.0)
+        elif self.decider is None:
+            decision = Decision("answered", float("nan"))
+        else:
+            decision = self.decider.decide(qx)
+        timings["decide"] = (time.perf_counter() - t) * 1000
+        seen = {h.clause.clause_id for h in prep.lookups}
+        hits = list(prep.lookups)
+        kept_scores = []
+        for i, s in zip(idx, scores):
+            h = prep.candidates[i].hit
+            if h.clause.clause_id not in seen and len(hits) < k + len(prep.lookups):
+                hits.append(h)
+                kept_scores.append(float(s))
+        covered = tuple(p.short for p in self.covered_places())
+        return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, covered,
+                      stale, tuple(timings.items()))
+
+    def _stale_year(self, question_norm: str, hits: list[Hit]) -> int | None:
+        """The best document's year when the question asks about the present and it is years old."""
+        if not hits or not self.lexicon.pattern("relative_now").search(question_norm):
+            return None
+        dated = hits[0].doc.meta.issue_date or hits[0].doc.meta.effective_date
+        if not dated:
+            return None
+        year = int(dated[:4])
+        return year if year < time.localtime().tm_year - 1 else None

@@ -1,0 +1,292 @@
+"""`python -m eval train`: fit the ranker and the answer-or-abstain model, and choose their settings.
+
+Data, and what each part is used for:
+
+- STARD train (law index): ranker training; out-of-fold ranker scores give the answerability
+  model its positives and negatives (is the first clause a gold article?), and the same
+  questions with their gold laws left out of the index give negatives with the same wording.
+- dev calibration part and near-miss calibration part (bundled corpus): ranker training
+  (answerable items) and answerability training (all; the near misses and out-of-corpus
+  questions are negatives).
+- STARD validation: the number of boosting rounds, and with the dev and near-miss calibration
+  parts the two thresholds. Test splits are never read here.
+
+Outputs assistant/models/ranker.json and assistant/models/answerability.json (readable JSON,
+feature names recorded).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, QUESTION_FEATURES
+from assistant.features import FEATURE_NAMES
+from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
+from assistant.search import Prepared
+from index.normalize import to_simplified
+
+RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
+                 "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
+                 "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
+MAX_ROUNDS = 400
+
+
+@dataclass
+class Example:
+    """One question's candidates with their labels."""
+
+    source: str  # stard | stard-leaveout | dev | nearmiss
+    qid: str
+    prep: Prepared
+    labels: np.ndarray  # (candidates,) 1 where the clause answers the question
+    answerable: bool  # whether the index holds an answer at all
+
+
+def article_key(hit) -> str:
+    from eval.stard import article_of, law_key
+
+    art = article_of(hit.clause.path)
+    return law_key(hit.doc.title, art) if art else f"{hit.doc.doc_id}#{hit.clause.label}"
+
+
+def law_name(title: str) -> str:
+    from eval.stard import law_key
+
+    return law_key(title, "")
+
+
+def stard_examples(assistant, queries, leave_out: bool = False, progress=None) -> list[Example]:
+    """Examples of STARD queries; with leave_out, the documents of the gold laws are excluded."""
+    out = []
+    by_law: dict[str, list[str]] = {}
+    for d in assistant.data.docs.values():
+        by_law.setdefault(law_name(d.title), []).append(d.doc_id)
+    for q in queries:
+        gold_laws = {law_name_of_key(g) for g in q.gold}
+        exclude = {d for law in gold_laws for d in by_law.get(law, [])}
+        if leave_out and not exclude:
+            continue
+        _, prep, _ = assistant.prepare(q.text)
+        if leave_out:
+            prep = assistant.searcher.prepare(to_simplified(q.text), exclude_docs=exclude, lookup=False)
+        labels = np.array([article_key(c.hit) in q.gold for c in prep.candidates], dtype=np.float32)
+        out.append(Example("stard-leaveout" if leave_out else "stard", str(q.qid), prep, labels, not leave_out))
+        if progress:
+            progress()
+    return out
+
+
+def law_name_of_key(key: str) -> str:
+    import re
+
+    m = re.match(r"(.+?)第[一二三四五六七八九十百千零〇两]+条", key)
+    return m.group(1) if m else key
+
+
+def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:
+    """Examples of gold-set items over the bundled corpus: a candidate is right when it is the
+    gold clause or its own text holds the gold evidence."""
+    out = []
+    for it in items:
+        _, prep, _ = assistant.prepare(it["question"], it.get("history") or [])
+        ev = to_simplified(it.get("gold_evidence", "")) if it.get("answerable") else None
+        labels = np.zeros(len(prep.candidates), dtype=np.float32)
+        if ev:
+            for i, c in enumerate(prep.candidates):
+                cl = c.hit.clause
+                labels[i] = (cl.doc_id == it["doc_id"] and cl.label == it["gold_label"]) or ev in to_simplified(cl.text)
+        out.append(Example(source, it["id"], prep, labels, bool(it.get("answerable"))))
+    return out
+
+
+def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
+    """A LightGBM lambdarank booster over the examples that have a right candidate."""
+    import lightgbm
+
+    rows = [e for e in train if e.labels.any() and len(e.labels) > 1]
+    x = np.concatenate([e.prep.x for e in rows])
+    y = np.concatenate([e.labels for e in rows])
+    group = [len(e.labels) for e in rows]
+    ds = lightgbm.Dataset(x, y, group=group, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    return lightgbm.train(params, ds, num_boost_round=rounds)
+
+
+def ranking(booster, e: Example) -> tuple[list[int], np.ndarray]:
+    if not len(e.labels):
+        return [], np.zeros(0)
+    s = booster.predict(e.prep.x, num_threads=1) if booster is not None else np.array([c.rrf for c in e.prep.candidates])
+    idx = sorted(range(len(s)), key=lambda i: (-s[i], i))
+    return idx, np.asarray(s)[idx]
+
+
+def top1_right(e: Example, idx: list[int]) -> bool:
+    return bool(idx) and bool(e.labels[idx[0]])
+
+
+def choose_rounds(train: list[Example], valid: list[Example], grid=(100, 200, 300, 400)) -> tuple[int, dict]:
+    """The number of boosting rounds with the best validation MRR@10 of the first right candidate."""
+    booster = fit_ranker(train, max(grid))
+    scores = {}
+    for n in grid:
+        rr = []
+        for e in valid:
+            if not len(e.labels):
+                rr.append(0.0)
+                continue
+            s = booster.predict(e.prep.x, num_iteration=n, num_threads=1)
+            idx = sorted(range(len(s)), key=lambda i: (-s[i], i))
+            rr.append(next((1.0 / (r + 1) for r, i in enumerate(idx[:10]) if e.labels[i]), 0.0))
+        scores[n] = float(np.mean(rr))
+    best = max(grid, key=lambda n: (scores[n], -n))
+    return best, scores
+
+
+def out_of_fold(examples: list[Example], rounds: int, folds: int = 2, seed: int = 7) -> dict[int, tuple]:
+    """{example index: (order, scores)} from rankers that never saw that example."""
+    rng = np.random.default_rng(seed)
+    fold = rng.integers(0, folds, size=len(examples))
+    out = {}
+    for f in range(folds):
+        train = [e for e, g in zip(examples, fold) if g != f and e.source != "stard-leaveout"]
+        booster = fit_ranker(train, rounds)
+        for i, (e, g) in enumerate(zip(examples, fold)):
+            if g == f:
+                out[i] = ranking(booster, e)
+    return out
+
+
+def decider_rows(assistant_by_source, examples: list[Example], orders: dict[int, tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(question features, labels): label 1 when the first candidate is right."""
+    xs, ys = [], []
+    for i, e in enumerate(examples):
+        idx, scores = orders[i]
+        searcher = assistant_by_source[e.source].searcher
+        qx, _ = searcher.question_vector(e.prep, idx, scores)
+        xs.append(qx)
+        ys.append(float(e.answerable and top1_right(e, idx)))
+    return np.array(xs), np.array(ys)
+
+
+def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict:
+    """Logistic regression over standardised features (scikit-learn), as plain numbers."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    model.fit((x - mean) / scale, y, sample_weight=weights)
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
+            "intercept": float(model.intercept_[0])}
+
+
+def probabilities(params: dict, x: np.ndarray) -> np.ndarray:
+    z = ((x - np.array(params["mean"])) / np.array(params["scale"])) @ np.array(params["coef"]) + params["intercept"]
+    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+
+
+def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard: np.ndarray,
+                      p_dev_ans: np.ndarray, p_neg: np.ndarray, max_false_abstain: float = 0.05,
+                      min_abstain: float = 0.90, answer_precision: float = 0.75) -> dict:
+    """Thresholds from validation data.
+
+    caution (abstain below): the highest share of STARD validation questions with a gold article
+    among the citations, among thresholds that abstain on at most `max_false_abstain` of the
+    answerable dev questions and on at least `min_abstain` of the near misses and out-of-corpus
+    ones (if none does both, the one closest to doing so). answer: the lowest threshold at which
+    the first citation is right for `answer_precision` of the STARD questions above it.
+    """
+    grid = np.unique(np.concatenate([p_stard, p_dev_ans, p_neg, [0.0]]))
+    best, best_key = 0.0, None
+    for t in grid:
+        false_abst = float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0
+        abst = float(np.mean(p_neg < t)) if len(p_neg) else 1.0
+        gold_share = float(np.mean((p_stard >= t) & cited_stard)) if len(p_stard) else 0.0
+        feasible = false_abst <= max_false_abstain and abst >= min_abstain
+        shortfall = max(0.0, false_abst - max_false_abstain) + max(0.0, min_abstain - abst)
+        key = (feasible, -shortfall, gold_share)
+        if best_key is None or key > best_key:
+            best, best_key = float(t), key
+    answer = 1.0
+    for t in sorted(grid, reverse=True):
+        above = p_stard >= t
+        if above.sum() >= 10 and right_stard[above].mean() >= answer_precision:
+            answer = float(t)
+    return {"caution": best, "answer": max(answer, best),
+            "chosen_on": {"feasible": bool(best_key[0]), "stard_gold_cited_share": round(best_key[2], 4)}}
+
+
+def save_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=print, sample: int | None = None) -> dict:
+    """Fit both models from the law index and the bundled-corpus index; returns a summary."""
+    from eval.devset import load_set
+    from eval.splits import set_part, stard_ids
+    from eval.stard import load_queries
+
+    t0 = time.time()
+    queries = load_queries()
+    train_ids, valid_ids = stard_ids("train"), stard_ids("validation")
+    q_train = [q for q in queries if q.qid in train_ids][:sample]
+    q_valid = [q for q in queries if q.qid in valid_ids][: sample and max(20, sample // 3)]
+    log(f"candidates for {len(q_train)} STARD train and {len(q_valid)} validation questions …")
+    ex_train = stard_examples(law_assistant, q_train)
+    ex_leave = stard_examples(law_assistant, q_train, leave_out=True)
+    ex_valid = stard_examples(law_assistant, q_valid)
+    ex_valid_leave = stard_examples(law_assistant, q_valid, leave_out=True)
+    dev_cal = dev_examples(dev_assistant, set_part(load_set("dev"), "dev", "calibration"), "dev")
+    near_cal = dev_examples(dev_assistant, set_part(load_set("nearmiss"), "nearmiss", "calibration"), "nearmiss")
+    log(f"  {time.time() - t0:.0f} s; choosing boosting rounds on validation …")
+    rounds, round_scores = choose_rounds(ex_train + dev_cal, ex_valid)
+    booster = fit_ranker(ex_train + dev_cal, rounds)
+    log(f"  rounds {rounds} (validation MRR@10 {round_scores}); answerability model …")
+
+    fit_examples = ex_train + ex_leave + dev_cal + near_cal
+    orders = out_of_fold(fit_examples, rounds)
+    by_source = {"stard": law_assistant, "stard-leaveout": law_assistant, "dev": dev_assistant, "nearmiss": dev_assistant}
+    x, y = decider_rows(by_source, fit_examples, orders)
+    # each source weighs as much in total as STARD's answerable questions
+    counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
+    weights = np.array([len(ex_train) / max(1, counts[e.source]) for e in fit_examples])
+    params = fit_decider(x, y, weights)
+
+    valid_all = ex_valid + ex_valid_leave
+    v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
+    vx, vy = decider_rows(by_source, valid_all, v_orders)
+    pv = probabilities(params, vx)
+    is_ans = np.array([e.answerable for e in valid_all])
+    cited = np.array([any(e.labels[i] for i in v_orders[k][0][:3]) for k, e in enumerate(valid_all)])
+    cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}
+    cx, _ = decider_rows(by_source, dev_cal + near_cal, cal_orders)
+    pc = probabilities(params, cx)
+    dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
+    thresholds = choose_thresholds(pv[is_ans], vy[is_ans].astype(bool), cited[is_ans], pc[dev_ans], pc[~dev_ans])
+    log(f"  thresholds {thresholds}")
+
+    from assistant.candidates import PoolSettings
+    from dataclasses import asdict
+
+    trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "law_index": str(law_assistant.settings.index_dir), "law_documents": len(law_assistant.data.docs),
+               "stard_train": len(ex_train), "stard_validation": len(ex_valid), "dev_calibration": len(dev_cal),
+               "nearmiss_calibration": len(near_cal), "rounds": rounds,
+               "validation_mrr10_by_rounds": {str(k): round(v, 4) for k, v in round_scores.items()},
+               "seconds": round(time.time() - t0, 1)}
+    save_json(out_dir / "ranker.json", {"format": RANKER_FORMAT, "version": RANKER_VERSION,
+                                         "features": list(FEATURE_NAMES), "pool": asdict(PoolSettings()),
+                                         "params": RANKER_PARAMS, "trained": trained,
+                                         "booster": booster.model_to_string()})
+    save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
+                                                "features": list(QUESTION_FEATURES), "clause_features": list(FEATURE_NAMES),
+                                                **params, "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
+                                                "chosen_on_validation": thresholds["chosen_on"],
+                                                "trained": {**trained, "examples": {s: counts[s] for s in counts},
+                                                            "positives": int(y.sum())}})
+    return trained

@@ -1,0 +1,166 @@
+"""Vocabulary as data: synonyms, stopwords, jieba dictionary changes and text patterns.
+
+Everything is read from a folder of small text files (default `data/lexicon/`), which
+`Settings.lexicon_dir` names:
+
+    synonyms.tsv    word<TAB>alt1,alt2     everyday word -> the documents' words ('社保' -> '社会保险')
+    stopwords.txt   one word a line        left out of BM25 tokens and coverage
+    jieba.tsv       add|del<TAB>word<TAB>pos   changes to the lexicon's own jieba tokenizer
+    patterns.tsv    name<TAB>regex         asks_number, has_date, relative_now, agent, ...
+    doc_kinds.tsv   title ending<TAB>kind  法 -> law, 通知 -> notice
+
+Nothing changes jieba's global dictionary: each Lexicon owns a `jieba.Tokenizer`, built on
+first use, so importing this module is cheap and two lexicons never interfere.
+
+>>> lex = Lexicon.load()
+>>> lex.tokenize("自由职业者怎么交养老保险？")
+['自由', '职业', '业者', '职业者', '自由职业者', '交', '养老', '保险', '养老保险']
+>>> lex.synonyms["社保"]
+('社会保险',)
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from index.errors import PolicyQAError
+
+DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
+_WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]")
+FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv")
+
+
+def _rows(path: Path) -> list[list[str]]:
+    """Tab-separated rows of a data file, without '#' comments and blank lines."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PolicyQAError(f"cannot read lexicon file {path}: {exc.strerror or exc}") from exc
+    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The project's vocabulary, loaded from one folder; see the module docstring."""
+
+    synonyms: dict[str, tuple[str, ...]]
+    stopwords: frozenset[str]
+    jieba_changes: tuple[tuple[str, str, str], ...]  # (add|del, word, pos)
+    patterns: dict[str, re.Pattern]
+    doc_kinds: tuple[tuple[str, str], ...]  # (title ending, kind)
+    digest: str = ""  # of the files that change index tokens (stopwords, jieba changes)
+    _state: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> "Lexicon":
+        """Read the lexicon files of `folder` (default data/lexicon); a missing or bad file raises PolicyQAError."""
+        folder = Path(folder or DEFAULT_LEXICON_DIR)
+        synonyms = {}
+        for row in _rows(folder / "synonyms.tsv"):
+            if len(row) != 2 or not row[1].strip():
+                raise PolicyQAError(f"{folder / 'synonyms.tsv'}: expected word<TAB>alt1,alt2, got {row!r}")
+            synonyms[row[0].strip()] = tuple(a.strip() for a in row[1].split(",") if a.strip())
+        stopwords = frozenset(w[0].strip() for w in _rows(folder / "stopwords.txt"))
+        changes = []
+        for row in _rows(folder / "jieba.tsv"):
+            action, word, pos = (row + ["", ""])[:3]
+            if action not in ("add", "del") or not word.strip():
+                raise PolicyQAError(f"{folder / 'jieba.tsv'}: expected add|del<TAB>word<TAB>pos, got {row!r}")
+            changes.append((action, word.strip(), pos.strip()))
+        patterns = {}
+        for row in _rows(folder / "patterns.tsv"):
+            try:
+                patterns[row[0]] = re.compile(row[1])
+            except (IndexError, re.error) as exc:
+                raise PolicyQAError(f"{folder / 'patterns.tsv'}: bad pattern row {row!r} ({exc})") from exc
+        kinds = tuple((r[0], r[1]) for r in _rows(folder / "doc_kinds.tsv") if len(r) == 2)
+        digest = hashlib.sha256(repr((sorted(stopwords), changes)).encode()).hexdigest()[:12]
+        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, digest)
+
+    # ---- tokenizing ----
+
+    @property
+    def jieba(self):
+        """This lexicon's own jieba tokenizer, with its dictionary changes (built once, thread-safe)."""
+        tk = self._state.get("jieba")
+        if tk is None:
+            with _LOCK:
+                tk = self._state.get("jieba")
+                if tk is None:
+                    import jieba
+
+                    jieba.setLogLevel(logging.WARNING)
+                    tk = jieba.Tokenizer()
+                    for action, word, pos in self.jieba_changes:
+                        if action == "add":
+                            tk.add_word(word, tag=pos or None)
+                        else:
+                            tk.del_word(word)
+                    tk.initialize()
+                    self._state["jieba"] = tk
+        return tk
+
+    @property
+    def posseg(self):
+        """A part-of-speech tokenizer over the same dictionary."""
+        pt = self._state.get("posseg")
+        if pt is None:
+            import jieba.posseg
+
+            pt = jieba.posseg.POSTokenizer(self.jieba)
+            self._state["posseg"] = pt
+        return pt
+
+    def tokenize(self, norm_text: str) -> list[str]:
+        """Search-mode jieba tokens minus punctuation and stopwords (input already simplified)."""
+        return [t for t in self.jieba.lcut_for_search(norm_text.lower())
+                if _WORD.search(t) and t not in self.stopwords]
+
+    def content_terms(self, norm_text: str) -> list[str]:
+        """Distinct precise-mode content words, in order: '那考核结果要报给谁' -> ['考核', '结果', '报给']."""
+        seen: list[str] = []
+        for t in self.jieba.lcut(norm_text.lower()):
+            if _WORD.search(t) and t not in self.stopwords and t not in seen:
+                seen.append(t)
+        return seen
+
+    def word_freq(self, word: str) -> int:
+        """How common a word is in general Chinese (jieba's dictionary count; 0 if unknown)."""
+        return self.jieba.FREQ.get(word) or 0
+
+    # ---- vocabulary ----
+
+    def mentions(self, text_norm: str, term: str) -> bool:
+        """Whether the text has the term or one of its document-vocabulary synonyms ('交' ~ '缴纳')."""
+        return term in text_norm or any(a in text_norm for a in self.synonyms.get(term, ()))
+
+    def expand(self, norm_text: str) -> str:
+        """Append the documents' words for everyday ones: '怎么交社保' -> '怎么交社保 缴 缴纳 缴费 社会保险'."""
+        extra = [alt for word, alts in self.synonyms.items() if word in norm_text for alt in alts
+                 if alt not in norm_text]
+        return norm_text + (" " + " ".join(dict.fromkeys(extra)) if extra else "")
+
+    def pattern(self, name: str) -> re.Pattern:
+        try:
+            return self.patterns[name]
+        except KeyError:
+            raise PolicyQAError(f"the lexicon has no pattern {name!r} (patterns.tsv)") from None
+
+    def doc_kind(self, title: str) -> str:
+        """'中华人民共和国劳动合同法' -> 'law', '…的通知' -> 'notice', else 'other'."""
+        t = re.sub(r"[（(][^）)]*[）)]\s*$", "", title.strip())  # '(2018修正)', '(原件无标题…)'
+        return next((kind for ending, kind in self.doc_kinds if t.endswith(ending)), "other")
+
+
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(folder: str | None = None) -> Lexicon:
+    """The Lexicon of a folder, loaded once per process (default data/lexicon)."""
+    return Lexicon.load(folder)

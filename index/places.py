@@ -1,0 +1,182 @@
+"""Places: China's administrative divisions, which place a question names, and which place a
+document governs.
+
+The gazetteer is the `adcodes.csv` shipped in the `cpca` package (3,500 provinces, cities and
+counties with their 12-digit codes), read as data; `data/lexicon/places_ignore.txt` lists names
+that are ordinary words more often than places. A code's prefix gives its ancestors:
+210500000000 本溪市 lies in 210000000000 辽宁省.
+
+>>> g = load_gazetteer()
+>>> [p.name for p in g.find("我在本溪工作，老家是河南的")]
+['本溪市', '河南省']
+>>> g.governs(g.find("辽宁省")[0], g.find("本溪")[0])   # a province's rules apply in its cities
+True
+>>> g.governs(g.find("本溪")[0], g.find("辽宁")[0])     # a city's rules do not cover the province
+False
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from index.errors import PolicyQAError
+from index.lexicon import DEFAULT_LEXICON_DIR
+
+# longest first: '内蒙古自治区' -> '内蒙古', '延边朝鲜族自治州' -> '延边'
+SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
+            "省", "市", "盟", "县", "区")
+ETHNIC = re.compile(r"(?:[\u4e00-\u9fff]{1,6}?族)+$")
+LEVELS = ("province", "city", "county")
+
+
+@dataclass(frozen=True)
+class Place:
+    """One administrative division: '210500000000', '本溪市', level 'city'."""
+
+    code: str
+    name: str
+    level: str
+
+    @property
+    def short(self) -> str:
+        return short_name(self.name)
+
+    def ancestors(self) -> tuple[str, ...]:
+        """Codes of the province (and city) above it: 210502 -> ('210000000000', '210500000000')."""
+        out = []
+        if self.level in ("city", "county"):
+            out.append(self.code[:2] + "0" * 10)
+        if self.level == "county":
+            out.append(self.code[:4] + "0" * 8)
+        return tuple(c for c in out if c != self.code)
+
+
+def short_name(name: str) -> str:
+    """'广西壮族自治区' -> '广西', '本溪市' -> '本溪', '延边朝鲜族自治州' -> '延边'; kept whole if too short."""
+    for suffix in SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            stem = ETHNIC.sub("", name[: -len(suffix)])
+            return stem if len(stem) >= 2 else name[: -len(suffix)]
+    return name
+
+
+def _level(code: str) -> str:
+    if code[2:] == "0" * 10:
+        return "province"
+    if code[4:] == "0" * 8:
+        return "city"
+    return "county"
+
+
+def adcodes_path() -> Path:
+    """cpca's resources/adcodes.csv, found without importing cpca (which loads pandas)."""
+    spec = importlib.util.find_spec("cpca")
+    if spec is None or not spec.submodule_search_locations:
+        raise PolicyQAError("the gazetteer needs the cpca package: pip install -r requirements.txt")
+    return Path(list(spec.submodule_search_locations)[0]) / "resources" / "adcodes.csv"
+
+
+class Gazetteer:
+    """Name -> places, longest-match search in text, and which place governs which."""
+
+    def __init__(self, places: list[Place], ignore: set[str] = frozenset()):
+        self.by_code = {p.code: p for p in places}
+        self.names: dict[str, list[Place]] = {}
+        rank = {lvl: i for i, lvl in enumerate(LEVELS)}
+        for p in sorted(places, key=lambda p: (rank[p.level], p.code)):
+            # a county only by its full name: short ones are ordinary words too often ('长安', '和平')
+            for name in ({p.name, p.short} if p.level != "county" else {p.name}):
+                if len(name) >= 2 and name not in ignore:
+                    self.names.setdefault(name, []).append(p)
+        self.max_len = max((len(n) for n in self.names), default=0)
+
+    def find(self, text: str) -> list[Place]:
+        """Places named in the text, in order, longest name first at each position; a name shared by
+        several divisions ('朝阳区') counts as the highest-level one."""
+        out: list[Place] = []
+        i = 0
+        while i < len(text):
+            for size in range(min(self.max_len, len(text) - i), 1, -1):
+                hit = self.names.get(text[i:i + size])
+                if hit:
+                    if hit[0] not in out:
+                        out.append(hit[0])
+                    i += size
+                    break
+            else:
+                i += 1
+        return out
+
+    def governs(self, rule_place: Place | None, asked: Place) -> bool:
+        """Whether rules made for `rule_place` apply in `asked`: the same place or one above it.
+        National rules (None) apply everywhere."""
+        return rule_place is None or rule_place.code == asked.code or rule_place.code in asked.ancestors()
+
+    def get(self, code: str | None) -> Place | None:
+        return self.by_code.get(code) if code else None
+
+
+@lru_cache(maxsize=4)
+def load_gazetteer(ignore_file: str | None = None) -> Gazetteer:
+    """The gazetteer from cpca's adcodes.csv, minus data/lexicon/places_ignore.txt."""
+    path = adcodes_path()
+    try:
+        with open(path, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise PolicyQAError(f"cannot read the gazetteer {path}: {exc.strerror or exc}") from exc
+    places = [Place(r["adcode"], r["name"], _level(r["adcode"])) for r in rows if r.get("adcode") and r.get("name")]
+    ignore_path = Path(ignore_file) if ignore_file else DEFAULT_LEXICON_DIR / "places_ignore.txt"
+    ignore = {line.strip() for line in ignore_path.read_text(encoding="utf-8").splitlines()
+              if line.strip() and not line.startswith("#")}
+    return Gazetteer(places, ignore)
+
+
+NATIONAL = re.compile(r"^(?:中华人民共和国|全国|国务院|最高人民法院|最高人民检察院)")
+
+
+def document_place(title: str, issuer: str = "", doc_number: str = "", gazetteer: Gazetteer | None = None) -> Place | None:
+    """The place whose rules a document sets: the first place its title names, else its issuer's,
+    else the province its 文号 abbreviates ('津政发' -> 天津). None for national documents.
+
+    A place the body only mentions in passing (a news dateline) does not count.
+
+    >>> document_place("广东省失业保险条例").name
+    '广东省'
+    >>> document_place("转发市劳动和社会保障局关于扩大社会保险覆盖面工作意见的通知", issuer="天津市人民政府办公厅").name
+    '天津市'
+    >>> document_place("中华人民共和国劳动合同法") is None
+    True
+    """
+    g = gazetteer or load_gazetteer()
+    title = title.strip()
+    if NATIONAL.match(title):
+        return None
+    for text in (title, issuer):
+        found = g.find(text)
+        if found:
+            return found[0]
+    m = re.match(r"([\u4e00-\u9fff])[\u4e00-\u9fff]{0,3}[发函字]", doc_number.strip())
+    if m:
+        return PROVINCE_ABBREVIATIONS(g).get(m.group(1))
+    return None
+
+
+@lru_cache(maxsize=4)
+def _abbreviations(g: Gazetteer) -> dict[str, Place]:
+    path = DEFAULT_LEXICON_DIR / "province_abbreviations.tsv"
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            abbr, name = line.split("\t")
+            place = g.names.get(name.strip())
+            if place:
+                out[abbr.strip()] = place[0]
+    return out
+
+
+PROVINCE_ABBREVIATIONS = _abbreviations
