@@ -78,6 +78,8 @@ CSS = """
 .pqa-open:hover, .pqa-outline button:hover { background: var(--button-secondary-background-fill-hover); }
 .pqa-abstain { border: 2px solid #e8a33d; background: #fff6e5; color: #5c3b00; border-radius: 8px; padding: 10px 12px; }
 .pqa-abstain b { display: block; font-size: 15px; margin-bottom: 4px; }
+.pqa-uncertain { border: 2px dashed #7a8ca8; background: #f1f5fb; color: #233; border-radius: 8px; padding: 10px 12px; }
+.pqa-uncertain b { display: block; font-size: 15px; margin-bottom: 4px; }
 .pqa-related-title { font-weight: 600; margin-top: 4px; }
 .pqa-rewritten, .pqa-notice { border-radius: 6px; padding: 6px 10px; font-size: 13px; }
 .pqa-rewritten { background: #e8f1ff; color: #113a6b; }
@@ -224,8 +226,11 @@ def answer_markdown(answer: dict, script: str | None = None, variant: str = "s2t
     script = script or answer.get("script", "simplified")
     c = lambda t: convert(t, script, variant)  # noqa: E731
     lines = []
-    if answer.get("abstained"):
+    outcome = answer_outcome(answer)
+    if outcome == "abstained":
         lines.append("⚠️ **" + c("未找到依据") + "**")
+    elif outcome == "uncertain":
+        lines.append("❔ **" + c("依据不确定，请核对原文") + "**" + confidence_note(answer, c))
     lines.append(md_escape(c(answer.get("answer", ""))))
     rewritten = answer.get("rewritten_query") or ""
     if rewritten and rewritten != answer.get("question"):
@@ -239,6 +244,16 @@ def answer_markdown(answer: dict, script: str | None = None, variant: str = "s2t
     elif answer.get("abstained") and answer.get("related"):
         lines.append(c("可能相关的条款见右侧“来源”栏（仅供参考）。"))
     return "\n\n".join(lines)
+
+
+def answer_outcome(answer: dict) -> str:
+    """'answered', 'uncertain' or 'abstained' (answers saved before outcomes existed: from 'abstained')."""
+    return answer.get("outcome") or ("abstained" if answer.get("abstained") else "answered")
+
+
+def confidence_note(answer: dict, c) -> str:
+    conf = answer.get("confidence")
+    return f"（{c('置信度')} {conf:.0%}）" if isinstance(conf, (int, float)) else ""
 
 
 def citation_card(cite: dict, script: str, variant: str, quote: bool = True, heading: str = "") -> str:
@@ -316,6 +331,9 @@ class PolicyQAApp:
         script, variant = script_of(turn, display)
         c = lambda t: convert(t, script, variant)  # noqa: E731
         parts = ['<div class="pqa-sources">']
+        if answer_outcome(answer) == "uncertain":
+            parts.append(f'<div class="pqa-uncertain"><b>{esc(c("依据不确定"))}{esc(confidence_note(answer, c))}</b>'
+                         f'{esc(c("下列条款与问题最接近，但不能确定它们回答了这个问题，请核对原文。"))}</div>')
         if answer.get("abstained"):
             parts.append(f'<div class="pqa-abstain"><b>{esc(c("未找到依据（系统拒答）"))}</b>'
                          f'{esc(c(answer.get("answer", "")))}'
@@ -685,6 +703,9 @@ class PolicyQAApp:
             parts.append(f'<div class="pqa-history">上文：{esc(hist)}</div>')
         if answer.get("abstained"):
             parts.append(f'<div class="pqa-abstain"><b>系统拒答</b>{esc(answer.get("answer", ""))}</div>')
+        elif answer_outcome(answer) == "uncertain":
+            parts.append(f'<div class="pqa-uncertain"><b>依据不确定{esc(confidence_note(answer, str))}</b>'
+                         f'{esc(answer.get("answer", ""))}</div>')
         else:
             parts.append(f'<div class="pqa-answer">答：{esc(answer.get("answer", ""))}</div>')
         rewritten = answer.get("rewritten_query") or ""

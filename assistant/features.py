@@ -116,23 +116,53 @@ class Question:
     prefer: frozenset[str] = frozenset()  # documents the conversation is about
     best_dense: float = 0.0
     best_bm25: float = 0.0
-    cache: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # per index: clause texts and contexts (shared by questions)
+    alts: dict = field(default_factory=dict)  # term -> (term, its synonyms)
+    idf: dict = field(default_factory=dict)  # term -> idf
+    seen: dict = field(default_factory=dict)  # this question's term presence per text
+
+    def __post_init__(self):
+        for t in self.terms:
+            self.alts[t] = (t, *self.lexicon.synonyms.get(t, ()))
+            self.idf[t] = self.weights.idf(t)
+        self._w1 = np.array([self.idf[t] for t in self.terms], dtype=np.float64)
+        self._w2 = self._w1 ** 2
+
+    def present(self, key, text_norm: str) -> np.ndarray:
+        """(terms,) bool: which question terms (or a synonym) occur in the text; cached under key."""
+        got = self.seen.get(key)
+        if got is None:
+            got = np.array([any(a in text_norm for a in self.alts[t]) for t in self.terms], dtype=bool)
+            self.seen[key] = got
+        return got
+
+    def cov(self, present: np.ndarray, power: float) -> float:
+        """Weighted share of the present terms: sum idf^power over present / over all."""
+        w = self._w2 if power == 2 else self._w1
+        total = float(w.sum())
+        return float(w[present].sum()) / total if total else 0.0
+
+    def coverage(self, text_norm: str, power: float = 1.0, terms: list[str] | None = None) -> float:
+        """TermWeights.coverage of the question's terms (or some of them), with the idfs computed once."""
+        terms = self.terms if terms is None else terms
+        total = sum(self.idf[t] ** power for t in terms)
+        if not total:
+            return 0.0
+        return sum(self.idf[t] ** power for t in terms if any(a in text_norm for a in self.alts[t])) / total
 
     @classmethod
-    def make(cls, norm: str, weights: TermWeights, lexicon: Lexicon, named=None, prefer=()) -> "Question":
+    def make(cls, norm: str, weights: TermWeights, lexicon: Lexicon, named=None, prefer=(),
+             cache: dict | None = None) -> "Question":
         p = lexicon.pattern
         wants = (bool(p("asks_number").search(norm)), bool(p("asks_date").search(norm)),
                  bool(p("asks_department").search(norm)))
         return cls(norm, list(dict.fromkeys(lexicon.tokenize(norm))), question_subject(norm, lexicon), wants,
-                   weights, lexicon, dict(named or {}), frozenset(prefer or ()))
+                   weights, lexicon, dict(named or {}), frozenset(prefer or ()), cache=cache if cache is not None else {})
 
     def clause_text(self, c: Candidate) -> str:
         """The clause with its sub-clauses, normalised (a slice: no script conversion per query)."""
-        key = ("text", c.hit.clause.clause_id)
-        if key not in self.cache:
-            doc, cl = c.hit.doc, c.hit.clause
-            self.cache[key] = doc.norm_text[cl.start:cl.end] or c.hit.chunk.norm_text
-        return self.cache[key]
+        doc, cl = c.hit.doc, c.hit.clause
+        return doc.norm_text[cl.start:cl.end] or c.hit.chunk.norm_text
 
     def context(self, c: Candidate) -> str:
         """Title, headings and the clause's own heading, normalised."""
@@ -160,25 +190,39 @@ def f_doc_score(q, c): return c.doc_score * 60
 def f_doc_rank(q, c): return 1.0 / (1 + c.doc_rank)
 def f_doc_hits(q, c): return math.log1p(c.doc_hits)
 def f_title_bm25(q, c): return c.title_bm25
-def f_title_cov(q, c): return q.weights.coverage(q.terms, q.context(c)[: len(c.hit.doc.title)], power=2)
-def f_heading_cov(q, c): return q.weights.coverage(q.terms, q.context(c), power=2)
+def _title_present(q, c):
+    return q.present(("title", c.hit.doc.doc_id), q.context(c)[: len(c.hit.doc.title)])
+
+
+def _context_present(q, c):
+    return q.present(("ctx", c.hit.clause.clause_id), q.context(c))
+
+
+def _text_present(q, c):
+    return q.present(("text", c.hit.clause.clause_id), q.clause_text(c))
+
+
+def f_title_cov(q, c): return q.cov(_title_present(q, c), 2)
+def f_heading_cov(q, c): return q.cov(_context_present(q, c), 2)
 
 
 def f_own_heading_cov(q, c):
     h = c.hit.clause.heading
-    return q.weights.coverage(q.terms, h, power=2) if h else 0.0
+    return q.cov(q.present(("heading", c.hit.clause.clause_id), h), 2) if h else 0.0
 
 
-def f_cov(q, c): return q.weights.coverage(q.terms, q.context(c) + q.clause_text(c), power=2)
-def f_cov_text(q, c): return q.weights.coverage(q.terms, q.clause_text(c))
-def f_cov_chunk(q, c): return q.weights.coverage(q.terms, c.hit.chunk.norm_text, power=2)
+def f_cov(q, c): return q.cov(_context_present(q, c) | _text_present(q, c), 2)
+def f_cov_text(q, c): return q.cov(_text_present(q, c), 1)
+def f_cov_chunk(q, c): return q.cov(q.present(("chunk", c.hit.chunk.chunk_id), c.hit.chunk.norm_text), 2)
 
 
 def f_cov_unique(q, c):
     """Coverage of the words the document title does not already say ('本溪' says nothing inside 本溪's plan)."""
-    title = q.context(c)[: len(c.hit.doc.title)]
-    own = [t for t in q.terms if t not in title] or q.terms
-    return q.weights.coverage(own, q.clause_text(c), power=2)
+    own = ~_title_present(q, c)
+    if not own.any():
+        return q.cov(_text_present(q, c), 2)
+    w = q._w2[own]
+    return float(w[_text_present(q, c)[own]].sum() / w.sum()) if w.sum() else 0.0
 
 
 def f_subject_opens(q, c):

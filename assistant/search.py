@@ -77,6 +77,7 @@ class Searcher:
         self.places = {d.doc_id: document_place(d.meta.title or d.title, d.meta.issuer, d.meta.doc_number, gazetteer)
                        for d in docs}
         self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
+        self.feature_cache: dict = {}  # clause texts and contexts, normalised once per index
 
     def covered_places(self) -> list[Place]:
         return list({p.code: p for p in self.places.values() if p is not None}.values())
@@ -122,7 +123,7 @@ class Searcher:
                                self.titles.scores(tokens))
         timings.update(t_pool)
         t = time.perf_counter()
-        q = Question.make(question_norm, self.weights, lex, named, prefer_docs or ())
+        q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
         x = feature_matrix(q, cands)
         timings["features"] = (time.perf_counter() - t) * 1000
         return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings)

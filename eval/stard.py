@@ -32,9 +32,10 @@ QUERIES = SHARED / "bench" / "stard" / "queries.json"
 LAWS = SHARED / "corpus" / "laws"
 KS = (1, 5, 10, 30, 100)
 SEARCH_K = 100
-MODES = ("bm25", "dense", "hybrid")  # retrieval only; "answer" runs the whole answerer
+MODES = ("bm25", "dense", "hybrid", "ranked")  # retrieval only ("ranked": candidates + learned ranker)
 ALL_MODES = MODES + ("answer",)
-ANSWER_KEYS = ("abstained", "cited_gold", "first_gold", "related_gold")
+ANSWER_KEYS = ("abstained", "uncertain", "gold_cited_all", "cited_gold", "first_gold", "answered_cited_gold",
+               "related_gold")
 STARD_DIR = Path(__file__).resolve().parent / "reports" / "stard"
 PREFIX = "中华人民共和国"
 ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇两]+条(?:之[一二三四五六七八九十]+)?")
@@ -81,13 +82,19 @@ class Query:
     gold: frozenset[str]
 
 
-def load_queries(path: Path = QUERIES, sample: int | None = None, seed: int = 0) -> list[Query]:
-    """All STARD queries, or a fixed random sample of `sample` of them (same seed, same sample)."""
+def load_queries(path: Path = QUERIES, sample: int | None = None, seed: int = 0, split: str | None = None) -> list[Query]:
+    """All STARD queries (or one split's, eval/data/stard_split.json), or a fixed random sample of
+    `sample` of them (same seed, same sample)."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PolicyQAError(f"cannot read STARD queries at {path}: {exc}") from exc
     queries = [Query(int(q["query_id"]), q["问题"], frozenset(gold_key(m) for m in q["match_name"])) for q in raw]
+    if split is not None:
+        from eval.splits import stard_ids
+
+        ids = stard_ids(split)
+        queries = [q for q in queries if q.qid in ids]
     if sample is not None:
         if sample <= 0:
             raise PolicyQAError(f"--sample must be greater than 0, got {sample}")
@@ -147,8 +154,13 @@ class ArticleRanker:
         from assistant.retrieve import HybridRetriever
         from index.embed import make_embedder
 
-        embedder = make_embedder(embedder_spec_name) if set(modes) & {"dense", "hybrid"} else None
+        embedder = make_embedder(embedder_spec_name) if set(modes) & {"dense", "hybrid", "ranked", "answer"} else None
         self.retriever = HybridRetriever(data, embedder, Settings(embedder=embedder_spec_name))
+        self.assistant = None
+        if set(modes) & {"ranked", "answer"}:
+            from assistant.core import Assistant
+
+            self.assistant = Assistant(data, embedder, Settings(embedder=embedder_spec_name))
         self.keys: set[str] = set()
         for doc in data.docs.values():
             for c in doc.clauses:
@@ -160,7 +172,16 @@ class ArticleRanker:
         """Article keys best first, deduplicated; hits outside any article keep a key of their own."""
         out: list[str] = []
         seen: set[str] = set()
-        for hit in self.retriever.search(query, k=k, mode=mode, lookup=False, timings=timings):
+        if mode == "ranked":
+            from index.normalize import to_simplified
+
+            searcher = self.assistant.searcher
+            prep = searcher.prepare(to_simplified(query), lookup=False)
+            idx, _ = searcher.order(prep)
+            hits = [prep.candidates[i].hit for i in idx]
+        else:
+            hits = self.retriever.search(query, k=k, mode=mode, lookup=False, timings=timings)
+        for hit in hits:
             art = article_of(hit.clause.path)
             key = law_key(hit.doc.title, art) if art else f"{hit.doc.doc_id}#{hit.clause.label}"
             if key not in seen:
@@ -202,60 +223,66 @@ def evaluate(ranker: ArticleRanker, queries: list[Query], mode: str) -> dict:
 def evaluate_answers(assistant, queries: list[Query]) -> dict:
     """The shipped answerer end to end on STARD questions (all answerable from the law corpus).
 
-    abstained = share answered with 未在已收录文件中找到相关规定; over the answered ones,
-    cited_gold = some citation is a gold article, first_gold = the first one is; over the
-    abstentions, related_gold = a gold article is among the clauses offered as possibly related.
+    Over all questions: abstained and uncertain shares, and gold_cited_all = a citation (of an
+    answered or uncertain reply) is a gold article. Over the replies that did not abstain:
+    cited_gold = some citation is a gold article, first_gold = the first one is. Over the
+    'answered' ones only: answered_cited_gold. Over the abstentions: related_gold = a gold
+    article is among the clauses offered as possibly related.
     """
     from eval.metrics import percentile
 
-    times, answered, abstained, cited, first, related = [], 0, 0, 0, 0, 0
+    times, n_abst, n_unc, n_ans, cited, first, ans_cited, related = [], 0, 0, 0, 0, 0, 0, 0
     for q in queries:
         t = time.perf_counter()
         ans = assistant.ask(q.text)
         times.append((time.perf_counter() - t) * 1000)
         keys = [law_key(c.title, article_of(c.path) or c.label) for c in (ans.related if ans.abstained else ans.citations)]
+        hit = any(k in q.gold for k in keys)
         if ans.abstained:
-            abstained += 1
-            related += any(k in q.gold for k in keys)
-        else:
-            answered += 1
-            cited += any(k in q.gold for k in keys)
-            first += bool(keys) and keys[0] in q.gold
-    return {"queries": len(queries), "abstained": abstained / (len(queries) or 1),
-            "cited_gold": cited / (answered or 1), "first_gold": first / (answered or 1),
-            "related_gold": related / (abstained or 1),
+            n_abst += 1
+            related += hit
+            continue
+        n_unc += ans.outcome == "uncertain"
+        cited += hit
+        first += bool(keys) and keys[0] in q.gold
+        if ans.outcome == "answered":
+            n_ans += 1
+            ans_cited += hit
+    n = len(queries) or 1
+    replied = len(queries) - n_abst
+    return {"queries": len(queries), "abstained": n_abst / n, "uncertain": n_unc / n, "gold_cited_all": cited / n,
+            "cited_gold": cited / (replied or 1), "first_gold": first / (replied or 1),
+            "answered_cited_gold": ans_cited / (n_ans or 1), "related_gold": related / (n_abst or 1),
             "query_ms": {"p50": percentile(times, 50), "p95": percentile(times, 95)}}
 
 
-def result_path(mode: str, embedder: str, sample: int | None, seed: int, folder: Path = STARD_DIR) -> Path:
-    """eval/reports/stard/<mode>-<embedder>.json for full runs, ...-n<N>-s<seed>.json for samples."""
-    name = f"{mode}-{embedder.replace(':', '_').replace('/', '_')}"
+def result_path(mode: str, embedder: str, sample: int | None, seed: int, folder: Path = STARD_DIR,
+                split: str | None = None) -> Path:
+    """eval/reports/stard/<mode>-<embedder>[-<split>].json for full runs, ...-n<N>-s<seed>.json for samples."""
+    name = f"{mode}-{embedder.replace(':', '_').replace('/', '_')}" + (f"-{split}" if split else "")
     return folder / (f"{name}.json" if sample is None else f"{name}-n{sample}-s{seed}.json")
 
 
 def run_stard(index_dir: Path, modes: tuple[str, ...], sample: int | None = None, seed: int = 0,
               embedder: str | None = None, progress: bool = True, folder: Path = STARD_DIR,
-              queries_path: Path = QUERIES, laws: Path = LAWS) -> dict:
+              queries_path: Path = QUERIES, laws: Path = LAWS, split: str | None = None) -> dict:
     """Evaluate every mode; writes one JSON file per mode and returns {mode: result}."""
     t = time.perf_counter()
     data, spec = open_law_index(Path(index_dir), embedder, progress=progress, laws=laws)
     load_s = time.perf_counter() - t
-    queries = load_queries(queries_path, sample=sample, seed=seed)
-    ranker = ArticleRanker(data, spec, tuple(m for m in modes if m in MODES))
+    queries = load_queries(queries_path, sample=sample, seed=seed, split=split)
+    ranker = ArticleRanker(data, spec, tuple(modes))
     results = {}
     for mode in modes:
         if mode == "answer":
-            from assistant.core import Assistant
-            from index.embed import make_embedder
-
-            res = evaluate_answers(Assistant(data, ranker.retriever.embedder or make_embedder(spec),
-                                             Settings(embedder=spec)), queries)
+            res = evaluate_answers(ranker.assistant, queries)
         else:
             res = evaluate(ranker, queries, mode)
         res.update({"mode": mode, "embedder": spec, "index": str(index_dir), "sample": sample, "seed": seed,
+                    "split": split or "all", "documents": len(data.docs),
                     "load_s": round(load_s, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         folder.mkdir(parents=True, exist_ok=True)
-        result_path(mode, spec, sample, seed, folder).write_text(json.dumps(res, ensure_ascii=False, indent=1),
+        result_path(mode, spec, sample, seed, folder, split).write_text(json.dumps(res, ensure_ascii=False, indent=1),
                                                                  encoding="utf-8")
         results[mode] = res
     return results

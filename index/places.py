@@ -29,7 +29,6 @@ from index.lexicon import DEFAULT_LEXICON_DIR
 # longest first: '内蒙古自治区' -> '内蒙古', '延边朝鲜族自治州' -> '延边'
 SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
             "省", "市", "盟", "县", "区")
-ETHNIC = re.compile(r"(?:[\u4e00-\u9fff]{1,6}?族)+$")
 LEVELS = ("province", "city", "county")
 
 
@@ -59,9 +58,26 @@ def short_name(name: str) -> str:
     """'广西壮族自治区' -> '广西', '本溪市' -> '本溪', '延边朝鲜族自治州' -> '延边'; kept whole if too short."""
     for suffix in SUFFIXES:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            stem = ETHNIC.sub("", name[: -len(suffix)])
-            return stem if len(stem) >= 2 else name[: -len(suffix)]
+            stem = name[: -len(suffix)]
+            stripped = True
+            while stripped:  # '湘西土家族苗族' -> '湘西'
+                stripped = False
+                for nation in _nations():
+                    if stem.endswith(nation) and len(stem) - len(nation) >= 2:
+                        stem, stripped = stem[: -len(nation)], True
+            return stem
     return name
+
+
+@lru_cache(maxsize=1)
+def _nations() -> tuple[str, ...]:
+    """China's 56 ethnic groups (cpca's 56_nations.csv), longest first: '朝鲜族', '土家族', …"""
+    path = adcodes_path().parent / "56_nations.csv"
+    try:
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError:
+        return ()
+    return tuple(sorted(names, key=len, reverse=True))
 
 
 def _level(code: str) -> str:

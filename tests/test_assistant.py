@@ -6,7 +6,7 @@ import json
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant.answer import verify_citations
+from assistant.verify import verify_citations
 from assistant.cli import main as cli_main
 from assistant.core import Assistant
 from assistant.lookup import lookup_clauses
@@ -253,9 +253,10 @@ def test_cli_ask_and_batch(fake_settings, tmp_path, capsys, monkeypatch):
     ("考核结果要报给谁?", ""),  # not an actor
 ])
 def test_question_subject(question, subject):
-    from assistant.answer import question_subject
+    from assistant.features import question_subject
+    from index.lexicon import load_lexicon
 
-    assert question_subject(question) == subject
+    assert question_subject(question, load_lexicon()) == subject
 
 
 @pytest.mark.parametrize("subject,text,expected", [
@@ -268,9 +269,10 @@ def test_question_subject(question, subject):
     ("工商部门", "税务部门在办理年审时同时检查", False),
 ])
 def test_subject_opens_a_text_also_in_its_full_name(subject, text, expected):
-    from assistant.answer import opens_with
+    from assistant.features import opens_with
+    from index.lexicon import load_lexicon
 
-    assert opens_with(subject, text) is expected
+    assert opens_with(subject, text, load_lexicon().pattern("agent")) is expected
 
 
 def test_abbreviated_department_is_answered_from_the_clause_about_it(fake_assistant):

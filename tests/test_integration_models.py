@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.answer import verify_citations
+from assistant.verify import verify_citations
 from assistant.core import Assistant
 from assistant.llm import LLMAnswerer, make_chat_model
 from tests.conftest import make_settings

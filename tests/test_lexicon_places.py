@@ -1,0 +1,87 @@
+"""Vocabulary and places as data: the Lexicon's files, its own jieba, the gazetteer and document places."""
+from __future__ import annotations
+
+import shutil
+
+import jieba
+import pytest
+
+from index.errors import PolicyQAError
+from index.lexicon import DEFAULT_LEXICON_DIR, Lexicon, load_lexicon
+from index.places import document_place, load_gazetteer, short_name
+
+
+def test_lexicon_tokens_follow_its_dictionary_changes():
+    lex = load_lexicon()
+    assert "报给" in lex.tokenize("考核结果要报给谁") and "要报" not in lex.tokenize("要报哪个部门")
+
+
+def test_lexicon_does_not_touch_jiebas_global_dictionary():
+    load_lexicon().tokenize("考核结果要报给谁")
+    jieba.initialize()
+    assert "报给" not in jieba.dt.user_word_tag_tab and jieba.dt.FREQ.get("要报", 1) != 0
+
+
+def test_a_changed_synonym_file_changes_expansion(tmp_path):
+    folder = tmp_path / "lex"
+    shutil.copytree(DEFAULT_LEXICON_DIR, folder)
+    with open(folder / "synonyms.tsv", "a", encoding="utf-8") as f:
+        f.write("五险\t社会保险\n")
+    assert Lexicon.load(folder).expand("五险怎么交").endswith("社会保险")
+    assert "社会保险" not in Lexicon.load(DEFAULT_LEXICON_DIR).expand("五险")
+
+
+@pytest.mark.parametrize("bad,content", [
+    ("synonyms.tsv", "社保\n"),
+    ("jieba.tsv", "change\t报给\n"),
+    ("patterns.tsv", "asks_number\t(unclosed\n"),
+])
+def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
+    folder = tmp_path / "lex"
+    shutil.copytree(DEFAULT_LEXICON_DIR, folder)
+    (folder / bad).write_text(content, encoding="utf-8")
+    with pytest.raises(PolicyQAError, match=bad):
+        Lexicon.load(folder)
+
+
+def test_a_missing_lexicon_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(PolicyQAError, match="cannot read lexicon file"):
+        Lexicon.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name,short", [("广西壮族自治区", "广西"), ("本溪市", "本溪"), ("延边朝鲜族自治州", "延边"),
+                                        ("北京市", "北京"), ("内蒙古自治区", "内蒙古")])
+def test_short_names(name, short):
+    assert short_name(name) == short
+
+
+@pytest.mark.parametrize("text,names", [
+    ("我在本溪工作，老家是河南的", ["本溪市", "河南省"]),
+    ("郑州市失业保险金能领多久", ["郑州市"]),
+    ("自由职业者怎么交养老保险", []),
+    ("长安的汽车", []),  # a county only by its full name
+    ("朝阳区的低保", ["朝阳区"]),
+    ("民法典第五十四条", []),
+])
+def test_places_named_in_a_question(text, names):
+    assert [p.name for p in load_gazetteer().find(text)] == names
+
+
+def test_rules_of_a_province_govern_its_cities_not_the_reverse():
+    g = load_gazetteer()
+    liaoning, benxi, henan = g.find("辽宁")[0], g.find("本溪")[0], g.find("河南")[0]
+    assert g.governs(liaoning, benxi) and not g.governs(benxi, liaoning) and not g.governs(henan, benxi)
+    assert g.governs(None, benxi)  # national rules apply everywhere
+
+
+@pytest.mark.parametrize("title,issuer,number,place", [
+    ("广东省失业保险条例", "", "", "广东省"),
+    ("转发市劳动和社会保障局关于扩大社会保险覆盖面工作意见的通知", "天津市人民政府办公厅", "", "天津市"),
+    ("关于扩面工作的通知", "", "津政办发[2005]21号", "天津市"),
+    ("本溪市人民政府批转市劳动保障局关于专项行动实施方案的通知", "", "本政发[2008]6号", "本溪市"),
+    ("中华人民共和国劳动合同法", "", "", None),
+    ("工伤保险条例", "", "", None),
+])
+def test_the_place_a_document_governs(title, issuer, number, place):
+    p = document_place(title, issuer, number)
+    assert (p.name if p else None) == place

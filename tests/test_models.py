@@ -1,0 +1,84 @@
+"""The saved models: the shipped files load, a file for other features is refused, the decision
+follows its thresholds, and the ranker's scores order candidates."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant.decide import QUESTION_FEATURES, Decider, question_features
+from assistant.features import FEATURE_NAMES
+from assistant.rank import MODELS_DIR, Ranker
+from index.errors import ModelMismatch, PolicyQAError
+
+
+def test_shipped_models_load_and_record_their_training():
+    ranker, decider = Ranker.load(), Decider.load()
+    assert ranker.features == FEATURE_NAMES
+    assert ranker.meta["trained"]["command"] == "python -m eval train"
+    assert 0 < decider.caution_at <= decider.answer_at <= 1
+
+
+def test_ranker_file_with_other_features_is_refused(tmp_path):
+    raw = json.loads((MODELS_DIR / "ranker.json").read_text(encoding="utf-8"))
+    raw["features"] = raw["features"][:-1] + ["something_else"]
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ModelMismatch, match="something_else"):
+        Ranker.load(path)
+
+
+def test_answerability_file_of_another_version_is_refused(tmp_path):
+    raw = json.loads((MODELS_DIR / "answerability.json").read_text(encoding="utf-8"))
+    raw["version"] = 99
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ModelMismatch, match="version 99"):
+        Decider.load(path)
+
+
+def test_missing_or_damaged_model_files_say_how_to_fix(tmp_path):
+    with pytest.raises(PolicyQAError, match="eval train"):
+        Ranker.load(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(PolicyQAError, match="cannot read model"):
+        Decider.load(tmp_path / "bad.json")
+
+
+def test_ranker_scores_one_value_per_row():
+    ranker = Ranker.load()
+    x = np.random.default_rng(0).random((7, len(FEATURE_NAMES)), dtype=np.float32)
+    s = ranker.score(x)
+    assert s.shape == (7,) and np.isfinite(s).all()
+    assert ranker.score(np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)).shape == (0,)
+
+
+def decider(coef, intercept=0.0, answer=0.7, caution=0.4) -> Decider:
+    n = len(QUESTION_FEATURES)
+    return Decider(np.zeros(n), np.ones(n), np.asarray(coef, dtype=float), intercept, answer, caution, {})
+
+
+def test_decision_follows_the_logistic_formula_and_thresholds():
+    n = len(QUESTION_FEATURES)
+    coef = np.zeros(n)
+    coef[0] = 1.0
+    d = decider(coef)
+    x = np.zeros(n)
+    for z, outcome in [(2.0, "answered"), (0.0, "uncertain"), (-2.0, "abstained")]:
+        x[0] = z
+        got = d.decide(x)
+        assert got.confidence == pytest.approx(1 / (1 + np.exp(-z)))
+        assert got.outcome == outcome
+
+
+def test_question_features_from_a_ranking():
+    x = np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32)
+    x[0, FEATURE_NAMES.index("dense")] = 0.9
+    qx = question_features(np.array([3.0, 1.0, 0.5]), x, ["a", "a", "b"], 0.8, 0.1, 5, True, False)
+    got = dict(zip(QUESTION_FEATURES, qx))
+    assert got["top_score"] == 3.0 and got["gap_1_2"] == 2.0 and got["gap_1_5"] == 2.5
+    assert got["top_dense"] == pytest.approx(0.9) and got["same_doc_top3"] == 0.0
+    assert got["place_unmatched"] == 1.0 and got["evidence_cov"] == 0.8
+    empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False)
+    assert len(empty) == len(QUESTION_FEATURES) and np.isfinite(empty).all()
