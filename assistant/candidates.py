@@ -48,10 +48,10 @@ class Candidate:
 class PoolSettings:
     """How deep each first-stage search goes; chosen on the validation split (eval train)."""
 
-    dense: int = 60
-    bm25: int = 60
+    dense: int = 100
+    bm25: int = 100
     docs: int = 5
-    per_doc: int = 8
+    per_doc: int = 10
 
     def __post_init__(self):
         for name in ("dense", "bm25", "docs", "per_doc"):
