@@ -62,7 +62,15 @@ def question_subject(question_norm: str, lexicon: Lexicon) -> str:
     """The actor a question opens with: '地税部门在扩面工作中负责什么' -> '地税部门';
     '专项行动里工商部门负责什么' -> '工商部门' (a scene before 里/中 is not the actor); '' if none."""
     words: list[str] = []
-    for w in lexicon.jieba.lcut(question_norm.strip()):
+    question_norm = question_norm.strip()
+    from index.places import load_gazetteer
+
+    lead = load_gazetteer().find(question_norm[:8])
+    for name in ((lead[0].name, lead[0].short) if lead else ()):
+        if question_norm.startswith(name):  # '本溪的专项行动里…': the place is not the actor
+            question_norm = question_norm[len(name):].removeprefix("的")
+            break
+    for w in lexicon.jieba.lcut(question_norm):
         if w in SUBJECT_STOP or not w.strip():
             break
         words = [] if w in LOCATIVE else words + [w]

@@ -27,7 +27,8 @@ def cmd_run(args) -> int:
     settings = eval_settings(args.index_dir, args.embedder)
     name = args.set + (f"-{args.part}" if args.part else "")
     record = run_set(args.config, items, settings, set_name=name, progress=args.verbose)
-    path = write_run(record, Path(args.out_dir)) if args.out_dir else write_run(record)
+    suffix = f"-{args.set}-{args.part}" if args.part else ""
+    path = write_run(record, Path(args.out_dir), suffix) if args.out_dir else write_run(record, suffix=suffix)
     m = record["metrics"]
     for key in ("recall@5", "citation_recall", "citation_precision", "label_accuracy", "key_fact_accuracy",
                 "abstention_precision", "abstention_recall", "script_accuracy"):

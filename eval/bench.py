@@ -180,7 +180,7 @@ def bench_latency(args) -> dict:
     for q in questions:
         ans = assistant.ask(q)
         for s in STAGES:
-            per_stage[s].append(ans.timings_ms.get(s, 0.0))
+            per_stage[s].append(ans.timings.get(s, 0.0))
     table = {s: {"p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2), "mean": round(statistics.mean(v), 2)}
              for s, v in per_stage.items()}
     return {"index": settings.index_dir, "chunks": len(assistant.data.chunks), "questions": len(questions),

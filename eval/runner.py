@@ -130,10 +130,9 @@ def run_set(config: str, items: list[dict], settings: Settings, set_name: str = 
     }
 
 
-def write_run(record: dict, folder: Path = RUNS_DIR) -> Path:
-    """eval/reports/runs/<config>.json, human-readable (indented, UTF-8)."""
+def write_run(record: dict, folder: Path = RUNS_DIR, suffix: str = "") -> Path:
+    """eval/reports/runs/<config><suffix>.json (suffix '-dev-test' for a part), indented UTF-8."""
     folder.mkdir(parents=True, exist_ok=True)
-    suffix = "" if record.get("set") in ("", "dev") else "-" + record["set"]
     path = folder / f"{record['config']}{suffix}.json"
     path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     return path

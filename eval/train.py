@@ -203,11 +203,12 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
                       min_abstain: float = 0.90, answer_precision: float = 0.75) -> dict:
     """Thresholds from validation data.
 
-    caution (abstain below): the highest share of STARD validation questions with a gold article
-    among the citations, among thresholds that abstain on at most `max_false_abstain` of the
-    answerable dev questions and on at least `min_abstain` of the near misses and out-of-corpus
-    ones (if none does both, the one closest to doing so). answer: the lowest threshold at which
-    the first citation is right for `answer_precision` of the STARD questions above it.
+    caution (abstain below): among thresholds that abstain on at most `max_false_abstain` of the
+    answerable dev questions (refusing a question the documents answer is the worse error), the
+    one that abstains on most near misses and out-of-corpus questions, then the one with the
+    highest share of STARD validation questions with a gold article among the citations.
+    answer: the lowest threshold at which the first citation is right for `answer_precision`
+    of the STARD questions above it.
     """
     grid = np.unique(np.concatenate([p_stard, p_dev_ans, p_neg, [0.0]]))
     best, best_key = 0.0, None
@@ -215,9 +216,7 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
         false_abst = float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0
         abst = float(np.mean(p_neg < t)) if len(p_neg) else 1.0
         gold_share = float(np.mean((p_stard >= t) & cited_stard)) if len(p_stard) else 0.0
-        feasible = false_abst <= max_false_abstain and abst >= min_abstain
-        shortfall = max(0.0, false_abst - max_false_abstain) + max(0.0, min_abstain - abst)
-        key = (feasible, -shortfall, gold_share)
+        key = (false_abst <= max_false_abstain, min(abst, min_abstain), gold_share, -false_abst)
         if best_key is None or key > best_key:
             best, best_key = float(t), key
     answer = 1.0
@@ -226,7 +225,9 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
         if above.sum() >= 10 and right_stard[above].mean() >= answer_precision:
             answer = float(t)
     return {"caution": best, "answer": max(answer, best),
-            "chosen_on": {"feasible": bool(best_key[0]), "stard_gold_cited_share": round(best_key[2], 4)}}
+            "chosen_on": {"false_abstention_within_limit": bool(best_key[0]),
+                          "unanswerable_abstained": round(best_key[1], 4),
+                          "stard_gold_cited_share": round(best_key[2], 4)}}
 
 
 def save_json(path: Path, obj: dict) -> None:

