@@ -71,6 +71,11 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
             if r:
                 rows.append([split, mode, r["queries"], r.get("documents", "–")] + [r[f"R@{k}"] for k in (1, 5, 10, 30, 100)]
                             + [r["MRR@10"], r["coverage"], fmt(r["query_ms"]["p50"], 1)])
+    if rows and any(isinstance(r[3], int) and r[3] < 1510 for r in rows):
+        lines += ["These STARD figures come from a law subset, not the full 1,510-law index: the laws that hold a "
+                  "gold article of a train or validation question plus a seeded 10% sample of the others "
+                  "(`eval/data/stard_subset.txt`). Test questions' gold laws were not used to choose it; "
+                  "'gold coverage' says how much of the test gold it holds.", ""]
     if rows:
         lines += ["STARD retrieval by split (article recall; `ranked` = candidates + learned ranker):", "",
                   table(["split", "method", "queries", "law documents", "R@1", "R@5", "R@10", "R@30", "R@100",
