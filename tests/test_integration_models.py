@@ -23,6 +23,19 @@ from tests.conftest import make_settings
 pytestmark = pytest.mark.integration
 
 
+SERVER: dict = {}  # the running llama_cpp.server process, to tell a crash from a wrong answer
+
+
+def require_live_server(exc: Exception):
+    """Skip, naming the exit code, when llama_cpp.server itself died while generating (seen on
+    machines whose CPU its prebuilt wheel mishandles); any other failure is re-raised."""
+    proc = SERVER.get("proc")
+    time.sleep(1)
+    if proc is not None and proc.poll() is not None:
+        pytest.skip(f"llama_cpp.server crashed while generating (exit code {proc.returncode}) on this machine")
+    raise exc
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,6 +65,7 @@ def llm_url(tmp_path_factory):
                 time.sleep(0.5)
         else:
             pytest.fail("llama_cpp.server did not start within 120 s")
+        SERVER["proc"] = proc
         yield url
     finally:
         proc.terminate()
@@ -85,7 +99,12 @@ def test_verifier_rejects_citations_the_model_invents(fake_assistant, llm_url):
     sources = [(data.clauses["001_3bcf7633bcc6b282#四.(四)"], data.docs["001_3bcf7633bcc6b282"]),
                (data.clauses["003_50930e0fa3d1836b#二.(四).3"], data.docs["003_50930e0fa3d1836b"])]
     shown = [{"title": d.title, "label": c.label, "text": c.text} for c, d in sources]
-    raw = "".join(LLMAnswerer(chat).stream_answer("自由职业者怎么缴纳养老保险?工伤保险费率怎么定?", shown))
+    from index.errors import LLMUnavailable
+
+    try:
+        raw = "".join(LLMAnswerer(chat).stream_answer("自由职业者怎么缴纳养老保险?工伤保险费率怎么定?", shown))
+    except LLMUnavailable as exc:
+        require_live_server(exc)
     text, citations, notices = verify_citations(raw, sources)
     assert raw.strip()
     assert all(1 <= c.n <= 2 for c in citations)

