@@ -75,9 +75,9 @@ class TitleIndex:
         return {self.doc_ids[i]: float(s[i]) for i in np.flatnonzero(s)}
 
 
-def gather(retriever, query_norm: str, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
+def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
            allowed_rows: np.ndarray | None, title_scores: dict[str, float]) -> tuple[list[Candidate], dict]:
-    """(candidates, timings in ms) for one normalised, expanded query.
+    """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded).
 
     `allowed_rows` restricts every search to some chunks (a document filter); None means all.
     """

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.features import TermWeights, opens_with, question_subject, shared_phrase
+from assistant.features import TermWeights, clause_context, opens_with, question_subject, shared_phrase
 from assistant.quotes import contiguous_span, make_citation, quote_of, short_title
 from assistant.types import Citation, Hit
 from index.chunk import split_sentences
@@ -91,7 +91,7 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
     subject = question_subject(question_norm, lex)
     out = []
     for rank, hit in enumerate(hits[:max_hits]):
-        ctx = to_simplified(" ".join((hit.doc.title, *hit.clause.headings, hit.clause.heading)))
+        ctx = clause_context(hit.clause, hit.doc)
         doc_ctx = to_simplified(hit.doc.title + hit.doc.meta.issuer)
         # words the title already answers ("本溪") do not single out a sentence; numbers still do
         own_terms = [t for t in terms if t not in doc_ctx or any(ch.isdigit() for ch in t)] or terms

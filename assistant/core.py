@@ -139,11 +139,12 @@ class Assistant:
         mode = mode or self.settings.answerer
         query = prepare_query(question, history, self.chat_model if mode == "llm" else None)
         prefer_docs = self._docs_of_previous_question(history, docs, state) if query.followup else None
+        named = state.searcher.named_documents(query.norm)
         if not docs:
             # a question that names a document ("本溪的专项行动…") prefers it
-            named = [d.doc_id for score, d in state.searcher.retriever.names.score(query.norm) if score >= 2.0]
-            prefer_docs = list(dict.fromkeys((prefer_docs or []) + named)) or None
-        prep = state.searcher.prepare(query.norm, docs, prefer_docs)
+            clearly = [d for d, score in named.items() if score >= 2.0]
+            prefer_docs = list(dict.fromkeys((prefer_docs or []) + clearly)) or None
+        prep = state.searcher.prepare(query.norm, docs, prefer_docs, named=named)
         notices = list(query.notices)
         looked_up = list(dict.fromkeys(h.doc for h in prep.lookups))
         if len(looked_up) > 1:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.features import FEATURE_NAMES
-from assistant.rank import MODELS_DIR, _read_model, check_features
+from assistant.rank import MODELS_DIR, read_model, check_features
 
 ANSWER_FORMAT = "policyqa-answerability"
 ANSWER_VERSION = 1
@@ -82,7 +82,7 @@ class Decider:
     def load(cls, path: str | Path | None = None) -> "Decider":
         """Read an answerability file; refuses one written for other features."""
         path = Path(path or MODELS_DIR / "answerability.json")
-        raw = _read_model(path, ANSWER_FORMAT, ANSWER_VERSION)
+        raw = read_model(path, ANSWER_FORMAT, ANSWER_VERSION)
         check_features(path, raw.get("features"), QUESTION_FEATURES)
         check_features(path, raw.get("clause_features"), FEATURE_NAMES)
         th = raw["thresholds"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.features import TermWeights
-from index.normalize import to_simplified
+from assistant.features import TermWeights, clause_context
 
 QUESTION_WORD = re.compile(r"^(?:哪|什么|多少|几|怎|如何|为何|为什么|是否)")
 CONTENT_POS = ("n", "v", "a", "j", "l", "i", "s", "vn", "an", "eng")
@@ -70,8 +69,7 @@ def best_coverage(terms: list[tuple[str, float]], hits, weights: TermWeights, ma
     best = 0.0
     for hit in hits[:max_hits]:
         cl = hit.clause
-        text = (to_simplified(" ".join((hit.doc.title, *cl.headings, cl.heading)))
-                + hit.doc.norm_text[cl.start:cl.end])
+        text = clause_context(cl, hit.doc) + hit.doc.norm_text[cl.start:cl.end]
         best = max(best, sum(w * present(t, text, weights) for t, w in terms) / total)
     return best
 

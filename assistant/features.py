@@ -58,6 +58,13 @@ class TermWeights:
         return sum(self.idf(t) ** power for t in terms if self.lexicon.mentions(text_norm, t)) / total
 
 
+def clause_context(clause, doc) -> str:
+    """Title, headings and the clause's own heading, normalised: what a clause is filed under."""
+    from index.normalize import to_simplified
+
+    return to_simplified(" ".join((doc.title, *clause.headings, clause.heading)))
+
+
 def question_subject(question_norm: str, lexicon: Lexicon) -> str:
     """The actor a question opens with: '地税部门在扩面工作中负责什么' -> '地税部门';
     '专项行动里工商部门负责什么' -> '工商部门' (a scene before 里/中 is not the actor); '' if none."""
@@ -150,14 +157,6 @@ class Question:
         total = float(w.sum())
         return float(w[present].sum()) / total if total else 0.0
 
-    def coverage(self, text_norm: str, power: float = 1.0, terms: list[str] | None = None) -> float:
-        """TermWeights.coverage of the question's terms (or some of them), with the idfs computed once."""
-        terms = self.terms if terms is None else terms
-        total = sum(self.idf[t] ** power for t in terms)
-        if not total:
-            return 0.0
-        return sum(self.idf[t] ** power for t in terms if any(a in text_norm for a in self.alts[t])) / total
-
     @classmethod
     def make(cls, norm: str, weights: TermWeights, lexicon: Lexicon, named=None, prefer=(),
              cache: dict | None = None) -> "Question":
@@ -176,10 +175,7 @@ class Question:
         """Title, headings and the clause's own heading, normalised."""
         key = ("ctx", c.hit.clause.clause_id)
         if key not in self.cache:
-            from index.normalize import to_simplified
-
-            cl = c.hit.clause
-            self.cache[key] = to_simplified(" ".join((c.hit.doc.title, *cl.headings, cl.heading)))
+            self.cache[key] = clause_context(c.hit.clause, c.hit.doc)
         return self.cache[key]
 
 

@@ -40,7 +40,7 @@ class Ranker:
     def load(cls, path: str | Path | None = None) -> "Ranker":
         """Read a ranker file; refuses one written for other features or another format version."""
         path = Path(path or MODELS_DIR / "ranker.json")
-        raw = _read_model(path, RANKER_FORMAT, RANKER_VERSION)
+        raw = read_model(path, RANKER_FORMAT, RANKER_VERSION)
         check_features(path, raw.get("features"), FEATURE_NAMES)
         import lightgbm
 
@@ -58,7 +58,7 @@ class Ranker:
         return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float32)
 
 
-def _read_model(path: Path, fmt: str, version: int) -> dict:
+def read_model(path: Path, fmt: str, version: int) -> dict:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

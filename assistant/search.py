@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.candidates import Candidate, TitleIndex, gather
+from assistant.candidates import Candidate, PoolSettings, TitleIndex, gather
 from assistant.decide import Decider, Decision, question_features
 from assistant.evidence import best_coverage, evidence_terms, unknown_share
 from assistant.features import Question, TermWeights, feature_matrix
@@ -77,10 +77,12 @@ class Searcher:
         self.places = {d.doc_id: document_place(d.meta.title or d.title, d.meta.issuer, d.meta.doc_number, gazetteer)
                        for d in docs}
         self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
+        self.covered = tuple({p.code: p.short for p in self.places.values() if p is not None}.values())
         self.feature_cache: dict = {}  # clause texts and contexts, normalised once per index
 
-    def covered_places(self) -> list[Place]:
-        return list({p.code: p for p in self.places.values() if p is not None}.values())
+    def named_documents(self, question_norm: str) -> dict[str, float]:
+        """{doc_id: how clearly the question names it} (DocumentNames.score)."""
+        return {d.doc_id: s for s, d in self.retriever.names.score(question_norm)}
 
     def allowed_docs(self, asked: list[Place], docs: list[str] | None) -> tuple[list[str] | None, list[Place]]:
         """(documents whose rules apply to the asked places, within `docs`; asked places no
@@ -94,8 +96,10 @@ class Searcher:
         return allowed, uncovered
 
     def prepare(self, question_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None,
-                exclude_docs: set[str] | None = None, lookup: bool = True) -> Prepared:
-        """Lookups, place filter, candidates and their features for one question."""
+                exclude_docs: set[str] | None = None, lookup: bool = True,
+                named: dict[str, float] | None = None) -> Prepared:
+        """Lookups, place filter, candidates and their features for one question; `named` is
+        `named_documents(question_norm)` when the caller has it already."""
         timings: dict[str, float] = {}
         lex = self.lexicon
         t = time.perf_counter()
@@ -106,7 +110,7 @@ class Searcher:
         allowed, uncovered = self.allowed_docs(asked, docs)
         if exclude_docs:
             allowed = [d for d in (allowed if allowed is not None else self.data.docs) if d not in exclude_docs]
-        named = {d.doc_id: s for s, d in self.retriever.names.score(question_norm)}
+        named = self.named_documents(question_norm) if named is None else named
         timings["lookup"] = (time.perf_counter() - t) * 1000
         expanded = lex.expand(question_norm)
         tokens = lex.tokenize(expanded)
@@ -116,10 +120,8 @@ class Searcher:
             qvec = self.retriever.embedder.embed_query_array(expanded).astype(np.float32)
             timings["embed"] = (time.perf_counter() - t) * 1000
         rows = self.retriever.rows_for(allowed)
-        pool = self.ranker.pool if self.ranker is not None else None
-        from assistant.candidates import PoolSettings
-
-        cands, t_pool = gather(self.retriever, expanded, tokens, qvec, pool or PoolSettings(), rows,
+        pool = self.ranker.pool if self.ranker is not None else PoolSettings()
+        cands, t_pool = gather(self.retriever, tokens, qvec, pool, rows,
                                self.titles.scores(tokens))
         timings.update(t_pool)
         t = time.perf_counter()
@@ -179,8 +181,7 @@ class Searcher:
             if h.clause.clause_id not in seen and len(hits) < k + len(prep.lookups):
                 hits.append(h)
                 kept_scores.append(float(s))
-        covered = tuple(p.short for p in self.covered_places())
-        return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, covered,
+        return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, self.covered,
                       stale, tuple(timings.items()))
 
     def _stale_year(self, question_norm: str, hits: list[Hit]) -> int | None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from assistant.candidates import PoolSettings
 from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, QUESTION_FEATURES
 from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
@@ -73,9 +74,10 @@ def stard_examples(assistant, queries, leave_out: bool = False, progress=None) -
         exclude = {d for law in gold_laws for d in by_law.get(law, [])}
         if leave_out and not exclude:
             continue
-        _, prep, _ = assistant.prepare(q.text)
         if leave_out:
             prep = assistant.searcher.prepare(to_simplified(q.text), exclude_docs=exclude, lookup=False)
+        else:
+            _, prep, _ = assistant.prepare(q.text)
         labels = np.array([article_key(c.hit) in q.gold for c in prep.candidates], dtype=np.float32)
         out.append(Example("stard-leaveout" if leave_out else "stard", str(q.qid), prep, labels, not leave_out))
         if progress:
@@ -279,9 +281,6 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
     thresholds = choose_thresholds(pv[is_ans], vy[is_ans].astype(bool), cited[is_ans], pc[dev_ans], pc[~dev_ans])
     log(f"  thresholds {thresholds}")
-
-    from assistant.candidates import PoolSettings
-    from dataclasses import asdict
 
     trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "law_index": str(law_assistant.settings.index_dir), "law_documents": len(law_assistant.data.docs),

