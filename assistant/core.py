@@ -9,25 +9,27 @@ from typing import NamedTuple
 
 from assistant.compose import extractive_answer
 from assistant.decide import Decider
+from assistant.history import bound_history, history_bounds
 from assistant.llm import LLMAnswerer, make_chat_model
-from assistant.query import prepare_query, strip_injection
+from assistant.query import clean_history, clean_text, dropped_notice, prepare_query, resolve_doc_filter, search_text
 from assistant.quotes import make_citation, short_title
 from assistant.rank import Ranker
 from assistant.search import Ranked, Searcher
 from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
 from assistant.verify import verify_citations
 from index.embed import make_embedder
-from index.errors import IndexCorrupted, IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMUnavailable
+from index.errors import (IndexCorrupted, IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMReplyCut, LLMUnavailable,
+                          UnknownDocument)
 from index.lexicon import load_lexicon
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
 from index.places import load_gazetteer
 from index.settings import Settings
-from index.store import IndexData, indexed_sources, load_index
+from index.store import IndexData, load_index
 
 def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
     """Load the index; build it from the bundled corpus if there is none yet, or rebuild it from
     its own sources if an older version wrote it."""
-    from index.pipeline import build_index, source_roots
+    from index.pipeline import build_index
 
     embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
     try:
@@ -36,15 +38,12 @@ def open_index(settings: Settings, embedder=None, progress: bool = True) -> Inde
         paths = [Path(settings.corpus_dir)]
         print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)
     except (IndexOutdated, IndexCorrupted) as exc:
-        # the index is derived data: build it again from the files it came from, in the current
-        # format; of a damaged index only the damaged documents are parsed and embedded again
-        paths = source_roots(indexed_sources(Path(settings.index_dir)), [Path(settings.corpus_dir)])
-        damaged = getattr(exc, "damaged", ())
-        print(f"{exc}\nrepairing it from {', '.join(map(str, paths))}", file=sys.stderr)
-        try:
-            data, report = build_index(paths, settings, embedder=embedder, progress=progress, reindex=damaged)
-        except IndexCorrupted:  # damage the shard checks could not see: start from scratch
-            data, report = build_index(paths, settings, embedder=embedder, progress=progress, rebuild=True)
+        # the index is derived data: build it again with exactly the documents it held (from their
+        # files, or their intact stored shards); only the damaged documents are parsed and embedded again
+        from index.pipeline import repair_index
+
+        print(f"{exc}\nrepairing it from the documents it held", file=sys.stderr)
+        data, report = repair_index(settings, embedder, damaged=getattr(exc, "damaged", ()), progress=progress)
         print(report.format(), file=sys.stderr)
         return data
     data, report = build_index(paths, settings, embedder=embedder, progress=progress)
@@ -113,12 +112,22 @@ class Assistant:
         return self.chat_model is not None
 
     def check_question(self, question: str) -> str:
-        if question is None or not str(question).strip():
-            raise InvalidQuestion("问题为空，请输入要查询的问题。")
-        question = str(question).strip()
+        """The question as answered: stripped, without characters that cannot be encoded; an
+        empty, non-text or oversized question raises InvalidQuestion."""
+        return self._checked_question(question)[0]
+
+    def _checked_question(self, question) -> tuple[str, int]:
+        """(check_question's result, characters dropped from it by clean_text)."""
+        if question is not None and not isinstance(question, (str, int, float)):
+            raise InvalidQuestion("问题必须是文字，请输入要查询的问题。")
+        cleaned = clean_text(str(question) if question is not None else "")
+        question = cleaned.text.strip()
+        if not question:
+            raise InvalidQuestion("问题为空，请输入要查询的问题。" if not cleaned.dropped
+                                  else "问题中没有可识别的文字（无效编码或控制字符），请重新输入。")
         if len(question) > self.settings.max_question_chars:
             raise InvalidQuestion(f"问题过长（{len(question)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
-        return question
+        return question, cleaned.dropped
 
     # ---- answering ----
 
@@ -135,9 +144,16 @@ class Assistant:
                 mode: str | None = None, state: IndexState | None = None):
         """(query, Prepared candidates, notices) for a question in its conversation."""
         state = state or self._state
-        history = [h for h in (history or []) if isinstance(h, dict) and h.get("content")]
+        question = clean_text(str(question)).text
+        history, dropped = clean_history(bound_history(history, **history_bounds(self.settings)))
+        docs, unknown = resolve_doc_filter(docs, state.data.docs)
+        shown = "、".join(f"“{v[:40]}”" for v in unknown)
+        if unknown and not docs:
+            raise UnknownDocument(f"文件筛选 {shown} 没有匹配任何已收录的文件，请检查文件名、编号或标题。")
         mode = mode or self.settings.answerer
-        query = prepare_query(question, history, self.chat_model if mode == "llm" else None)
+        rewriter = (LLMAnswerer.from_settings(self.chat_model, self.settings)
+                    if mode == "llm" and self.chat_model is not None else None)
+        query = prepare_query(question, history, rewriter)
         prefer_docs = self._docs_of_previous_question(history, docs, state) if query.followup else None
         named = state.searcher.named_documents(query.norm)
         if not docs:
@@ -146,6 +162,10 @@ class Assistant:
             prefer_docs = list(dict.fromkeys((prefer_docs or []) + clearly)) or None
         prep = state.searcher.prepare(query.norm, docs, prefer_docs, named=named)
         notices = list(query.notices)
+        if unknown:
+            notices.append(f"文件筛选 {shown} 没有匹配任何已收录的文件，已忽略")
+        if dropped:
+            notices.append(dropped_notice(dropped, "对话记录"))
         looked_up = list(dict.fromkeys(h.doc for h in prep.lookups))
         if len(looked_up) > 1:
             titles = "".join(f"《{short_title(d.title, 20)}》" for d in looked_up)
@@ -170,12 +190,14 @@ class Assistant:
                    mode: str | None = None) -> Iterator[tuple[str, object]]:
         """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
         t0 = time.perf_counter()
-        question = self.check_question(question)
+        question, dropped = self._checked_question(question)
         mode = mode or self.settings.answerer
         script = detect_script(question)
         variant = detect_variant(question) if script == "traditional" else "s2t"
         state = self._state
         query, ranked, notices = self.rank(question, history, docs, mode, state=state)
+        if dropped:
+            notices.insert(0, dropped_notice(dropped))
         timings = dict(ranked.timings_ms)
         if query.rewrite_ms is not None:
             timings["rewrite"] = query.rewrite_ms
@@ -189,11 +211,18 @@ class Assistant:
                     notices.append("未配置大模型服务，已使用抽取式回答")
                 else:
                     try:
-                        deltas = []
-                        for delta in self._llm_stream(question, hits):
-                            deltas.append(delta)
-                            yield "delta", to_script(delta, script, variant) if script == "traditional" else delta
+                        deltas, cut = [], None
+                        try:
+                            for delta in self._llm_stream(question, hits):
+                                deltas.append(delta)
+                                yield "delta", to_script(delta, script, variant) if script == "traditional" else delta
+                        except LLMReplyCut as exc:  # past the deadline or the length cap: keep what came
+                            if not "".join(deltas).strip():
+                                raise
+                            cut = exc
                         text, citations, more = self._llm_verify("".join(deltas), hits)
+                        if cut is not None:
+                            notices.append(str(cut))
                         notices.extend(more)
                         used = "llm"
                         if not citations:
@@ -240,13 +269,15 @@ class Assistant:
         shown = [{"title": h.doc.title, "label": h.clause.label,
                   "text": h.doc.text[h.clause.start:h.clause.end].strip()[:self.settings.llm_source_chars]}
                  for h in hits[:self.settings.llm_sources]]
-        yield from LLMAnswerer(self.chat_model).stream_answer(question, shown)
+        yield from LLMAnswerer.from_settings(self.chat_model, self.settings).stream_answer(question, shown)
 
     def _llm_verify(self, raw: str, hits: list[Hit]):
-        raw = raw.strip()
+        raw = raw[:self.settings.llm_max_reply_chars].strip()
         if not raw:
             raise LLMUnavailable("LLM returned an empty answer")
-        return verify_citations(raw, [(h.clause, h.doc) for h in hits[:self.settings.llm_sources]])
+        # the model saw at most llm_source_chars of each clause, so no true quote is longer
+        return verify_citations(raw, [(h.clause, h.doc) for h in hits[:self.settings.llm_sources]],
+                                max_quote_chars=self.settings.llm_source_chars)
 
     def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None,
                                    state: IndexState) -> list[str] | None:
@@ -254,6 +285,6 @@ class Assistant:
         previous = [h["content"] for h in history if h.get("role") == "user"]
         if not previous:
             return None
-        qn = to_simplified(strip_injection(previous[-1]))
+        qn = to_simplified(search_text(previous[-1])[0])
         ranked = state.searcher.rank_question(qn, 1, docs)
         return [h.doc.doc_id for h in ranked.hits[:1]] or None

@@ -41,7 +41,15 @@ def split_long(text: str, max_chars: int) -> list[str]:
 
 
 def chunk_document(doc: Document, max_chars: int) -> list[Chunk]:
-    """Chunks of one document in reading order; ids are '{sha[:10]}:{clause path}~{i}'."""
+    """Chunks of one document in reading order; ids are '{sha[:10]}:{clause path}~{i}'.
+
+    Headings (第X编/章/节) travel with their articles; a document that is nothing but headings
+    is chunked heading by heading, so that every document with clauses can be found.
+    """
+    return _chunks(doc, max_chars, headings=False) or _chunks(doc, max_chars, headings=True)
+
+
+def _chunks(doc: Document, max_chars: int, headings: bool) -> list[Chunk]:
     chunks: list[Chunk] = []
     # the issuer names the place (天津市…) when the title does not; laws have none
     title = to_simplified(" ".join(x for x in (doc.title, doc.meta.issuer) if x))
@@ -49,7 +57,7 @@ def chunk_document(doc: Document, max_chars: int) -> list[Chunk]:
     for clause in doc.clauses:
         if clause.start < covered_until:
             continue  # inside an article chunked whole
-        if clause.kind in ("chapter", "section", "part"):
+        if clause.kind in ("chapter", "section", "part") and not headings:
             continue  # headings travel with their articles' embed text
         text, end = clause.text, clause.start + len(clause.text)
         if clause.kind == "article":

@@ -297,10 +297,15 @@ def len_marker(n: _Node, text: str) -> int:
     return (m.end("article") if m.group("article") else m.end()) - n.start
 
 
-def _paragraph_clauses(doc_id: str, text: str, page_marks) -> list[Clause]:
-    """Un-numbered documents: short header lines first, then one clause per paragraph (第N段)."""
+def _paragraph_clauses(doc_id: str, text: str, page_marks, all_lines: bool = False) -> list[Clause]:
+    """Un-numbered documents: short header lines first, then one clause per paragraph (第N段).
+
+    A document with no line that looks like body text (every line short: a notice of a few
+    lines) is cited line by line, header included, so that it still has clauses:
+    _paragraph_clauses("d", "通知\n明天放假。", []) -> [第1段 '通知', 第2段 '明天放假。']
+    """
     clauses: list[Clause] = []
-    offset, body_started, n = 0, False, 0
+    offset, body_started, n = 0, all_lines, 0
     for line in text.split("\n"):
         start = offset
         offset += len(line) + 1
@@ -315,4 +320,6 @@ def _paragraph_clauses(doc_id: str, text: str, page_marks) -> list[Clause]:
         label = f"第{n}段"
         clauses.append(Clause(doc_id, f"{doc_id}#{label}", label, (label,), "para", (), "",
                               stripped, start, start + len(line), page_at(page_marks, start)))
+    if not clauses and not all_lines and text.strip():
+        return _paragraph_clauses(doc_id, text, page_marks, all_lines=True)
     return clauses

@@ -39,6 +39,26 @@ class IndexCorrupted(PolicyQAError):
         self.damaged = tuple(damaged)
 
 
+class BuildCancelled(PolicyQAError):
+    """A build stopped on request (its cancel event was set); the live index is unchanged."""
+
+    exit_code = 130
+
+
+class UploadRefused(PolicyQAError):
+    """An upload the index did not take: the (Chinese) message says why and that the index is unchanged."""
+
+    exit_code = 7
+
+
+class UploadBusy(UploadRefused):
+    """Another upload into the same index is in progress."""
+
+
+class UploadCancelled(BuildCancelled):
+    """An upload cancelled by the user; the index and the uploads folder are unchanged."""
+
+
 class InvalidQuestion(PolicyQAError):
     """An empty or oversized question."""
 
@@ -53,6 +73,25 @@ class ModelMismatch(PolicyQAError):
 
 class LLMUnavailable(PolicyQAError):
     """The configured chat model endpoint failed or answered garbage."""
+
+
+class LLMReplyCut(LLMUnavailable):
+    """The chat model's reply hit the answer deadline or the length cap; what came before it
+    may still be used (truncated, with this message as a notice). `reason`: 'deadline'|'length'."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnknownDocument(PolicyQAError):
+    """A document filter that matches no indexed document."""
+
+    exit_code = 2
+
+
+class RatingRefused(PolicyQAError, ValueError):
+    """A rating the store does not take (an oversized evaluator name or comment, ...)."""
 
 
 def run_command(func, args, interrupted: str = "interrupted") -> int:

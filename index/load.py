@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 from pathlib import Path
 
 from index.errors import UnsupportedDocument
@@ -32,7 +33,10 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass  # a BOM with half a character or a lone surrogate after it: try the others
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -108,25 +112,27 @@ def _read_docx(data: bytes) -> str:
 
     from docx import Document as DocxDocument
 
-    try:
+    try:  # a damaged zip member fails with zlib.error, damaged XML with lxml's (Syntax)Error
         doc = DocxDocument(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        lines = [p.text for p in doc.paragraphs]
+        for table in doc.tables:
+            for row in table.rows:
+                lines.append(" ".join(cell.text.strip() for cell in row.cells))
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, SyntaxError, OSError) as exc:
         raise UnsupportedDocument(f"corrupt .docx file ({exc.__class__.__name__}: {exc})") from exc
-    lines = [p.text for p in doc.paragraphs]
-    for table in doc.tables:
-        for row in table.rows:
-            lines.append(" ".join(cell.text.strip() for cell in row.cells))
     return "\n".join(lines)
 
 
 def _read_pdf(data: bytes) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    # pypdf's own errors, and the Python ones its parser lets through on damaged files
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError, RecursionError,
+            ZeroDivisionError) as exc:
         raise UnsupportedDocument(f"corrupt .pdf file ({exc.__class__.__name__}: {exc})") from exc
     if len(pages) == 1:
         return pages[0]

@@ -5,7 +5,9 @@ Layout of an index directory::
     CURRENT                 name of the live generation, replaced atomically (os.replace)
     gen-<stamp>/            one complete, immutable build
         manifest.json       format, embedder name and dim, settings; per document: source, sha256,
-                            title, counts, warnings and its shard (with the shard files' sizes)
+                            title, counts, warnings and its shard (with the shard files' sizes
+                            and blake2b digests, checked before a shard is reused or published)
+        sources.json        the same document list again: a lost manifest loses no document
         shards/<key>.json   one document: metadata, clean text, clauses, chunks, BM25 vocabulary
         shards/<key>.npz    its chunk vectors (n, dim) float32 and BM25 term counts (m, 3) int32
 
@@ -46,6 +48,7 @@ FORMAT_VERSION = 2
 SHARD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
                 orjson.JSONDecodeError)
 REBUILD_HINT = "rebuild with `python -m assistant index --rebuild`"
+SOURCES_FILE = "sources.json"  # a copy of the manifest's document list, for recovery
 
 
 @dataclass
@@ -179,13 +182,40 @@ def read_shard(gen: Path, entry: dict) -> tuple[Document, list[Chunk], np.ndarra
     return doc, chunks, vectors, d["terms"], postings
 
 
+def file_digest(path: Path) -> str:
+    """blake2b-128 of a file's bytes, hex: what a shard's entry records to catch same-size damage."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shard_files(gen: Path, entry: dict) -> list[Path]:
+    """[<key>.json, <key>.npz] of one manifest entry."""
+    stem = Path(gen) / "shards" / entry.get("shard", "?")
+    return [stem.with_suffix(".json"), stem.with_suffix(".npz")]
+
+
 def shard_intact(gen: Path, entry: dict) -> bool:
-    """Both shard files exist with the sizes the manifest recorded (a cheap check before reuse)."""
-    stem = gen / "shards" / entry.get("shard", "?")
+    """Both shard files hold exactly what was written: the sizes and content digests the entry recorded.
+
+    An entry written before digests were recorded passes when its shard reads back whole and
+    belongs to the document the entry names (slower: the shard is parsed).
+    """
+    files = shard_files(gen, entry)
     try:
-        return [stem.with_suffix(".json").stat().st_size, stem.with_suffix(".npz").stat().st_size] == entry.get("bytes")
+        if [f.stat().st_size for f in files] != entry.get("bytes"):
+            return False
+        if "digests" in entry:
+            return [file_digest(f) for f in files] == entry["digests"]
     except OSError:
         return False
+    try:
+        doc, *_ = read_shard(gen, entry)
+    except SHARD_ERRORS:
+        return False
+    return doc.sha256 == entry.get("sha256")
 
 
 class GenerationWriter:
@@ -209,31 +239,47 @@ class GenerationWriter:
             f.write(orjson.dumps(_shard_json(doc, chunks, terms)))
         with open(stem.with_suffix(".npz"), "wb") as f:
             np.savez(f, vectors=np.asarray(vectors, dtype=np.float32), postings=postings)
-        entry = dict(doc_entry(doc, len(chunks)), shard=key,
-                     bytes=[stem.with_suffix(".json").stat().st_size, stem.with_suffix(".npz").stat().st_size])
+        files = [stem.with_suffix(".json"), stem.with_suffix(".npz")]
+        entry = dict(doc_entry(doc, len(chunks)), shard=key, bytes=[f.stat().st_size for f in files],
+                     digests=[file_digest(f) for f in files])
         return self._record(doc.doc_id, entry)
 
-    def reuse(self, old_gen: Path, doc_id: str, entry: dict) -> dict:
-        """Carry an unchanged document's shard over from the previous generation."""
-        for suffix in (".json", ".npz"):
-            src = old_gen / "shards" / (entry["shard"] + suffix)
-            dst = self.tmp / "shards" / (entry["shard"] + suffix)
+    def reuse(self, old_gen: Path, doc_id: str, entry: dict, path: str | None = None) -> dict:
+        """Carry a document's shard over from the previous generation (checked by the caller with
+        `shard_intact`); `path` records where its source now lives."""
+        entry = dict(entry, path=path or entry.get("path", ""))
+        for src, dst in zip(shard_files(old_gen, entry), shard_files(self.tmp, entry)):
             try:
                 os.link(src, dst)
             except OSError:  # another filesystem, or links not supported
                 shutil.copy2(src, dst)
-        return self._record(doc_id, dict(entry))
+        if "digests" not in entry:  # written before digests were recorded: record them from now on
+            entry["digests"] = [file_digest(f) for f in shard_files(self.tmp, entry)]
+        return self._record(doc_id, entry)
 
     def _record(self, doc_id: str, entry: dict) -> dict:
         self.entries[doc_id] = entry
         self.n_chunks += entry["chunks"]
         return entry
 
+    def verify(self) -> tuple[str, ...]:
+        """doc_ids whose shard in this generation is not exactly what its entry records."""
+        return tuple(doc_id for doc_id, entry in self.entries.items() if not shard_intact(self.tmp, entry))
+
     def commit(self, manifest: dict, dim: int) -> Path:
-        """Write the manifest (last: a generation without one is incomplete) and make it live."""
+        """Verify every shard, write sources.json and the manifest (last: a generation without one
+        is incomplete) and make it live. Raises IndexCorrupted (and publishes nothing) when a shard
+        fails verification."""
         manifest = dict(manifest, format=FORMAT_VERSION, n_chunks=self.n_chunks, dim=int(dim), docs=self.entries)
         previous = current_generation(self.index_dir)
         try:
+            damaged = self.verify()
+            if damaged:
+                raise IndexCorrupted(f"new index generation not published: {len(damaged)} shard(s) failed verification "
+                                     f"({', '.join(damaged[:5])}); the live index is unchanged", damaged=damaged)
+            # what the generation holds, again beside the manifest: losing manifest.json loses no document
+            sources = {k: manifest.get(k) for k in ("format", "embedder", "dim", "settings", "parser_version", "docs")}
+            (self.tmp / SOURCES_FILE).write_text(json.dumps(sources, ensure_ascii=False, indent=1), encoding="utf-8")
             (self.tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
             gen = self.index_dir / f"gen-{self.stamp}"
             os.replace(self.tmp, gen)
@@ -291,13 +337,11 @@ def read_manifest(index_dir: Path, expect_embedder: str | None = None) -> tuple[
 
 
 def indexed_sources(index_dir: Path) -> list[tuple[str, str]]:
-    """(doc_id, file path) of every document the live generation holds, whatever its format."""
-    gen = current_generation(Path(index_dir))
-    try:
-        docs = json.loads((gen / "manifest.json").read_text(encoding="utf-8")).get("docs", {}) if gen else {}
-        return [(doc_id, e["path"]) for doc_id, e in docs.items() if isinstance(e, dict) and e.get("path")]
-    except (OSError, ValueError, AttributeError):
-        return []
+    """(doc_id, file path) of every document the live generation holds, recovered from sources.json
+    or the shards themselves when its manifest is unreadable."""
+    from index.held import read_held  # held.py reads with this module's functions
+
+    return [(doc_id, e["path"]) for doc_id, e in read_held(Path(index_dir)).entries.items() if e.get("path")]
 
 
 def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bool = False) -> IndexData:

@@ -282,3 +282,49 @@ def test_open_index_repairs_a_damaged_index_from_its_sources(tmp_path, corpus, d
     if damage != "manifest":  # the other three documents kept their shards and vectors
         assert emb.texts == per_doc[victims[0]] + per_doc[victims[1]]
     assert len(load_index(tmp_path / "index").chunks) == len(data.chunks)
+
+
+def test_hidden_files_in_a_folder_get_a_report_line(tmp_path, corpus):
+    (corpus / ".草稿.txt").write_text("一、甲 内容。\n二、乙 内容。", encoding="utf-8")
+    (corpus / ".staging").mkdir()
+    for name in ("一.txt", "二.txt"):
+        (corpus / ".staging" / name).write_text("一、甲 内容。\n二、乙 内容。", encoding="utf-8")
+    data, report = build_index([corpus], make_settings(tmp_path), progress=False)
+    assert len(data.docs) == 5
+    reasons = {s["source"].rsplit("/", 1)[-1]: s["reason"] for s in report.skipped}
+    assert set(reasons) == {".草稿.txt", ".staging"}  # a hidden folder is one line, not one per file
+    assert "hidden file" in reasons[".草稿.txt"] and "hidden folder" in reasons[".staging"]
+
+
+@pytest.mark.parametrize("name,text", [
+    ("lines", "关于放假的通知\n各单位：\n明天放假一天。\n特此通知。\n办公室\n2024年1月1日"),
+    ("one_line", "一、范围 本办法适用于本市灵活就业人员。"),
+    ("one_char", "准"),
+    ("headings_only", "第一章 总则\n第二章 附则"),
+])
+def test_every_document_with_text_is_citable(tmp_path, name, text):
+    """A valid document whose lines are all short used to be 'indexed' with 0 clauses and 0 chunks."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    data, report = build_index([folder], make_settings(tmp_path), progress=False)
+    assert not report.skipped
+    [row] = report.indexed
+    assert row["clauses"] >= 1 and row["chunks"] >= 1
+    chunks = [c for c in data.chunks if c.doc_id == name]
+    assert chunks and all(c.clause_id in data.clauses and c.text in text for c in chunks)
+    assert "".join(c.text for c in chunks).replace("\n", "") in text.replace("\n", "")
+
+
+def test_a_shard_damaged_in_place_is_not_reused(tmp_path, corpus):
+    """16 bytes flipped inside a shard (the size unchanged) used to pass the reuse check, and the
+    next build published the damaged shard again."""
+    settings = make_settings(tmp_path)
+    build_index([corpus], settings, progress=False, load=False)
+    path = _shard(current_generation(tmp_path / "index"), "003_50930e0fa3d1836b", ".json")
+    raw = bytearray(path.read_bytes())
+    raw[500:516] = bytes(b ^ 0x5A for b in raw[500:516])
+    path.write_bytes(bytes(raw))
+    data, report = build_index([corpus], settings, progress=False)
+    assert [d["doc_id"] for d in report.indexed if not d["reused"]] == ["003_50930e0fa3d1836b"]
+    assert len(load_index(tmp_path / "index").docs) == 5
