@@ -19,6 +19,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from index.errors import RatingRefused
+from index.settings import Settings
+
 FIELDS = ("evaluator", "item_id", "question", "answer_json", "correctness", "completeness", "abstain_ok",
           "citation_marks", "comment", "updated_at")
 # fields a save() may set; the rest are the key and the timestamp
@@ -50,10 +53,33 @@ def _check_score(name: str, value):
     return value
 
 
-class RatingsStore:
-    """Ratings in one SQLite file (WAL mode). Thread-safe: a lock and a connection per call."""
+def _check_text(value: str | None, what: str, limit: int) -> str | None:
+    """`value` if it can be stored: at most `limit` characters, no unpaired surrogates.
 
-    def __init__(self, path: str | Path):
+    >>> _check_text("好评", "评语", 5)
+    '好评'
+    """
+    if value is None:
+        return None
+    value = str(value)
+    if len(value) > limit:
+        raise RatingRefused(f"{what}过长（{len(value)} 字），请限制在 {limit} 字以内，评分未保存。")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise RatingRefused(f"{what}含有无法保存的字符（无效编码），请删去后再保存。")
+    return value
+
+
+class RatingsStore:
+    """Ratings in one SQLite file (WAL mode). Thread-safe: a lock and a connection per call.
+
+    `settings` gives the limits on what a rating may carry (max_evaluator_chars,
+    max_comment_chars); without it they come from the POLICYQA_* environment.
+    """
+
+    def __init__(self, path: str | Path, settings: Settings | None = None):
+        settings = settings or Settings.from_env()
+        self.max_evaluator_chars = settings.max_evaluator_chars
+        self.max_comment_chars = settings.max_comment_chars
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -82,6 +108,8 @@ class RatingsStore:
             raise ValueError("evaluator name is empty")
         if not str(item_id or "").strip():
             raise ValueError("item_id is empty")
+        evaluator = _check_text(evaluator, "评估人姓名", self.max_evaluator_chars)
+        comment = _check_text(comment, "评语", self.max_comment_chars)
         item_id = str(item_id)
         new = {
             "question": question,

@@ -74,7 +74,7 @@ def llm_url(tmp_path_factory):
 
 
 def test_llm_answer_over_http_streams_and_is_verified(fake_settings, llm_url):
-    settings = replace(fake_settings, llm_base_url=llm_url, llm_timeout_s=300, llm_max_tokens=60, llm_sources=2,
+    settings = replace(fake_settings, llm_base_url=llm_url, llm_timeout_s=300, llm_deadline_s=300, llm_max_tokens=60, llm_sources=2,
                        llm_source_chars=200)
     a = Assistant.from_settings(settings, progress=False)
     assert a.llm_available
@@ -93,7 +93,7 @@ def test_llm_answer_over_http_streams_and_is_verified(fake_settings, llm_url):
 
 
 def test_verifier_rejects_citations_the_model_invents(fake_assistant, llm_url):
-    settings = replace(fake_assistant.settings, llm_base_url=llm_url, llm_timeout_s=300, llm_max_tokens=80)
+    settings = replace(fake_assistant.settings, llm_base_url=llm_url, llm_timeout_s=300, llm_deadline_s=300, llm_max_tokens=80)
     chat = make_chat_model(settings)
     data = fake_assistant.data
     sources = [(data.clauses["001_3bcf7633bcc6b282#四.(四)"], data.docs["001_3bcf7633bcc6b282"]),
@@ -102,7 +102,7 @@ def test_verifier_rejects_citations_the_model_invents(fake_assistant, llm_url):
     from index.errors import LLMUnavailable
 
     try:
-        raw = "".join(LLMAnswerer(chat).stream_answer("自由职业者怎么缴纳养老保险?工伤保险费率怎么定?", shown))
+        raw = "".join(LLMAnswerer(chat, deadline_s=300).stream_answer("自由职业者怎么缴纳养老保险?工伤保险费率怎么定?", shown))
     except LLMUnavailable as exc:
         require_live_server(exc)
     text, citations, notices = verify_citations(raw, sources)

@@ -134,3 +134,52 @@ def test_agreement_with_one_evaluator_has_no_pairs(tmp_path):
     store = RatingsStore(tmp_path / "r.sqlite3")
     store.save("alice", "q1", correctness=3)
     assert agreement(store.all()) == {"pairs": [], "disagreements": []}
+
+
+# ---- limits on what one rating may carry (every caller of the store gets them) ----
+
+@pytest.mark.parametrize("kw,message", [
+    ({"evaluator": "评" * 101}, "评估人姓名过长（101 字），请限制在 100 字以内"),
+    ({"evaluator": "a" * 100_000}, "评估人姓名过长"),
+    ({"comment": "很" * 5001}, "评语过长（5001 字），请限制在 5000 字以内"),
+    ({"comment": "x" * 1_000_000}, "评语过长"),
+    ({"comment": "坏\udcff字"}, "评语含有无法保存的字符"),
+    ({"evaluator": "alice\udcff"}, "评估人姓名含有无法保存的字符"),
+])
+def test_oversized_or_unstorable_text_is_refused(tmp_path, kw, message):
+    from index.errors import PolicyQAError, RatingRefused
+
+    store = RatingsStore(tmp_path / "r.sqlite3")
+    args = {"evaluator": "alice", **kw}
+    with pytest.raises(RatingRefused, match=message) as exc:
+        store.save(args.pop("evaluator"), "q1", correctness=3, **args)
+    assert isinstance(exc.value, PolicyQAError)
+    assert store.all() == []  # nothing half-saved
+
+
+def test_text_at_the_limits_is_stored(tmp_path):
+    store = RatingsStore(tmp_path / "r.sqlite3")
+    store.save("评" * 100, "q1", comment="很" * 5000)
+    assert store.get("评" * 100, "q1")["comment"] == "很" * 5000
+
+
+def test_limits_come_from_settings(tmp_path, monkeypatch):
+    from index.errors import RatingRefused
+    from index.settings import Settings
+
+    store = RatingsStore(tmp_path / "r.sqlite3", Settings(max_evaluator_chars=5, max_comment_chars=10))
+    with pytest.raises(RatingRefused, match="5 字以内"):
+        store.save("abcdef", "q1")
+    with pytest.raises(RatingRefused, match="10 字以内"):
+        store.save("alice", "q1", comment="x" * 11)
+    monkeypatch.setenv("POLICYQA_MAX_COMMENT_CHARS", "3")  # a store made without settings reads the environment
+    with pytest.raises(RatingRefused, match="3 字以内"):
+        RatingsStore(tmp_path / "r.sqlite3").save("alice", "q1", comment="四个字了")
+
+
+@pytest.mark.parametrize("name,value", [("max_evaluator_chars", 0), ("max_comment_chars", -5)])
+def test_limit_settings_are_validated(name, value):
+    from index.settings import Settings
+
+    with pytest.raises(ValueError, match=f"{name} must be greater than 0, got {value}"):
+        Settings(**{name: value})
