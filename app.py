@@ -9,14 +9,11 @@ document or an answer is HTML-escaped before the app adds its own markup (<mark>
 """
 from __future__ import annotations
 
-import hashlib
-import html
 import json
 import os
 import re
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -25,8 +22,15 @@ import gradio as gr
 from eval.ratings import RatingsStore, agreement
 from index.errors import InvalidQuestion, PolicyQAError, UnsupportedDocument
 from index.load import SUPPORTED_SUFFIXES
-from index.normalize import detect_script, detect_variant, to_script, to_simplified
+from assistant.history import bound_history, history_bounds, plain_history
 from index.settings import REPO_ROOT, Settings
+from web.assets import CLICK_JS, CSS, SCROLL_JS
+from index.ingest import reason_zh, safe_name, uploads_folder
+from web.chatlog import ChatLog, item_id_for
+from web.uploads import STATE_ZH, UploadQueue
+from web.render import (DOCVIEW_PLACEHOLDER, EVAL_PLACEHOLDER, SOURCES_PLACEHOLDER, answer_markdown, answer_outcome,
+                        citation_card, confidence_note, convert, document_body, esc, find_span, md_escape,
+                        script_of, size_text, warnings_summary)
 
 CITIZEN_EXAMPLES = ["自由职业者怎么交养老保险?", "那一次性补缴要交滞纳金吗?", "個體工商戶應該參加哪些社會保險?"]
 STAFF_EXAMPLES = ["地税部门在扩面工作中负责什么?", "规划纲要第二部分(三)第1条讲了什么"]
@@ -38,267 +42,6 @@ SOURCES_PLACEHOLDER = '<div class="pqa-empty">提问后，这里显示答案引�
 DOCVIEW_PLACEHOLDER = '<div class="pqa-empty">点击来源中的“在文件中查看”，这里显示整篇文件并定位到该条款。</div>'
 EVAL_PLACEHOLDER = '<div class="pqa-empty">填写评估人姓名，再载入问题集（JSONL）、对话记录或已保存的评分。</div>'
 
-# clicks on any [data-clause] button inside the HTML reach Python as a 'click' event
-CLICK_JS = """
-element.addEventListener('click', (e) => {
-  const b = e.target.closest('[data-clause]');
-  if (b) trigger('click', {clause_id: b.dataset.clause, n: b.dataset.n || ''});
-});
-"""
-# scroll the highlighted clause into view inside the document box whenever a document is shown
-SCROLL_JS = """
-const focus = () => setTimeout(() => {
-  const box = element.querySelector('.pqa-doc-body');
-  const target = element.querySelector('.pqa-target');
-  if (box && target) {
-    box.scrollTop = Math.max(0, target.offsetTop - box.offsetTop - 40);
-    element.scrollIntoView({block: 'start'});
-  }
-}, 60);
-focus();
-watch('value', focus);
-"""
-
-CSS = """
-.pqa-empty { color: var(--body-text-color-subdued); padding: 12px; font-size: 14px; }
-.pqa-sources { display: flex; flex-direction: column; gap: 10px; }
-.pqa-cite { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
-            background: var(--background-fill-primary); }
-.pqa-cite header { display: flex; gap: 8px; align-items: baseline; flex-wrap: wrap; }
-.pqa-n { font-weight: 700; color: var(--color-accent); }
-.pqa-label { font-weight: 700; font-size: 15px; }
-.pqa-path { color: var(--body-text-color-subdued); font-size: 13px; }
-.pqa-doc { font-size: 13px; margin: 4px 0; }
-.pqa-docno { margin-left: 6px; padding: 0 6px; border-radius: 4px; background: var(--background-fill-secondary); }
-.pqa-text { margin: 6px 0; padding: 6px 10px; border-left: 3px solid var(--border-color-accent);
-            white-space: pre-wrap; font-size: 14px; line-height: 1.6; max-height: 260px; overflow: auto; }
-.pqa-text mark, .pqa-doc-body mark { background: #ffe066; color: inherit; padding: 0 1px; }
-.pqa-open, .pqa-outline button { cursor: pointer; border: 1px solid var(--border-color-primary); border-radius: 6px;
-            background: var(--button-secondary-background-fill); padding: 2px 10px; font-size: 13px; }
-.pqa-open:hover, .pqa-outline button:hover { background: var(--button-secondary-background-fill-hover); }
-.pqa-abstain { border: 2px solid #e8a33d; background: #fff6e5; color: #5c3b00; border-radius: 8px; padding: 10px 12px; }
-.pqa-abstain b { display: block; font-size: 15px; margin-bottom: 4px; }
-.pqa-uncertain { border: 2px dashed #7a8ca8; background: #f1f5fb; color: #233; border-radius: 8px; padding: 10px 12px; }
-.pqa-uncertain b { display: block; font-size: 15px; margin-bottom: 4px; }
-.pqa-related-title { font-weight: 600; margin-top: 4px; }
-.pqa-rewritten, .pqa-notice { border-radius: 6px; padding: 6px 10px; font-size: 13px; }
-.pqa-rewritten { background: #e8f1ff; color: #113a6b; }
-.pqa-notice { background: #fdecea; color: #6b1d13; }
-.pqa-docview h3 { margin: 0 0 4px 0; }
-.pqa-doc-meta { color: var(--body-text-color-subdued); font-size: 13px; margin-bottom: 8px; }
-.pqa-doc-body { position: relative; white-space: pre-wrap; line-height: 1.7; font-size: 14px; max-height: 560px;
-                overflow: auto; border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 12px; }
-.pqa-clause { background: #fff8d6; outline: 2px solid #f0c36d; border-radius: 3px; }
-.pqa-outline { max-height: 560px; overflow: auto; }
-.pqa-outline ul { list-style: none; margin: 0; padding-left: 0; }
-.pqa-outline li { margin: 2px 0; }
-.pqa-outline button { text-align: left; width: 100%; border: none; background: transparent; }
-.pqa-outline .pqa-inferred { color: #a15c00; font-size: 12px; }
-.pqa-eval-item .pqa-question { font-size: 16px; font-weight: 600; }
-.pqa-eval-item .pqa-history { color: var(--body-text-color-subdued); font-size: 13px; }
-.pqa-answer { white-space: pre-wrap; line-height: 1.6; margin: 8px 0; }
-.pqa-table { border-collapse: collapse; font-size: 13px; }
-.pqa-table td, .pqa-table th { border: 1px solid var(--border-color-primary); padding: 4px 8px; vertical-align: top; }
-"""
-
-
-# ---------------------------------------------------------------- rendering helpers
-
-
-def esc(text) -> str:
-    """HTML-escape text, including the characters Gradio's HTML templates would interpret.
-
-    >>> esc('<script>a{{b}}${c}</script>')
-    '&lt;script&gt;a&#123;&#123;b&#125;&#125;&#36;&#123;c&#125;&lt;/script&gt;'
-    """
-    s = html.escape(str(text or ""), quote=True)
-    return s.replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
-
-
-def md_escape(text: str) -> str:
-    """Escape text for the Chatbot's Markdown: HTML characters and Markdown emphasis marks."""
-    s = html.escape(str(text or ""), quote=False)
-    return re.sub(r"([\\`*_~|])", r"\\\1", s)
-
-
-def convert(text: str, script: str, variant: str = "s2t") -> str:
-    """Text in the display script: 'traditional' (OpenCC variant), 'simplified', or 'original'."""
-    if not text or script == "original":
-        return text or ""
-    return to_script(text, "traditional", variant) if script == "traditional" else to_simplified(text)
-
-
-def find_span(text: str, quote: str) -> tuple[int, int] | None:
-    """(start, end) of `quote` in `text`, ignoring script and whitespace differences; None if absent.
-
-    >>> find_span("一、社會保險 覆蓋面", "社会保险覆盖面")
-    (2, 10)
-    """
-    quote = (quote or "").strip()
-    if not quote or not text:
-        return None
-    i = text.find(quote)
-    if i >= 0:
-        return i, i + len(quote)
-    simp_text, simp_quote = to_simplified(text), to_simplified(quote)
-    if len(simp_text) == len(text):
-        i = simp_text.find(simp_quote)
-        if i >= 0:
-            return i, i + len(simp_quote)
-    # whitespace inside the quote may differ from the text (line breaks, full-width spaces)
-    chars = [re.escape(c) for c in re.sub(r"\s+", "", simp_quote)]
-    if not chars:
-        return None
-    m = re.compile(r"\s*".join(chars)).search(simp_text if len(simp_text) == len(text) else text)
-    return (m.start(), m.end()) if m else None
-
-
-def highlight(text: str, quote: str, script: str = "original", variant: str = "s2t") -> str:
-    """Escaped `text` in the display script with the quoted words wrapped in <mark>."""
-    span = find_span(text, quote)
-    if span is None:
-        return esc(convert(text, script, variant))
-    a, b = span
-    return (esc(convert(text[:a], script, variant)) + "<mark>" + esc(convert(text[a:b], script, variant))
-            + "</mark>" + esc(convert(text[b:], script, variant)))
-
-
-# reasons index.load/pipeline give for refusing a file, as the (Chinese) UI says them
-REASONS_ZH = [
-    ("file looks binary", "文件内容是二进制数据，不是文本"),
-    ("file is empty", "文件是空的"),
-    ("no text left after cleaning", "清理后没有剩下正文"),
-    ("no text could be extracted", "无法提取文字（可能是扫描图片或空文档）"),
-    ("corrupt .docx", "文件已损坏，无法作为 .docx 读取"),
-    ("corrupt .pdf", "文件已损坏，无法作为 .pdf 读取"),
-    ("cannot detect the text encoding", "无法识别文字编码（不是 UTF-8、GB18030 或 Big5）"),
-    ("cannot read file", "无法读取文件"),
-]
-
-
-def reason_zh(reason: str) -> str:
-    """A refusal reason in Chinese, with the technical detail kept for staff.
-
-    >>> reason_zh("corrupt .docx file (BadZipFile: File is not a zip file)")
-    '文件已损坏，无法作为 .docx 读取（corrupt .docx file (BadZipFile: File is not a zip file)）'
-    """
-    for prefix, text in REASONS_ZH:
-        if reason.startswith(prefix):
-            return text if reason.rstrip(".") == prefix else f"{text}（{reason}）"
-    return reason
-
-
-def plain_history(history) -> list[dict]:
-    """Chatbot/API history -> [{'role', 'content': str}], dropping non-text parts and status messages.
-
-    Gradio 6 hands message content over as a list of parts: [{'type': 'text', 'text': '...'}].
-    """
-    out = []
-    for m in history or []:
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-            continue
-        if (m.get("metadata") or {}).get("title"):
-            continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-        elif isinstance(content, dict):
-            content = content.get("text", "")
-        if isinstance(content, str) and content.strip():
-            out.append({"role": m["role"], "content": content})
-    return out
-
-
-def script_of(turn: dict, display: str) -> tuple[str, str]:
-    """(script, OpenCC variant) an answer is shown in: the question's script unless the user chose one."""
-    answer = turn.get("answer") or {}
-    question = turn.get("question", "")
-    if display in (None, "", "auto"):
-        script = answer.get("script") or detect_script(question)
-    else:
-        script = display
-    variant = detect_variant(question) if detect_script(question) == "traditional" else "s2t"
-    return script, variant
-
-
-def answer_markdown(answer: dict, script: str | None = None, variant: str = "s2t") -> str:
-    """An answer for the chat bubble and the API: text with [n] markers, notices, sources list."""
-    script = script or answer.get("script", "simplified")
-    c = lambda t: convert(t, script, variant)  # noqa: E731
-    lines = []
-    outcome = answer_outcome(answer)
-    if outcome == "abstained":
-        lines.append("⚠️ **" + c("未找到依据") + "**")
-    elif outcome == "uncertain":
-        lines.append("❔ **" + c("依据不确定，请核对原文") + "**" + confidence_note(answer, c))
-    lines.append(md_escape(c(answer.get("answer", ""))))
-    rewritten = answer.get("rewritten_query") or ""
-    if rewritten and rewritten != answer.get("question"):
-        lines.append("*" + c("检索问题（按上文改写）") + "：" + md_escape(c(rewritten)) + "*")
-    for note in answer.get("notices") or []:
-        lines.append("> " + c("提示") + "：" + md_escape(c(note)))
-    cites = answer.get("citations") or []
-    if cites:
-        lines.append(c("来源") + "：" + "；".join(
-            f"[{x['n']}] 《{md_escape(c(x['title']))}》{md_escape(c(x['label']))}" for x in cites))
-    elif answer.get("abstained") and answer.get("related"):
-        lines.append(c("可能相关的条款见右侧“来源”栏（仅供参考）。"))
-    return "\n\n".join(lines)
-
-
-def answer_outcome(answer: dict) -> str:
-    """'answered', 'uncertain' or 'abstained' (answers saved before outcomes existed: from 'abstained')."""
-    return answer.get("outcome") or ("abstained" if answer.get("abstained") else "answered")
-
-
-def confidence_note(answer: dict, c) -> str:
-    conf = answer.get("confidence")
-    return f"（{c('置信度')} {conf:.0%}）" if isinstance(conf, (int, float)) else ""
-
-
-def citation_card(cite: dict, script: str, variant: str, quote: bool = True, heading: str = "") -> str:
-    """One source: [n], label, heading path, document and 文号, full clause text with the quote marked."""
-    c = lambda t: convert(t, script, variant)  # noqa: E731
-    path = " › ".join(list(cite.get("headings") or []) + ([heading] if heading else []))
-    page = f" · {c('第')}{cite['page']}{c('页')}" if cite.get("page") else ""
-    docno = f'<span class="pqa-docno">{esc(c(cite["doc_number"]))}</span>' if cite.get("doc_number") else ""
-    text = highlight(cite.get("text", ""), cite.get("quote", "") if quote else "", script, variant)
-    return (f'<article class="pqa-cite" data-n="{esc(cite.get("n", ""))}">'
-            f'<header><span class="pqa-n">[{esc(cite.get("n", ""))}]</span>'
-            f'<span class="pqa-label">{esc(c(cite.get("label") or "（无编号）"))}</span></header>'
-            + (f'<div class="pqa-path">{esc(c(path))}</div>' if path else "")
-            + f'<div class="pqa-doc">《{esc(c(cite.get("title", "")))}》{docno}{esc(page)}</div>'
-            f'<div class="pqa-text">{text}</div>'
-            f'<button class="pqa-open" data-clause="{esc(cite.get("clause_id", ""))}" data-n="{esc(cite.get("n", ""))}">'
-            f'{esc(c("在文件中查看"))}</button></article>')
-
-
-def document_body(doc, start: int, end: int, quote: str = "", script: str = "original", variant: str = "s2t") -> str:
-    """Escaped document text with [start, end) wrapped as the target clause and `quote` marked in it.
-
-    A line break is added before every clause that does not start a line, so documents whose
-    source had none still read clause by clause.
-    """
-    body = doc.text
-    events: dict[int, list[str]] = {}  # position -> markup inserted there, in order
-    for cl in doc.clauses:
-        if 0 < cl.start < len(body) and body[cl.start - 1] != "\n":
-            events.setdefault(cl.start, []).append("\n")
-    if end > start:
-        events.setdefault(start, []).append('<span class="pqa-clause pqa-target" id="pqa-target">')
-        events.setdefault(end, []).insert(0, "</span>")
-        span = find_span(body[start:end], quote)
-        if span:  # registered after the clause span so that it nests inside it
-            events.setdefault(start + span[0], []).append("<mark>")
-            events.setdefault(start + span[1], []).insert(0, "</mark>")
-    out, prev = [], 0
-    for pos in sorted(events) + [len(body)]:
-        out.append(esc(convert(body[prev:pos], script, variant)))
-        out.extend(events.get(pos, []))
-        prev = pos
-    return "".join(out)
-
-
 # ---------------------------------------------------------------- the app
 
 
@@ -308,12 +51,12 @@ class PolicyQAApp:
     def __init__(self, assistant, settings: Settings | None = None, ratings: RatingsStore | None = None):
         self.assistant = assistant
         self.settings = settings or assistant.settings
-        self.ratings = ratings or RatingsStore(self.settings.ratings_db)
+        self.ratings = ratings or RatingsStore(self.settings.ratings_db, self.settings)
         self.var_dir = Path(self.settings.index_dir).resolve().parent
-        self.uploads_dir = self.var_dir / "uploads"
-        self.chat_log = self.var_dir / "chat_log.jsonl"
-        self._index_lock = threading.Lock()  # one upload/rebuild at a time
-        self._log_lock = threading.Lock()
+        self.uploads_dir = uploads_folder(self.settings)
+        self.chat_log = ChatLog(self.var_dir / "chat_log.jsonl", self.settings.chat_log_max_bytes,
+                                self.settings.chat_log_keep)
+        self.uploads = UploadQueue(self._run_upload, max_waiting=self.settings.max_queued_uploads)
         self.max_citations = max(MAX_CITATIONS, self.settings.top_k)
         self.demo: gr.Blocks | None = None
 
@@ -375,17 +118,20 @@ class PolicyQAApp:
         then streams into the last message and the sources panel fills when it is verified.
         """
         turns = list(turns or [])
+        raw = question
         try:
             question = self.assistant.check_question(question)
         except InvalidQuestion as exc:
             raise gr.Error(str(exc)) from exc
-        history = [m for t in turns for m in (
-            {"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["answer"]["answer"]})]
+        history = bound_history([m for t in turns for m in (
+            {"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["answer"]["answer"]})],
+            **history_bounds(self.settings))
         pending = {"question": question, "partial": ""}
         yield self.render_chat(turns, display, pending), gr.update(), turns, ""
         answer = None
         try:
-            for kind, value in self.assistant.ask_stream(question, history, docs=list(docs or []) or None,
+            # the raw question: ask_stream cleans it again and says what it dropped
+            for kind, value in self.assistant.ask_stream(raw, history, docs=list(docs or []) or None,
                                                          mode=mode or None):
                 if kind == "delta":
                     # the extractive answer arrives in one piece: reveal it in a few steps
@@ -415,23 +161,22 @@ class PolicyQAApp:
 
     def api_ask(self, question: str, history: list[dict] | None = None) -> tuple[str, list[dict]]:
         """API endpoint /ask: (question, history messages) -> (answer Markdown, citations as in the CLI JSON)."""
+        history = bound_history(history, **history_bounds(self.settings))
         try:
-            answer = self.assistant.ask(question, plain_history(history))
+            answer = self.assistant.ask(question, history)
         except PolicyQAError as exc:
             raise gr.Error(str(exc)) from exc
         result = answer.to_json()
         self.log_turn({"id": item_id_for(answer.question), "question": answer.question,
-                       "history": plain_history(history), "answer": result})
+                       "history": history, "answer": result})
         return answer_markdown(result), result["citations"]
 
     def log_turn(self, turn: dict):
         """Append an answered question to var/chat_log.jsonl (the Evaluate tab can load it)."""
-        row = {"id": turn["id"], "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "question": turn["question"],
-               "history": turn.get("history") or [], "answer": turn["answer"]}
-        with self._log_lock:
-            self.chat_log.parent.mkdir(parents=True, exist_ok=True)
-            with self.chat_log.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.chat_log.append({"id": turn["id"], "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                              "question": turn["question"],
+                              "history": bound_history(turn.get("history"), **history_bounds(self.settings)),
+                              "answer": turn["answer"]})
 
     # ---------------------------------------------------------------- document view
 
@@ -514,22 +259,20 @@ class PolicyQAApp:
         view = self.show_clause(doc.clauses[0].clause_id) if doc and doc.clauses else DOCVIEW_PLACEHOLDER
         return self.render_outline(doc_id), view
 
-    def index_paths(self) -> list[Path]:
-        """What the index should hold: the bundled corpus, other folders already indexed, the uploads."""
-        from index.pipeline import source_roots
+    def upload_document(self, file, wait: bool = True, timeout_s: float = 3600):
+        """Check an uploaded file and queue it for indexing in the background.
 
-        sources = [(d.doc_id, d.path) for d in self.assistant.data.docs.values()]
-        paths = source_roots(sources, [Path(self.settings.corpus_dir), self.uploads_dir])
-        return [p for p in paths if p != self.uploads_dir.resolve()] + [self.uploads_dir]
-
-    def upload_document(self, file, progress=gr.Progress(track_tqdm=True)):
-        """Add one uploaded file to the index (incremental, atomic); returns (status, table, choices...)."""
-        from index.pipeline import build_index, parse_document
+        With `wait` (scripts, tests) block until it is indexed and return what the upload event
+        shows at the end: (status, table, chat filter choices, document choice). Without it,
+        return at once with the queue's status; the sessions' timers show the rest.
+        A refusal raises gr.Error with a Chinese message that says the index is unchanged.
+        """
+        from index.pipeline import parse_document
 
         if not file:
             raise gr.Error("请选择要上传的文件。")
         src = Path(file if isinstance(file, (str, Path)) else getattr(file, "name", file["path"]))
-        name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", src.name).lstrip(".") or "upload.txt"
+        name = safe_name(src.name)
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
             raise gr.Error(f"无法导入“{name}”：不支持的文件类型“{suffix or '无扩展名'}”，"
@@ -540,56 +283,103 @@ class PolicyQAApp:
             raise gr.Error(f"无法导入“{name}”：文件是空的。索引未改变。")
         if size > limit:
             raise gr.Error(f"无法导入“{name}”：文件过大（{size_text(size)}），上限为 {size_text(limit)}。索引未改变。")
-        data = src.read_bytes()
-        with self._index_lock:
-            progress(0.05, desc="检查文件")
-            try:  # parse before touching the index: an unreadable file never reaches it
-                parse_document(src, Path(name).stem, data)
-            except UnsupportedDocument as exc:
-                raise gr.Error(f"无法导入“{name}”：{reason_zh(str(exc))}。索引未改变。") from exc
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
-            target = self.uploads_dir / name
-            backup = self.uploads_dir / f".{name}.previous" if target.exists() else None
-            if backup:
-                os.replace(target, backup)
-            target.write_bytes(data)
-            progress(0.2, desc="解析并向量化")
-            try:
-                index, report = build_index(self.index_paths(), self.settings, embedder=self.assistant.embedder,
-                                            progress=True)
-                skipped = [s for s in report.skipped if Path(s["source"]).resolve() == target.resolve()]
-                if skipped:
-                    raise UnsupportedDocument(skipped[0]["reason"])
-            except (PolicyQAError, OSError) as exc:
-                target.unlink(missing_ok=True)
-                if backup:
-                    os.replace(backup, target)
-                # the live index may now lack the file; put the previous state back
-                index, _ = build_index(self.index_paths(), self.settings, embedder=self.assistant.embedder,
-                                       progress=False)
-                self.assistant.reload(index)
-                raise gr.Error(f"无法导入“{name}”：{reason_zh(str(exc))}。索引未改变。") from exc
-            if backup:
-                backup.unlink(missing_ok=True)
-            progress(0.9, desc="载入新索引")
-            self.assistant.reload(index)
-        row = next(r for r in report.indexed if Path(r["source"]).resolve() == target.resolve())
-        status = (f"已导入《{esc(row['title'])}》（{esc(name)}）：{row['clauses']} 个条款、{row['chunks']} 个片段，"
-                  f"本次向量化 {report.embedded_chunks} 个片段，用时 {report.timings_s.get('total', 0):.1f} 秒。现在即可检索。")
-        if row["warnings"]:
-            status += "<br>导入提示：" + "；".join(esc(w) for w in row["warnings"])
-        choices = self.doc_choices()
-        return (status, self.documents_table(), gr.update(choices=choices),
-                gr.update(choices=choices, value=row["doc_id"]))
-
-    def on_upload(self, file, progress=gr.Progress(track_tqdm=True)):
-        """The upload event: like upload_document, but a refusal is shown in the status line and a
-        warning toast instead of putting the table and lists into an error state."""
+        try:  # parse before queueing: an unreadable file is refused at once and never reaches the index
+            parse_document(src, Path(name).stem, src.read_bytes())
+        except UnsupportedDocument as exc:
+            raise gr.Error(f"无法导入“{name}”：{reason_zh(str(exc))}。索引未改变。") from exc
         try:
-            return self.upload_document(file, progress)
+            job = self.uploads.submit(src, name)
+        except PolicyQAError as exc:
+            raise gr.Error(str(exc)) from exc
+        if not wait:
+            return job
+        view = self.uploads.wait(job.id, timeout_s)
+        if view is None:
+            raise gr.Error(f"“{name}”在 {timeout_s:.0f} 秒内未导入完成，仍在后台进行。")
+        if view.state != "done":
+            raise gr.Error(view.message)
+        choices = self.doc_choices()
+        return (esc(view.message), self.documents_table(), gr.update(choices=choices),
+                gr.update(choices=choices, value=view.doc_id))
+
+    def _run_upload(self, job) -> tuple[str, str]:
+        """The queue's worker: index one job's file, swap the new index in; (message, doc_id)."""
+        from index.ingest import ingest_upload
+
+        job.progress(0.02, "解析文件")
+        result = ingest_upload(self.settings, self.assistant.embedder, job.path, job.name, cancel=job.cancel,
+                               on_progress=job.progress)
+        job.progress(0.98, "载入新索引")
+        self.assistant.reload(result.data)
+        row = result.row
+        message = (f"已导入《{row['title']}》（{result.stored_name}）：{row['clauses']} 个条款、{row['chunks']} 个片段，"
+                   f"本次向量化 {result.report.embedded_chunks} 个片段，用时 {result.report.timings_s.get('total', 0):.1f} 秒。"
+                   "现在即可检索。")
+        notes = list(result.notices) + list(row.get("warnings") or [])
+        if notes:
+            message += "导入提示：" + "；".join(notes)
+        return message, row["doc_id"]
+
+    def on_upload(self, file, watch: dict | None):
+        """The upload event: queue the file and show the queue; a refusal shows in the status line and a toast."""
+        watch = dict(watch or {})
+        try:
+            job = self.upload_document(file, wait=False)
         except gr.Error as exc:
             gr.Warning(exc.message, duration=15)
-            return f'<div class="pqa-notice">导入失败：{esc(exc.message)}</div>', gr.update(), gr.update(), gr.update()
+            return (f'<div class="pqa-notice">导入失败：{esc(exc.message)}</div>' + self.render_uploads(), watch)
+        watch["mine"] = list(watch.get("mine") or []) + [job.id]
+        return self.render_uploads(), watch
+
+    def render_uploads(self) -> str:
+        """The upload queue: each job with its state, progress and a cancel button while unfinished."""
+        rows = []
+        for v in self.uploads.snapshot()[-8:]:
+            state = STATE_ZH[v.state]
+            bar = (f'<progress max="100" value="{v.fraction * 100:.0f}"></progress> {v.fraction:.0%} {esc(v.step)}'
+                   if v.state == "running" else "")
+            cancel = (f'<button class="pqa-open" data-job="{esc(v.id)}">取消</button>'
+                      if v.state in ("queued", "running") else "")
+            message = f'<div class="pqa-job-message">{esc(v.message)}</div>' if v.message else ""
+            rows.append(f'<li class="pqa-job pqa-job-{v.state}"><b>{esc(v.name)}</b> · {state} {bar} {cancel}{message}</li>')
+        return f'<ul class="pqa-jobs">{"".join(rows)}</ul>' if rows else ""
+
+    def on_job_click(self, evt: gr.EventData):
+        """A click on a job's cancel button."""
+        data = getattr(evt, "_data", None) or {}
+        if data.get("job"):
+            self.uploads.cancel(str(data["job"]))
+        return self.render_uploads()
+
+    def poll_uploads(self, watch: dict | None):
+        """Every session's timer: refresh the queue, and the document lists when the index changed.
+
+        Outputs: upload status, table, chat filter, document choice, outline, clause view, watch.
+        A session that uploaded a file gets that document selected once it is indexed.
+        """
+        watch = dict(watch or {})
+        status = self.render_uploads()
+        out = [gr.update() if status == watch.get("status") else status] + [gr.update()] * 5
+        watch["status"] = status
+        mine = list(watch.get("mine") or [])
+        views = {v.id: v for v in self.uploads.snapshot()}
+        done_mine = [views[j] for j in mine if j in views and views[j].state in ("done", "failed", "cancelled")]
+        watch["mine"] = [j for j in mine if j in views and j not in {v.id for v in done_mine}]
+        if watch.get("completed", 0) != self.uploads.completed:
+            watch["completed"] = self.uploads.completed
+            choices = self.doc_choices()
+            out[1:4] = [self.documents_table(), gr.update(choices=choices), gr.update(choices=choices)]
+        selected = next((v.doc_id for v in reversed(done_mine) if v.state == "done"), "")
+        if selected and selected in self.assistant.data.docs:
+            out[3] = gr.update(choices=self.doc_choices(), value=selected)
+            out[4:6] = list(self.select_document(selected))
+        return out + [watch]
+
+    def refresh_lists(self, watch: dict | None):
+        """A page load: the documents as they are now, not as they were when the app started."""
+        watch = dict(watch or {}, completed=self.uploads.completed)
+        choices = self.doc_choices()
+        return self.documents_table(), gr.update(choices=choices), gr.update(choices=choices), watch
 
     # ---------------------------------------------------------------- evaluation
 
@@ -646,24 +436,12 @@ class PolicyQAApp:
 
     def load_chat_log(self, evaluator: str, limit: int = 200):
         """The latest answered questions from the chat log (all users of this server)."""
-        if not self.chat_log.exists():
+        rows = self.chat_log.latest(limit)
+        if not rows:
             raise gr.Error("还没有对话记录：先在“问答”页提问。")
-        rows = []
-        for line in self.chat_log.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-        seen, items = set(), []
-        for row in reversed(rows):
-            if row["id"] in seen:
-                continue
-            seen.add(row["id"])
-            items.append({"id": row["id"], "question": row["question"], "history": row.get("history") or [],
-                          "answer": row["answer"]})
-            if len(items) >= limit:
-                break
-        return self._show_items(items[::-1], evaluator, 0)
+        items = [{"id": str(row.get("id")), "question": str(row.get("question") or ""),
+                  "history": plain_history(row.get("history")), "answer": row["answer"]} for row in rows]
+        return self._show_items(items, evaluator, 0)
 
     def load_my_ratings(self, evaluator: str):
         """The items this evaluator has already rated (after a reload or a restart)."""
@@ -689,7 +467,7 @@ class PolicyQAApp:
         if not evaluator:
             return f"共 {len(items)} 个问题。填写评估人姓名后开始评分。"
         done, total = self.ratings.progress(evaluator, [it["id"] for it in items])
-        return f"**{esc(evaluator)}** 的进度：已评 {done} / {total}"
+        return f"**{md_escape(evaluator)}** 的进度：已评 {done} / {total}"
 
     def render_item(self, item: dict | None) -> str:
         """One question with its answer and numbered citations, as the evaluator sees it."""
@@ -801,8 +579,11 @@ class PolicyQAApp:
             kw["citation_marks"] = {str(cites[k]["n"]): value == "yes"}
         else:
             raise ValueError(f"unknown rating field {field!r}")
-        self.ratings.save(evaluator, item["id"], question=item["question"],
-                          answer_json=json.dumps(item["answer"], ensure_ascii=False), **kw)
+        try:
+            self.ratings.save(evaluator, item["id"], question=item["question"],
+                              answer_json=json.dumps(item["answer"], ensure_ascii=False), **kw)
+        except PolicyQAError as exc:
+            raise gr.Error(str(exc)) from exc
         return f"已保存（{time.strftime('%H:%M:%S')}）", self.progress_text(items, evaluator)
 
     def export_ratings(self, fmt: str) -> str:
@@ -860,6 +641,7 @@ class PolicyQAApp:
                     with gr.Row(equal_height=False):
                         with gr.Column(scale=5):
                             chatbot = gr.Chatbot(label="对话", height=480, elem_id="pqa-chat", feedback_options=None,
+                                                 latex_delimiters=[],
                                                  buttons=["copy"], placeholder="在下方输入问题，或点选示例问题。")
                             question = gr.Textbox(label="问题", placeholder="例如：自由职业者怎么交养老保险？（可用简体或繁體）",
                                                   elem_id="pqa-question", max_length=self.settings.max_question_chars,
@@ -898,10 +680,12 @@ class PolicyQAApp:
                         with gr.Column(scale=3):
                             doc_clause = gr.HTML(DOCVIEW_PLACEHOLDER, elem_id="pqa-doc-clause", js_on_load=SCROLL_JS)
                     gr.Markdown(f"#### 上传文件\n支持 {' '.join(SUPPORTED_SUFFIXES)}，单个文件不超过 "
-                                f"{size_text(self.settings.max_upload_bytes)}。导入后即可检索；导入失败时索引保持不变。")
+                                f"{size_text(self.settings.max_upload_bytes)}。文件在后台导入，可随时取消；导入完成后即可检索，导入失败或取消时索引保持不变。")
                     upload = gr.File(label="上传政策文件", file_types=list(SUPPORTED_SUFFIXES), type="filepath",
                                      elem_id="pqa-upload")
-                    upload_status = gr.HTML(elem_id="pqa-upload-status")
+                    upload_status = gr.HTML(self.render_uploads(), elem_id="pqa-upload-status", js_on_load=CLICK_JS)
+                    watch = gr.State({})  # this session's view of the upload queue (see poll_uploads)
+                    timer = gr.Timer(self.settings.upload_poll_s)
 
                 with gr.Tab("评估", id="evaluate"):
                     items = gr.State([])
@@ -958,10 +742,13 @@ class PolicyQAApp:
             # ---- documents
             doc_select.change(self.select_document, doc_select, [outline, doc_clause], api_visibility="private")
             outline.click(self.open_outline_clause, None, doc_clause, api_visibility="private")
-            # cleared after every attempt (also a refused one) so the next file can be dropped in
-            upload.upload(self.on_upload, upload, [upload_status, table, docs, doc_select],
-                          concurrency_limit=1, concurrency_id="index", api_visibility="private") \
+            # the handler only checks and queues the file; the timer shows progress and the new lists
+            upload.upload(self.on_upload, [upload, watch], [upload_status, watch], api_visibility="private") \
                 .then(lambda: None, None, upload, api_visibility="private")
+            upload_status.click(self.on_job_click, None, upload_status, api_visibility="private")
+            timer.tick(self.poll_uploads, watch, [upload_status, table, docs, doc_select, outline, doc_clause, watch],
+                       api_visibility="private", show_progress="hidden")
+            demo.load(self.refresh_lists, watch, [table, docs, doc_select, watch], api_visibility="private")
 
             # ---- evaluation: every widget saves on input (user changes only, not when an item is shown)
             shown = [items, index, selector, item_html, progress_md, correctness, completeness, abstain_ok, comment,
@@ -994,7 +781,7 @@ class PolicyQAApp:
             export_jsonl.click(lambda: self.export_ratings("jsonl"), None, export_file, api_visibility="private")
             agree_btn.click(self.agreement_html, None, agree_html, api_visibility="private")
 
-        # the Assistant is thread-safe for ask; uploads run one at a time (concurrency_id="index")
+        # the Assistant is thread-safe for ask; uploads run one at a time in the UploadQueue worker
         demo.queue(default_concurrency_limit=8, max_size=256)
         self.demo = demo
         return demo
@@ -1002,7 +789,8 @@ class PolicyQAApp:
     def blocked_paths(self) -> list[str]:
         """Paths the server must never serve: the code, the index, uploads, ratings and the chat log."""
         db = Path(self.settings.ratings_db).resolve()
-        paths = [REPO_ROOT, Path(self.settings.index_dir).resolve(), self.uploads_dir, self.chat_log,
+        paths = [REPO_ROOT, Path(self.settings.index_dir).resolve(), self.uploads_dir, self.chat_log.path,
+                 *(self.chat_log.rotated(k) for k in range(1, self.chat_log.keep + 1)),
                  Path(self.settings.corpus_dir).resolve(), db, db.with_name(db.name + "-wal"),
                  db.with_name(db.name + "-shm")]
         return sorted({str(p) for p in paths})
@@ -1015,25 +803,6 @@ class PolicyQAApp:
                        max_file_size=self.settings.max_upload_bytes, show_error=True, footer_links=["api"])
         options.update(kwargs)
         return demo.launch(**options)
-
-
-def warnings_summary(warnings, limit: int = 2, width: int = 40) -> str:
-    """Ingestion warnings for a table cell: the first few, shortened; all of them show with the outline."""
-    shown = [w if len(w) <= width else w[:width] + "…" for w in list(warnings)[:limit]]
-    more = f"（另 {len(warnings) - limit} 条）" if len(warnings) > limit else ""
-    return "；".join(shown) + more
-
-
-def size_text(n: int) -> str:
-    """2500000 -> '2.4 MB', 2048 -> '2 KB', 100 -> '100 字节'."""
-    if n >= 2**20:
-        return f"{n / 2**20:.1f}".rstrip("0").rstrip(".") + " MB"
-    return f"{n / 2**10:.0f} KB" if n >= 2**10 else f"{n} 字节"
-
-
-def item_id_for(question: str) -> str:
-    """A readable id for an answered chat question: 'chat-' + short hash of time and question."""
-    return "chat-" + hashlib.blake2b(f"{time.time_ns()}|{question}".encode("utf-8"), digest_size=5).hexdigest()
 
 
 def build_app(assistant, settings: Settings | None = None) -> gr.Blocks:

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
 import pytest
+from markdown_it import MarkdownIt
 
 import app
-from app import PolicyQAApp, answer_markdown, esc, find_span, highlight, plain_history
+from app import PolicyQAApp
+from assistant.history import plain_history
+from web.render import answer_markdown, citation_card, esc, find_span, highlight
 from eval.ratings import RatingsStore, read_csv
 from index.store import current_generation
 
@@ -146,7 +151,8 @@ def test_mode_switch_is_disabled_without_an_llm_endpoint(ui):
 
 def test_api_ask_returns_markdown_and_cli_shaped_citations(ui):
     markdown, citations = ui.api_ask("地税部门在扩面工作中负责什么?", [])
-    assert "[1]" in markdown and "四、(二)3." in markdown
+    shown = html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(markdown)))
+    assert "[1]" in shown and "四、(二)3." in shown and "\\" not in shown
     assert citations[0]["label"] == "四、(二)3."
     assert set(citations[0]) == {"n", "doc_id", "source", "title", "doc_number", "label", "path", "headings",
                                  "quote", "text", "clause_id", "page"}
@@ -207,7 +213,7 @@ def test_html_in_a_document_is_shown_as_text(ui, tmp_path, fake_assistant):
     assert "{{value}}" not in view and "${" not in view  # not evaluated by Gradio's HTML template
     cite = {"n": 1, "label": "三、", "title": doc.title, "text": clause.text, "quote": "<script>",
             "clause_id": clause.clause_id, "headings": [], "doc_number": "<i>号</i>"}
-    card = app.citation_card(cite, "original", "s2t")
+    card = citation_card(cite, "original", "s2t")
     assert "<script>" not in card and "<i>" not in card and "<mark>&lt;script&gt;</mark>" in card
 
 
@@ -289,10 +295,51 @@ def test_bad_upload_gives_an_error_and_leaves_the_index_unchanged(ui, fake_assis
 def test_refused_upload_event_reports_in_the_status_line(ui, fake_assistant, tmp_path):
     docs_before = set(fake_assistant.data.docs)
     with pytest.warns(UserWarning, match="无法导入"):  # gr.Warning outside a request: a Python warning
-        status, table, docs, select = ui.on_upload(str(write(tmp_path / "in" / "坏.txt", bytes(range(256)) * 4)))
+        status, watch = ui.on_upload(str(write(tmp_path / "in" / "坏.txt", bytes(range(256)) * 4)), {})
     assert "导入失败" in status and "坏.txt" in status
-    assert table == docs == select == gr.update()  # the table and lists keep what they show
+    assert not watch.get("mine")
     assert set(fake_assistant.data.docs) == docs_before
+
+
+def test_upload_event_returns_at_once_and_the_timer_shows_the_result(ui, fake_assistant, tmp_path):
+    """The handler only queues; any session's timer then shows progress and refreshes the lists."""
+    other = ui.refresh_lists({})[-1]  # a second session, opened before the upload
+    status, watch = ui.on_upload(str(write(tmp_path / "in" / "无人机补贴通知.txt", GOOD_DOC)), {})
+    assert "无人机补贴通知.txt" in status and ("等待中" in status or "导入中" in status or "已导入" in status)
+    job_id = watch["mine"][0]
+    assert ui.uploads.wait(job_id, 300).state == "done"
+    status, table, docs, select, outline, clause, watch = ui.poll_uploads(watch)
+    assert "已导入" in status and any(r[1] == "津政办发〔2024〕99号" for r in table)
+    assert select["value"] == "无人机补贴通知" and "补贴对象" in outline  # the uploader's session opens it
+    assert not watch["mine"]
+    # the other session gets the new lists on its next tick, without selecting anything
+    status, table, docs, select, outline, clause, other = ui.poll_uploads(other)
+    assert any(v == "无人机补贴通知" for _, v in docs["choices"]) and "value" not in select
+    # and a tick with nothing new changes nothing
+    assert ui.poll_uploads(other)[:6] == [gr.update()] * 6
+    # a page opened later lists it too
+    table, docs, select, _ = ui.refresh_lists({})
+    assert any(v == "无人机补贴通知" for _, v in select["choices"])
+
+
+def test_a_queued_upload_can_be_cancelled(ui, fake_assistant, fake_settings, tmp_path):
+    generation = current_generation(Path(fake_settings.index_dir))
+    gate = __import__("threading").Event()
+    real = ui.uploads._run
+    ui.uploads._run = lambda job: (gate.wait(60), real(job))[1]  # hold the worker on the first job
+    first = ui.upload_document(str(write(tmp_path / "in" / "甲.txt", GOOD_DOC)), wait=False)
+    second = ui.upload_document(str(write(tmp_path / "in" / "乙.txt", GOOD_DOC.replace("无人机", "潜水"))), wait=False)
+    html_before = ui.render_uploads()
+    assert f'data-job="{second.id}"' in html_before and "等待中" in html_before
+    ui.on_job_click(gr.EventData(None, {"job": second.id}))
+    ui.on_job_click(gr.EventData(None, {"job": first.id}))
+    gate.set()
+    assert ui.uploads.wait(second.id, 60).state == "cancelled"
+    assert ui.uploads.wait(first.id, 300).state == "cancelled"
+    assert "已取消" in ui.render_uploads()
+    assert current_generation(Path(fake_settings.index_dir)) == generation
+    assert not {"甲", "乙"} & set(fake_assistant.data.docs)
+    assert not any((Path(fake_settings.index_dir).parent / "uploads").glob("*.txt"))
 
 
 def test_oversize_upload_is_refused(fake_assistant, fake_settings, tmp_path):

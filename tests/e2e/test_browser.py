@@ -217,6 +217,65 @@ def test_documents_outline_and_upload(page, tmp_path):
     expect(page.locator("#pqa-sources .pqa-cite").first).to_contain_text("关于家政服务员培训补贴的通知")
 
 
+class HitCounter:
+    """A local HTTP server that counts the requests it gets (a tracking pixel's host)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        counter = self
+        self.hits: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                counter.hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_uploaded_markdown_stays_text_and_every_session_sees_the_upload(browser, server, tmp_path):
+    pixel = HitCounter()
+    other = open_page(browser, server)  # a session opened before the upload
+    page = open_page(browser, server)
+    doc = tmp_path / "潜水员补贴通知.txt"
+    doc.write_text("关于潜水员培训补贴的通知\n一、补贴标准\n"
+                   f"潜水员培训补贴每人五百元，申请表见![x]({pixel.url}/track.png)附件，详见{pixel.url}/more。\n",
+                   encoding="utf-8")
+    page.get_by_role("tab", name="文件").click()
+    page.locator("#pqa-upload input[type=file]").set_input_files(str(doc))
+    expect(page.locator("#pqa-upload-status")).to_contain_text("已导入")
+
+    page.get_by_role("tab", name="问答").click()
+    ask(page, "潜水员培训补贴每人多少?", "#pqa-sources .pqa-cite")
+    bubble = page.locator("#pqa-chat .bot-row").last
+    expect(bubble).to_contain_text("track.png")  # the quoted syntax shows as text
+    assert page.locator("#pqa-chat img[src*='track.png'], #pqa-sources img, #pqa-chat a[href*='127.0.0.1']").count() == 0
+    page.wait_for_timeout(500)
+    assert pixel.hits == []  # nothing was fetched from the document's URL
+    shot(page, "09-markdown-in-a-document-stays-text")
+
+    # the session opened before the upload lists the new document and can filter on it
+    other.get_by_role("tab", name="文件").click()
+    expect(other.locator("#pqa-doc-table")).to_contain_text("关于潜水员培训补贴的通知")
+    other.get_by_role("tab", name="问答").click()
+    other.locator("#pqa-docs input").click()
+    other.get_by_role("option", name="关于潜水员培训补贴的通知", exact=False).first.click()
+    other.keyboard.press("Escape")
+    ask(other, "补贴每人多少?", "#pqa-sources .pqa-cite")
+    expect(other.locator("#pqa-sources .pqa-cite").first).to_contain_text("关于潜水员培训补贴的通知")
+    shot(other, "10-upload-seen-by-another-session")
+    other.close()
+
+
 def rate_widgets(page):
     return {
         "correctness": page.locator("#pqa-correctness"),
