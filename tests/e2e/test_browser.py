@@ -197,7 +197,7 @@ def test_documents_outline_and_upload(page, tmp_path):
     doc.write_text("关于家政服务员培训补贴的通知\n一、补贴对象\n参加家政服务员培训的本市失业人员。\n"
                    "二、补贴标准\n(一)家政服务员培训补贴按每人八百元发放。\n", encoding="utf-8")
     page.locator("#pqa-upload input[type=file]").set_input_files(str(doc))
-    expect(page.locator("#pqa-upload-status")).to_contain_text("已导入")
+    expect(page.locator("#pqa-upload-status")).to_contain_text("已导入《关于家政服务员培训补贴的通知》")
     expect(page.locator("#pqa-doc-table")).to_contain_text("关于家政服务员培训补贴的通知")
     # the new document is selected and its outline shown
     expect(page.locator("#pqa-outline")).to_contain_text("补贴对象")
@@ -246,18 +246,20 @@ def test_uploaded_markdown_stays_text_and_every_session_sees_the_upload(browser,
     pixel = HitCounter()
     other = open_page(browser, server)  # a session opened before the upload
     page = open_page(browser, server)
-    doc = tmp_path / "潜水员补贴通知.txt"
-    doc.write_text("关于潜水员培训补贴的通知\n一、补贴标准\n"
-                   f"潜水员培训补贴每人五百元，申请表见![x]({pixel.url}/track.png)附件，详见{pixel.url}/more。\n",
+    doc = tmp_path / "渔船船员保险通知.txt"
+    doc.write_text("关于渔船船员意外伤害保险的通知\n一、参保对象\n本市登记的渔船船员。\n二、保险费\n"
+                   f"(一)渔船船员意外伤害保险费由船东按每人每年二百元缴纳，详见[办事指南]({pixel.url}/guide)"
+                   f"与![x]({pixel.url}/track.png)。\n",
                    encoding="utf-8")
     page.get_by_role("tab", name="文件").click()
     page.locator("#pqa-upload input[type=file]").set_input_files(str(doc))
-    expect(page.locator("#pqa-upload-status")).to_contain_text("已导入")
+    expect(page.locator("#pqa-upload-status")).to_contain_text("已导入《关于渔船船员意外伤害保险的通知》")
 
     page.get_by_role("tab", name="问答").click()
-    ask(page, "潜水员培训补贴每人多少?", "#pqa-sources .pqa-cite")
+    ask(page, "渔船船员意外伤害保险费由谁缴纳?", "#pqa-sources .pqa-cite")
     bubble = page.locator("#pqa-chat .bot-row").last
-    expect(bubble).to_contain_text("track.png")  # the quoted syntax shows as text
+    expect(bubble).to_contain_text("[办事指南](")
+    expect(page.locator("#pqa-sources .pqa-cite").first).to_contain_text("![x](")
     assert page.locator("#pqa-chat img[src*='track.png'], #pqa-sources img, #pqa-chat a[href*='127.0.0.1']").count() == 0
     page.wait_for_timeout(500)
     assert pixel.hits == []  # nothing was fetched from the document's URL
@@ -265,13 +267,13 @@ def test_uploaded_markdown_stays_text_and_every_session_sees_the_upload(browser,
 
     # the session opened before the upload lists the new document and can filter on it
     other.get_by_role("tab", name="文件").click()
-    expect(other.locator("#pqa-doc-table")).to_contain_text("关于潜水员培训补贴的通知")
+    expect(other.locator("#pqa-doc-table")).to_contain_text("关于渔船船员意外伤害保险的通知")
     other.get_by_role("tab", name="问答").click()
     other.locator("#pqa-docs input").click()
-    other.get_by_role("option", name="关于潜水员培训补贴的通知", exact=False).first.click()
+    other.get_by_role("option", name="关于渔船船员意外伤害保险的通知", exact=False).first.click()
     other.keyboard.press("Escape")
-    ask(other, "补贴每人多少?", "#pqa-sources .pqa-cite")
-    expect(other.locator("#pqa-sources .pqa-cite").first).to_contain_text("关于潜水员培训补贴的通知")
+    ask(other, "保险费每人每年多少?", "#pqa-sources .pqa-cite")
+    expect(other.locator("#pqa-sources .pqa-cite").first).to_contain_text("关于渔船船员意外伤害保险的通知")
     shot(other, "10-upload-seen-by-another-session")
     other.close()
 
