@@ -20,17 +20,17 @@ from pathlib import Path
 import gradio as gr
 
 from eval.ratings import RatingsStore, agreement
-from index.errors import InvalidQuestion, PolicyQAError, UnsupportedDocument
+from index.errors import InvalidQuestion, PolicyQAError
 from index.load import SUPPORTED_SUFFIXES
 from assistant.history import bound_history, history_bounds, plain_history
 from index.settings import REPO_ROOT, Settings
 from web.assets import CLICK_JS, CSS, SCROLL_JS
-from index.ingest import reason_zh, safe_name, uploads_folder
+from index.ingest import precheck_upload, size_text, uploads_folder
 from web.chatlog import ChatLog, item_id_for
 from web.uploads import STATE_ZH, UploadQueue
 from web.render import (DOCVIEW_PLACEHOLDER, EVAL_PLACEHOLDER, SOURCES_PLACEHOLDER, answer_markdown, answer_outcome,
                         citation_card, confidence_note, convert, document_body, esc, find_span, md_escape,
-                        script_of, size_text, warnings_summary)
+                        script_of, warnings_summary)
 
 CITIZEN_EXAMPLES = ["自由职业者怎么交养老保险?", "那一次性补缴要交滞纳金吗?", "個體工商戶應該參加哪些社會保險?"]
 STAFF_EXAMPLES = ["地税部门在扩面工作中负责什么?", "规划纲要第二部分(三)第1条讲了什么"]
@@ -175,7 +175,7 @@ class PolicyQAApp:
         """Append an answered question to var/chat_log.jsonl (the Evaluate tab can load it)."""
         self.chat_log.append({"id": turn["id"], "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "question": turn["question"],
-                              "history": bound_history(turn.get("history"), **history_bounds(self.settings)),
+                              "history": turn.get("history") or [],  # bounded by respond / api_ask
                               "answer": turn["answer"]})
 
     # ---------------------------------------------------------------- document view
@@ -267,26 +267,13 @@ class PolicyQAApp:
         return at once with the queue's status; the sessions' timers show the rest.
         A refusal raises gr.Error with a Chinese message that says the index is unchanged.
         """
-        from index.pipeline import parse_document
-
         if not file:
             raise gr.Error("请选择要上传的文件。")
         src = Path(file if isinstance(file, (str, Path)) else getattr(file, "name", file["path"]))
-        name = safe_name(src.name)
-        suffix = Path(name).suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES:
-            raise gr.Error(f"无法导入“{name}”：不支持的文件类型“{suffix or '无扩展名'}”，"
-                           f"请上传 {' '.join(SUPPORTED_SUFFIXES)} 文件。索引未改变。")
-        size = src.stat().st_size
-        limit = self.settings.max_upload_bytes
-        if size == 0:
-            raise gr.Error(f"无法导入“{name}”：文件是空的。索引未改变。")
-        if size > limit:
-            raise gr.Error(f"无法导入“{name}”：文件过大（{size_text(size)}），上限为 {size_text(limit)}。索引未改变。")
-        try:  # parse before queueing: an unreadable file is refused at once and never reaches the index
-            parse_document(src, Path(name).stem, src.read_bytes())
-        except UnsupportedDocument as exc:
-            raise gr.Error(f"无法导入“{name}”：{reason_zh(str(exc))}。索引未改变。") from exc
+        try:  # refused at once, before queueing: such a file never reaches the index
+            name = precheck_upload(self.settings, src)
+        except PolicyQAError as exc:
+            raise gr.Error(str(exc)) from exc
         try:
             job = self.uploads.submit(src, name)
         except PolicyQAError as exc:
@@ -363,8 +350,8 @@ class PolicyQAApp:
         watch["status"] = status
         mine = list(watch.get("mine") or [])
         views = {v.id: v for v in self.uploads.snapshot()}
-        done_mine = [views[j] for j in mine if j in views and views[j].state in ("done", "failed", "cancelled")]
-        watch["mine"] = [j for j in mine if j in views and j not in {v.id for v in done_mine}]
+        done_mine = [views[j] for j in mine if j in views and views[j].finished]
+        watch["mine"] = [j for j in mine if j in views and not views[j].finished]
         if watch.get("completed", 0) != self.uploads.completed:
             watch["completed"] = self.uploads.completed
             choices = self.doc_choices()

@@ -4,57 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from eval.faults import Lab, Row, one_line
+from eval.slow_llm import SlowServer
 
 QUESTION = "自由职业者怎么交养老保险?"
 NAMED = "规划纲要第二部分(三)第1条讲了什么"  # answered on the hashing embedder too (a named clause)
 FOLLOW_UP = "那一次性补缴要交滞纳金吗?"
-
-
-class SlowServer:
-    """A tiny OpenAI-compatible chat endpoint streaming `tokens`, one every `interval` seconds
-    (the server of tests/test_llm_limits.py)."""
-
-    def __init__(self, tokens: list[str], interval: float):
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                try:
-                    for tok in owner.tokens:
-                        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "slow",
-                                 "choices": [{"index": 0, "delta": {"content": tok}, "finish_reason": None}]}
-                        self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
-                        self.wfile.flush()
-                        if owner.closed.wait(owner.interval):
-                            return
-                    self.wfile.write(b"data: [DONE]\n\n")
-                except (BrokenPipeError, ConnectionResetError):  # the client hung up at its deadline
-                    return
-
-            def log_message(self, *args):
-                pass
-
-        self.tokens, self.interval = tokens, interval
-        self.closed = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.closed.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # ---------------------------------------------------------------- 3: history

@@ -191,14 +191,16 @@ def check_upload(settings: Settings, target: Path, doc_id: str, data: bytes, nam
                             f"{UNCHANGED}")
 
 
-def ingest_upload(settings: Settings, embedder, src: Path, name: str, *, cancel: threading.Event | None = None,
-                  on_progress: Callable[[float, str], None] | None = None) -> UploadResult:
-    """Add one uploaded file to the index at settings.index_dir (see the module docstring).
+def size_text(n: int) -> str:
+    """2500000 -> '2.4 MB', 2048 -> '2 KB', 100 -> '100 字节'."""
+    if n >= 2**20:
+        return f"{n / 2**20:.1f}".rstrip("0").rstrip(".") + " MB"
+    return f"{n / 2**10:.0f} KB" if n >= 2**10 else f"{n} 字节"
 
-    Raises UploadRefused (UploadBusy when another upload is running) or UploadCancelled, each with
-    a Chinese message; the live index and the uploads folder are then unchanged.
-    """
-    say = on_progress or (lambda fraction, desc: None)
+
+def read_upload(settings: Settings, src: Path, name: str | None = None) -> tuple[str, bytes]:
+    """(safe name, bytes) of an upload of a supported type, not empty and within max_upload_bytes;
+    otherwise UploadRefused. The app calls it (with `precheck_upload`) before queueing a file."""
     name = safe_name(name or Path(src).name)
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -207,13 +209,33 @@ def ingest_upload(settings: Settings, embedder, src: Path, name: str, *, cancel:
     try:
         size = Path(src).stat().st_size
         if size > settings.max_upload_bytes:
-            raise UploadRefused(f"无法导入“{name}”：文件过大（{size:,} 字节），上限为 {settings.max_upload_bytes:,} 字节。"
-                                f"{UNCHANGED}")
+            raise UploadRefused(f"无法导入“{name}”：文件过大（{size_text(size)}），上限为 "
+                                f"{size_text(settings.max_upload_bytes)}。{UNCHANGED}")
         data = Path(src).read_bytes()
     except OSError as exc:
         raise UploadRefused(f"无法导入“{name}”：无法读取上传的文件（{exc.strerror or exc}）。{UNCHANGED}") from exc
     if not data:
         raise UploadRefused(f"无法导入“{name}”：文件是空的。{UNCHANGED}")
+    return name, data
+
+
+def precheck_upload(settings: Settings, src: Path, name: str | None = None) -> str:
+    """Every refusal `ingest_upload` can make before touching the index (type, size, readability,
+    citable text, the character and chunk limits), without taking the lock; returns the safe name."""
+    name, data = read_upload(settings, src, name)
+    check_upload(settings, Path(src), Path(name).stem, data, name)
+    return name
+
+
+def ingest_upload(settings: Settings, embedder, src: Path, name: str, *, cancel: threading.Event | None = None,
+                  on_progress: Callable[[float, str], None] | None = None) -> UploadResult:
+    """Add one uploaded file to the index at settings.index_dir (see the module docstring).
+
+    Raises UploadRefused (UploadBusy when another upload is running) or UploadCancelled, each with
+    a Chinese message; the live index and the uploads folder are then unchanged.
+    """
+    say = on_progress or (lambda fraction, desc: None)
+    name, data = read_upload(settings, src, name)
     index_dir = Path(settings.index_dir)
     with ingest_lock(index_dir):
         say(0.01, "检查文件")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from index.embed import HashingEmbeddings
 from index.settings import REPO_ROOT, Settings
 
 CORPUS = REPO_ROOT / "data" / "corpus"
@@ -71,3 +72,17 @@ def nano_assistant(nano_index_dir):
 def require_laws():
     if not LAWS.exists():
         pytest.skip(f"law corpus not found at {LAWS}")
+
+
+class CountingEmbedder(HashingEmbeddings):
+    """Hashing embedder that records how many texts it embedded."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+        self.texts = 0
+
+    def embed_array(self, texts):
+        self.calls += 1
+        self.texts += len(texts)
+        return super().embed_array(texts)

@@ -12,26 +12,12 @@ from index.normalize import to_simplified
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt
 from index.pipeline import build_index
 from index.store import current_generation, load_index
-from tests.conftest import CORPUS, make_settings as _make_settings
+from tests.conftest import CORPUS, CountingEmbedder, make_settings as _make_settings
 
 
 def make_settings(tmp, **kw):
     """Index tests use the hashing embedder (fast, and no model judges their hits)."""
     return _make_settings(tmp, **{"embedder": "fake", **kw})
-
-
-class CountingEmbedder(HashingEmbeddings):
-    """Hashing embedder that records how many texts it embedded."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-        self.texts = 0
-
-    def embed_array(self, texts):
-        self.calls += 1
-        self.texts += len(texts)
-        return super().embed_array(texts)
 
 
 @pytest.fixture()

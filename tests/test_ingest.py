@@ -13,23 +13,13 @@ from index.errors import PolicyQAError, UploadBusy, UploadCancelled, UploadRefus
 from index.ingest import STAGING, ingest_lock, ingest_upload, uploads_folder
 from index.pipeline import build_index, update_index
 from index.store import current_generation, load_index
-from tests.conftest import CORPUS, make_settings as _make_settings
+from tests.conftest import CORPUS, CountingEmbedder, make_settings as _make_settings
 
 NOTICE = "一、适用范围\n本办法适用于本市灵活就业人员参加基本养老保险。\n二、缴费\n按月缴纳，每月十五日前缴清。\n"
 
 
 def make_settings(tmp, **kw):
     return _make_settings(tmp, **{"embedder": "fake", "corpus_dir": str(tmp / "corpus"), **kw})
-
-
-class CountingEmbedder(HashingEmbeddings):
-    def __init__(self):
-        super().__init__()
-        self.texts = 0
-
-    def embed_array(self, texts):
-        self.texts += len(texts)
-        return super().embed_array(texts)
 
 
 @pytest.fixture()

@@ -2,12 +2,9 @@
 server, and citation verification that stays linear in the reply's length."""
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -15,52 +12,12 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from assistant.core import Assistant
 from assistant.llm import LLMAnswerer, make_chat_model
 from assistant.verify import find_quotes, verify_citations
+from eval.slow_llm import SlowServer
 from index.errors import LLMReplyCut
 from index.settings import Settings
 from index.types import Clause, Document, DocumentMeta
 
 SOURCE = "灵活就业人员参加基本养老保险，缴费基数为上年在岗职工月平均工资的60%。"
-
-
-class SlowServer:
-    """A tiny OpenAI-compatible chat endpoint that streams `tokens`, one every `interval` seconds."""
-
-    def __init__(self, tokens: list[str], interval: float):
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                try:
-                    for tok in owner.tokens:
-                        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "slow",
-                                 "choices": [{"index": 0, "delta": {"content": tok}, "finish_reason": None}]}
-                        self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
-                        self.wfile.flush()
-                        owner.sent += 1
-                        if owner.closed.wait(owner.interval):
-                            return
-                    self.wfile.write(b"data: [DONE]\n\n")
-                except (BrokenPipeError, ConnectionResetError):  # the client hung up: what the deadline does
-                    return
-
-            def log_message(self, *args):
-                pass
-
-        self.tokens, self.interval, self.sent = tokens, interval, 0
-        self.closed = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.closed.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()

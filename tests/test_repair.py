@@ -6,23 +6,12 @@ import shutil
 
 import pytest
 
-from index.embed import HashingEmbeddings
 from index.errors import IndexCorrupted
 from index.pipeline import build_index, repair_index, update_index
 from index.store import SOURCES_FILE, current_generation, load_index
-from tests.conftest import CORPUS, make_settings as _make_settings
+from tests.conftest import CORPUS, CountingEmbedder, make_settings as _make_settings
 
 NOTICE = "一、适用范围\n本办法适用于本市灵活就业人员参加基本养老保险。\n二、缴费\n按月缴纳。\n"
-
-
-class CountingEmbedder(HashingEmbeddings):
-    def __init__(self):
-        super().__init__()
-        self.texts = 0
-
-    def embed_array(self, texts):
-        self.texts += len(texts)
-        return super().embed_array(texts)
 
 
 @pytest.fixture()

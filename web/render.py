@@ -183,10 +183,3 @@ def warnings_summary(warnings, limit: int = 2, width: int = 40) -> str:
     shown = [w if len(w) <= width else w[:width] + "…" for w in list(warnings)[:limit]]
     more = f"（另 {len(warnings) - limit} 条）" if len(warnings) > limit else ""
     return "；".join(shown) + more
-
-
-def size_text(n: int) -> str:
-    """2500000 -> '2.4 MB', 2048 -> '2 KB', 100 -> '100 字节'."""
-    if n >= 2**20:
-        return f"{n / 2**20:.1f}".rstrip("0").rstrip(".") + " MB"
-    return f"{n / 2**10:.0f} KB" if n >= 2**10 else f"{n} 字节"

@@ -19,10 +19,7 @@ from pathlib import Path
 from index.errors import PolicyQAError
 
 STATE_ZH = {"queued": "等待中", "running": "导入中", "done": "已导入", "failed": "导入失败", "cancelled": "已取消"}
-
-
-class UploadCancelledByUser(PolicyQAError):
-    """Raised inside a job's run when its cancel event is set (the runner may raise its own)."""
+FINISHED = frozenset({"done", "failed", "cancelled"})
 
 
 @dataclass
@@ -42,7 +39,7 @@ class UploadJob:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
+        return self.state in FINISHED
 
     def progress(self, fraction: float, step: str = "") -> None:
         """Called by the runner: fraction in [0, 1] and what it is doing."""
@@ -61,6 +58,10 @@ class JobView:
     step: str
     message: str
     doc_id: str
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
 
 
 class UploadQueue:
@@ -121,7 +122,7 @@ class UploadQueue:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             view = next((v for v in self.snapshot() if v.id == job_id), None)
-            if view is None or view.state in ("done", "failed", "cancelled"):
+            if view is None or view.finished:
                 return view
             time.sleep(0.05)
         return None
