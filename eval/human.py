@@ -1,4 +1,4 @@
-"""Aggregate human ratings (eval/ratings.py) and set them against the automatic judgements.
+"""Aggregate human ratings (web/ratings.py) and set them against the automatic judgements.
 
 rows are `RatingsStore.all()` dicts: {evaluator, item_id, question, answer_json, correctness
 (1-5|None), completeness (1-5|None), abstain_ok (True|False|None), citation_marks {n: bool},
@@ -60,7 +60,7 @@ def _pair_kappas(rows: list[dict], field: str, kappa) -> list[dict]:
 
 def summarize_ratings(rows: list[dict], gold_items: list[dict], run_items: list[dict] | None = None) -> dict:
     """Means, distributions, agreement and automatic-vs-human disagreements of the ratings."""
-    from eval.ratings import agreement, cohen_kappa
+    from web.ratings import agreement, cohen_kappa
 
     by_id = {str(g["id"]): g for g in gold_items}
     by_question = {g["question"].strip(): g for g in gold_items}

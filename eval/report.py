@@ -325,7 +325,7 @@ def ratings_section(db: Path, items: list[dict] | None, shipped: dict | None) ->
     if not db.exists():
         return lines + [f"No ratings database at `{db}` yet; ratings entered in the app land there.", ""]
     from eval.human import summarize_ratings
-    from eval.ratings import RatingsStore
+    from web.ratings import RatingsStore
 
     rows = RatingsStore(db).all()
     if not rows:

@@ -330,7 +330,7 @@ def test_summarize_ratings_uses_run_answer_when_none_stored():
 
 
 def test_report_writes_tables_and_plots(fake_settings, tmp_path):
-    from eval.ratings import RatingsStore
+    from web.ratings import RatingsStore
     from eval.report import write_report
     from eval.runner import run_set, write_run
 

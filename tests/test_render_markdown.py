@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from markdown_it import MarkdownIt
 
+from assistant.types import Answer, Citation
 from web.render import answer_markdown, md_escape
 
 MD = MarkdownIt("commonmark")
@@ -48,8 +49,9 @@ def test_any_single_line_text_renders_as_itself(text):
 
 def test_answer_bubble_keeps_a_quoted_image_as_text():
     quote = "申请表见![x](http://127.0.0.1:9/track.png)附件"
-    md = answer_markdown({"question": "q", "answer": f"{quote}[1]。", "outcome": "answered",
-                          "citations": [{"n": 1, "title": "通知![t](http://h/t.png)", "label": "一、"}]})
+    cite = Citation(n=1, doc_id="d", source="d.txt", title="通知![t](http://h/t.png)", doc_number="", label="一、",
+                    path=(), headings=(), quote=quote, text=quote, clause_id="d#一")
+    md = answer_markdown(Answer(question="q", text=f"{quote}[1]。", citations=(cite,)))
     out = MD.render(md)
     assert "<img" not in out and "<a " not in out
     assert "track.png" in html.unescape(out) and "t.png" in html.unescape(out)

@@ -10,6 +10,13 @@ element.addEventListener('click', (e) => {
   if (j) trigger('click', {job: j.dataset.job});
 });
 """
+
+
+def clicked(evt) -> dict:
+    """What CLICK_JS sent with a click (a gr.EventData): {'clause_id', 'n'} or {'job'}; {} for none."""
+    return getattr(evt, "_data", None) or {}
+
+
 # scroll the highlighted clause into view inside the document box whenever a document is shown
 SCROLL_JS = """
 const focus = () => setTimeout(() => {

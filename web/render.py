@@ -1,5 +1,6 @@
 """Rendering answers, citations and documents for the chat, the sources panel, the evaluate tab
-and the API: one renderer, and everything taken from a document or an answer is escaped first.
+and the API: one renderer, from `Answer` and `Citation` objects (stored JSON is read back with
+`answer_from_json` first), and everything taken from a document or an answer is escaped first.
 
 HTML panels get `esc` (HTML entities, plus the characters Gradio's templates would interpret);
 Markdown (the chat bubbles, the API's answer text) gets `md_escape`, so quoted document text
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
+from assistant.types import Answer, Citation
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
 
 SOURCES_PLACEHOLDER = '<div class="pqa-empty">提问后，这里显示答案引用的条款原文。</div>'
 DOCVIEW_PLACEHOLDER = '<div class="pqa-empty">点击来源中的“在文件中查看”，这里显示整篇文件并定位到该条款。</div>'
+OUTLINE_PLACEHOLDER = '<div class="pqa-empty">选择一个文件查看其条款目录。</div>'
 EVAL_PLACEHOLDER = '<div class="pqa-empty">填写评估人姓名，再载入问题集（JSONL）、对话记录或已保存的评分。</div>'
 
 # char -> what Markdown must receive to show it: entities for HTML, a backslash for the rest
@@ -88,68 +92,113 @@ def highlight(text: str, quote: str, script: str = "original", variant: str = "s
             + "</mark>" + esc(convert(text[b:], script, variant)))
 
 
-def script_of(turn: dict, display: str) -> tuple[str, str]:
+def script_of(answer: Answer, display: str) -> tuple[str, str]:
     """(script, OpenCC variant) an answer is shown in: the question's script unless the user chose one."""
-    answer = turn.get("answer") or {}
-    question = turn.get("question", "")
-    if display in (None, "", "auto"):
-        script = answer.get("script") or detect_script(question)
-    else:
-        script = display
-    variant = detect_variant(question) if detect_script(question) == "traditional" else "s2t"
+    script = answer.script if display in (None, "", "auto") else display
+    variant = detect_variant(answer.question) if detect_script(answer.question) == "traditional" else "s2t"
     return script, variant
 
 
-def answer_markdown(answer: dict, script: str | None = None, variant: str = "s2t") -> str:
+def answer_markdown(answer: Answer, script: str | None = None, variant: str = "s2t") -> str:
     """An answer for the chat bubble and the API: text with [n] markers, notices, sources list."""
-    script = script or answer.get("script", "simplified")
+    script = script or answer.script
     c = lambda t: convert(t, script, variant)  # noqa: E731
     lines = []
-    outcome = answer_outcome(answer)
-    if outcome == "abstained":
+    if answer.outcome == "abstained":
         lines.append("⚠️ **" + c("未找到依据") + "**")
-    elif outcome == "uncertain":
+    elif answer.outcome == "uncertain":
         lines.append("❔ **" + c("依据不确定，请核对原文") + "**" + confidence_note(answer, c))
-    lines.append(md_escape(c(answer.get("answer", ""))))
-    rewritten = answer.get("rewritten_query") or ""
-    if rewritten and rewritten != answer.get("question"):
-        lines.append("*" + c("检索问题（按上文改写）") + "：" + md_escape(c(rewritten)) + "*")
-    for note in answer.get("notices") or []:
+    lines.append(md_escape(c(answer.text)))
+    if answer.rewritten_query and answer.rewritten_query != answer.question:
+        lines.append("*" + c("检索问题（按上文改写）") + "：" + md_escape(c(answer.rewritten_query)) + "*")
+    for note in answer.notices:
         lines.append("> " + c("提示") + "：" + md_escape(c(note)))
-    cites = answer.get("citations") or []
-    if cites:
+    if answer.citations:
         lines.append(c("来源") + "：" + "；".join(
-            f"[{x['n']}] 《{md_escape(c(x['title']))}》{md_escape(c(x['label']))}" for x in cites))
-    elif answer.get("abstained") and answer.get("related"):
+            f"[{x.n}] 《{md_escape(c(x.title))}》{md_escape(c(x.label))}" for x in answer.citations))
+    elif answer.abstained and answer.related:
         lines.append(c("可能相关的条款见右侧“来源”栏（仅供参考）。"))
     return "\n\n".join(lines)
 
 
-def answer_outcome(answer: dict) -> str:
-    """'answered', 'uncertain' or 'abstained' (answers saved before outcomes existed: from 'abstained')."""
-    return answer.get("outcome") or ("abstained" if answer.get("abstained") else "answered")
+def confidence_note(answer: Answer, c) -> str:
+    """'（置信度 73%）' when the answerability model gave one, else ''."""
+    conf = answer.confidence
+    return f"（{c('置信度')} {conf:.0%}）" if conf is not None and conf == conf else ""
 
 
-def confidence_note(answer: dict, c) -> str:
-    conf = answer.get("confidence")
-    return f"（{c('置信度')} {conf:.0%}）" if isinstance(conf, (int, float)) else ""
-
-
-def citation_card(cite: dict, script: str, variant: str, quote: bool = True, heading: str = "") -> str:
+def citation_card(cite: Citation, script: str, variant: str, quote: bool = True, heading: str = "") -> str:
     """One source: [n], label, heading path, document and 文号, full clause text with the quote marked."""
     c = lambda t: convert(t, script, variant)  # noqa: E731
-    path = " › ".join(list(cite.get("headings") or []) + ([heading] if heading else []))
-    page = f" · {c('第')}{cite['page']}{c('页')}" if cite.get("page") else ""
-    docno = f'<span class="pqa-docno">{esc(c(cite["doc_number"]))}</span>' if cite.get("doc_number") else ""
-    text = highlight(cite.get("text", ""), cite.get("quote", "") if quote else "", script, variant)
-    return (f'<article class="pqa-cite" data-n="{esc(cite.get("n", ""))}">'
-            f'<header><span class="pqa-n">[{esc(cite.get("n", ""))}]</span>'
-            f'<span class="pqa-label">{esc(c(cite.get("label") or "（无编号）"))}</span></header>'
+    path = " › ".join(list(cite.headings) + ([heading] if heading else []))
+    page = f" · {c('第')}{cite.page}{c('页')}" if cite.page else ""
+    docno = f'<span class="pqa-docno">{esc(c(cite.doc_number))}</span>' if cite.doc_number else ""
+    text = highlight(cite.text, cite.quote if quote else "", script, variant)
+    return (f'<article class="pqa-cite" data-n="{esc(cite.n)}">'
+            f'<header><span class="pqa-n">[{esc(cite.n)}]</span>'
+            f'<span class="pqa-label">{esc(c(cite.label or "（无编号）"))}</span></header>'
             + (f'<div class="pqa-path">{esc(c(path))}</div>' if path else "")
-            + f'<div class="pqa-doc">《{esc(c(cite.get("title", "")))}》{docno}{esc(page)}</div>'
+            + f'<div class="pqa-doc">《{esc(c(cite.title))}》{docno}{esc(page)}</div>'
             f'<div class="pqa-text">{text}</div>'
-            f'<button class="pqa-open" data-clause="{esc(cite.get("clause_id", ""))}" data-n="{esc(cite.get("n", ""))}">'
+            f'<button class="pqa-open" data-clause="{esc(cite.clause_id)}" data-n="{esc(cite.n)}">'
             f'{esc(c("在文件中查看"))}</button></article>')
+
+
+def _answer_notes(answer: Answer, c) -> str:
+    """The rewritten follow-up (where it differs from the question) and the notices, as HTML."""
+    parts = []
+    if answer.rewritten_query and answer.rewritten_query != answer.question:
+        parts.append(f'<div class="pqa-rewritten">{esc(c("追问已按上文改写为"))}：<b>{esc(c(answer.rewritten_query))}</b></div>')
+    parts += [f'<div class="pqa-notice">{esc(c("提示"))}：{esc(c(note))}</div>' for note in answer.notices]
+    return "".join(parts)
+
+
+def sources_html(answer: Answer, script: str = "original", variant: str = "s2t",
+                 heading_of: Callable[[str], str] = lambda clause_id: "") -> str:
+    """The chat's sources panel: abstention or uncertainty, rewritten query, notices, citation cards.
+
+    `heading_of(clause_id)` names the cited clause's own heading (shown after its heading path).
+    """
+    c = lambda t: convert(t, script, variant)  # noqa: E731
+    parts = ['<div class="pqa-sources">']
+    if answer.outcome == "uncertain":
+        parts.append(f'<div class="pqa-uncertain"><b>{esc(c("依据不确定"))}{esc(confidence_note(answer, c))}</b>'
+                     f'{esc(c("下列条款与问题最接近，但不能确定它们回答了这个问题，请核对原文。"))}</div>')
+    if answer.abstained:
+        parts.append(f'<div class="pqa-abstain"><b>{esc(c("未找到依据（系统拒答）"))}</b>{esc(c(answer.text))}'
+                     f'{esc(c("下列条款只是与问题最接近的内容，可能相关，不构成答复。")) if answer.related else ""}</div>')
+    parts.append(_answer_notes(answer, c))
+    if answer.abstained:
+        if answer.related:
+            parts.append(f'<div class="pqa-related-title">{esc(c("可能相关的条款"))}</div>')
+        parts += [citation_card(x, script, variant, quote=False, heading=heading_of(x.clause_id)) for x in answer.related]
+    else:
+        parts += [citation_card(x, script, variant, heading=heading_of(x.clause_id)) for x in answer.citations]
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def rated_item_html(item_id: str, question: str, history, answer: Answer) -> str:
+    """One question with its answer and numbered citations, as the evaluator sees it (original script)."""
+    c = str
+    parts = [f'<div class="pqa-eval-item"><div class="pqa-doc-meta">编号 {esc(item_id)}</div>',
+             f'<div class="pqa-question">问：{esc(question)}</div>']
+    if history:
+        shown = " / ".join(f"{'问' if h['role'] == 'user' else '答'}：{h['content'][:60]}" for h in list(history)[-4:])
+        parts.append(f'<div class="pqa-history">上文：{esc(shown)}</div>')
+    if answer.abstained:
+        parts.append(f'<div class="pqa-abstain"><b>系统拒答</b>{esc(answer.text)}</div>')
+    elif answer.outcome == "uncertain":
+        parts.append(f'<div class="pqa-uncertain"><b>依据不确定{esc(confidence_note(answer, c))}</b>{esc(answer.text)}</div>')
+    else:
+        parts.append(f'<div class="pqa-answer">答：{esc(answer.text)}</div>')
+    parts.append(_answer_notes(answer, c))
+    parts.append('<div class="pqa-sources">')
+    parts += [citation_card(x, "original", "s2t") for x in answer.citations]
+    if answer.abstained:
+        parts += [citation_card(x, "original", "s2t", quote=False) for x in answer.related]
+    parts.append("</div></div>")
+    return "".join(parts)
 
 
 def document_body(doc, start: int, end: int, quote: str = "", script: str = "original", variant: str = "s2t") -> str:
@@ -176,6 +225,42 @@ def document_body(doc, start: int, end: int, quote: str = "", script: str = "ori
         out.extend(events.get(pos, []))
         prev = pos
     return "".join(out)
+
+
+def document_view(doc, clause, quote: str = "", script: str = "original", variant: str = "s2t") -> str:
+    """The whole document with `clause` highlighted (and its quote marked): title, meta, where, text."""
+    c = lambda t: convert(t, script, variant)  # noqa: E731
+    m = doc.meta
+    meta = " · ".join(x for x in (m.doc_number, m.issuer, m.issue_date and f"发布 {m.issue_date}",
+                                  m.effective_date and f"施行 {m.effective_date}", m.validity) if x)
+    start, end = max(0, clause.start), min(len(doc.text), clause.end)
+    if end <= start:  # offsets missing: find the clause text itself
+        start, end = find_span(doc.text, clause.text) or (0, 0)
+    path = " › ".join(list(clause.headings) + ([clause.heading] if clause.heading else []))
+    page = f' · {esc(c("第"))}{clause.page}{esc(c("页"))}' if clause.page else ""
+    return (f'<div class="pqa-docview"><h3>《{esc(c(doc.title))}》</h3>'
+            f'<div class="pqa-doc-meta">{esc(c(meta)) or esc(c(doc.source))}</div>'
+            f'<div class="pqa-doc-meta">{esc(c("定位"))}：<b class="pqa-label">{esc(c(clause.label or "（无编号）"))}</b>'
+            f'{" · " + esc(c(path)) if path else ""}{page}</div>'
+            f'<div class="pqa-doc-body">{document_body(doc, start, end, quote, script, variant)}</div></div>')
+
+
+def outline_html(doc) -> str:
+    """Clause outline of one document (一、 -> (一) -> 1.), each item a button naming its clause."""
+    if doc is None:
+        return OUTLINE_PLACEHOLDER
+    items = []
+    for cl in doc.clauses:
+        depth = max(0, len(cl.path) - 1)
+        name = cl.heading or re.sub(r"\s+", " ", cl.text)[:28]
+        flag = ' <span class="pqa-inferred">（编号系推断）</span>' if cl.inferred else ""
+        items.append(f'<li style="padding-left:{depth * 1.2:.1f}em"><button data-clause="{esc(cl.clause_id)}">'
+                     f'<b>{esc(cl.label or "（前言）")}</b> {esc(name)}{flag}</button></li>')
+    notes = "".join(f"<li>{esc(w)}</li>" for w in doc.warnings)
+    notes = f'<div class="pqa-notice">导入提示：<ul>{notes}</ul></div>' if notes else ""
+    if not items:
+        return notes + '<div class="pqa-empty">这个文件没有识别出编号条款。</div>'
+    return f'{notes}<div class="pqa-outline"><ul>{"".join(items)}</ul></div>'
 
 
 def warnings_summary(warnings, limit: int = 2, width: int = 40) -> str:

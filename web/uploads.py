@@ -22,6 +22,13 @@ STATE_ZH = {"queued": "等待中", "running": "导入中", "done": "已导入", 
 FINISHED = frozenset({"done", "failed", "cancelled"})
 
 
+def uploaded_path(file) -> Path:
+    """The path of a file Gradio handed over: a path, a {'path': ...} dict, or a tempfile wrapper (.name)."""
+    if isinstance(file, (str, Path)):
+        return Path(file)
+    return Path(file["path"] if isinstance(file, dict) else file.name)
+
+
 @dataclass
 class UploadJob:
     """One uploaded file on its way into the index (mutated only by the queue and its worker)."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -100,12 +102,13 @@ def browser():
         b.close()
 
 
-def open_page(browser, server):
+def open_page(browser, server, query: str = "", ready: str = "#pqa-question textarea"):
+    """A new page on the app (at `server.url + query`), once `ready` shows."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
-    page.goto(server.url)
-    page.wait_for_selector("#pqa-question textarea")
+    page.goto(server.url + query)
+    page.wait_for_selector(ready)
     return page
 
 
@@ -215,6 +218,28 @@ def test_documents_outline_and_upload(page, tmp_path):
     page.get_by_role("tab", name="问答").click()
     ask(page, "家政服务员培训补贴每人多少?", "#pqa-sources .pqa-cite")
     expect(page.locator("#pqa-sources .pqa-cite").first).to_contain_text("关于家政服务员培训补贴的通知")
+
+
+def test_a_clause_link_opens_the_document_at_that_clause(browser, server):
+    """/?clause=<clause_id> (the id URL-encoded) opens the Documents tab with the clause highlighted."""
+    clause_id = "003_50930e0fa3d1836b#二.(三).1"
+    page = open_page(browser, server, "?clause=" + urllib.parse.quote(clause_id, safe=""),
+                     ready="#pqa-doc-clause .pqa-target")
+    try:
+        expect(page.get_by_role("tab", name="文件")).to_have_attribute("aria-selected", "true")
+        target = page.locator("#pqa-doc-clause .pqa-target")
+        expect(target).to_be_visible()
+        expect(target).to_contain_text("1.制定城镇个体从业人员及其雇工参加失业保险办法")
+        expect(page.locator("#pqa-doc-select input")).to_have_value(re.compile("健全和完善社会保障体系规划纲要"))
+        expect(page.locator(f'#pqa-outline button[data-clause="{clause_id}"]')).to_be_visible()
+        # the clause is scrolled into view inside the document box
+        page.wait_for_function("""() => {
+            const box = document.querySelector('#pqa-doc-clause .pqa-doc-body').getBoundingClientRect();
+            const t = document.querySelector('#pqa-doc-clause .pqa-target').getBoundingClientRect();
+            return t.top >= box.top - 1 && t.top < box.bottom; }""")
+        shot(page, "11-clause-link", full_page=False)
+    finally:
+        page.close()
 
 
 class HitCounter:

@@ -1,9 +1,10 @@
-"""Human ratings of answers, stored per evaluator in SQLite the moment they are entered.
+"""Human ratings of answers, stored per evaluator in the database (web/db.py) the moment they are entered.
 
 One table, primary key (evaluator, item_id); every save is an upsert that merges with what is
-stored, so a half-rated item survives a reload, a browser crash or a server restart.
+stored, so a half-rated item survives a reload, a browser crash or a server restart. The
+database is the SQLite file at Settings.ratings_db, or PostgreSQL (POLICYQA_DATABASE_URL).
 
-    store = RatingsStore("var/ratings.sqlite3")
+    store = RatingsStore("var/ratings.sqlite3")     # or a URL, or a web.db.Database
     store.save("alice", "q1", correctness=4)
     store.save("alice", "q1", citation_marks={"1": True, "2": False})
     store.get("alice", "q1")["correctness"]  # -> 4 (kept: None arguments leave fields unchanged)
@@ -13,35 +14,22 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import sqlite3
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+from sqlalchemy import select
+
 from index.errors import RatingRefused
 from index.settings import Settings
+from web.db import Database, ratings
 
 FIELDS = ("evaluator", "item_id", "question", "answer_json", "correctness", "completeness", "abstain_ok",
           "citation_marks", "comment", "updated_at")
 # fields a save() may set; the rest are the key and the timestamp
 VALUE_FIELDS = ("question", "answer_json", "correctness", "completeness", "abstain_ok", "citation_marks", "comment")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ratings (
-    evaluator TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    question TEXT,
-    answer_json TEXT,          -- the answer as rated (Answer.to_json()), JSON text
-    correctness INTEGER,       -- 1..5
-    completeness INTEGER,      -- 1..5
-    abstain_ok INTEGER,        -- 1 = abstaining (or answering) was right, 0 = wrong
-    citation_marks TEXT,       -- JSON {"1": true, "2": false}: citation n -> correct?
-    comment TEXT,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (evaluator, item_id)
-)
-"""
+SAVE_FAILED = "评分未保存：数据库 {name} 无法访问（{reason}），请稍后再试。"
+READ_FAILED = "无法读取评分：数据库 {name} 无法访问（{reason}），请稍后再试。"
 
 
 def _check_score(name: str, value):
@@ -53,8 +41,9 @@ def _check_score(name: str, value):
     return value
 
 
-def _check_text(value: str | None, what: str, limit: int) -> str | None:
-    """`value` if it can be stored: at most `limit` characters, no unpaired surrogates.
+def _check_text(value: str | None, what: str, limit: int | None) -> str | None:
+    """`value` if it can be stored: at most `limit` characters, no unpaired surrogates, no NUL
+    (which PostgreSQL's text cannot hold, so neither backend takes it).
 
     >>> _check_text("好评", "评语", 5)
     '好评'
@@ -62,42 +51,41 @@ def _check_text(value: str | None, what: str, limit: int) -> str | None:
     if value is None:
         return None
     value = str(value)
-    if len(value) > limit:
+    if limit is not None and len(value) > limit:
         raise RatingRefused(f"{what}过长（{len(value)} 字），请限制在 {limit} 字以内，评分未保存。")
     if any("\ud800" <= ch <= "\udfff" for ch in value):
         raise RatingRefused(f"{what}含有无法保存的字符（无效编码），请删去后再保存。")
+    if "\x00" in value:
+        raise RatingRefused(f"{what}含有无法保存的空字符（\\x00），请删去后再保存。")
     return value
 
 
 class RatingsStore:
-    """Ratings in one SQLite file (WAL mode). Thread-safe: a lock and a connection per call.
+    """Ratings in the database: a SQLite file (WAL mode) or PostgreSQL. Safe for threads and for
+    several processes sharing the database: each save is one transaction that locks the row it merges.
 
-    `settings` gives the limits on what a rating may carry (max_evaluator_chars,
-    max_comment_chars); without it they come from the POLICYQA_* environment.
+    `database`: a web.db.Database, a SQLite file path or a database URL. `settings` gives the limits
+    on what a rating may carry (max_evaluator_chars, max_comment_chars); without it they come from
+    the POLICYQA_* environment. A database that cannot be opened raises DatabaseUnavailable.
     """
 
-    def __init__(self, path: str | Path, settings: Settings | None = None):
+    def __init__(self, database: Database | str | Path, settings: Settings | None = None):
         settings = settings or Settings.from_env()
         self.max_evaluator_chars = settings.max_evaluator_chars
         self.max_comment_chars = settings.max_comment_chars
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        return conn
+        self.database = Database.open(database)
+        self.path = self.database.path  # the SQLite file; None on PostgreSQL
 
     @staticmethod
-    def _row(row: sqlite3.Row) -> dict:
-        d = dict(row)
+    def _row(row) -> dict:
+        d = {k: row[k] for k in FIELDS}
         d["citation_marks"] = {str(k): bool(v) for k, v in json.loads(d["citation_marks"] or "{}").items()}
         d["abstain_ok"] = None if d["abstain_ok"] is None else bool(d["abstain_ok"])
         return d
+
+    @staticmethod
+    def _key(evaluator: str, item_id: str):
+        return (ratings.c.evaluator == evaluator) & (ratings.c.item_id == item_id)
 
     def save(self, evaluator: str, item_id: str, question: str | None = None, answer_json=None,
              correctness: int | None = None, completeness: int | None = None, abstain_ok: bool | None = None,
@@ -110,49 +98,57 @@ class RatingsStore:
             raise ValueError("item_id is empty")
         evaluator = _check_text(evaluator, "评估人姓名", self.max_evaluator_chars)
         comment = _check_text(comment, "评语", self.max_comment_chars)
-        item_id = str(item_id)
+        item_id = _check_text(str(item_id), "题目编号", None)
         new = {
-            "question": question,
-            "answer_json": answer_json if answer_json is None or isinstance(answer_json, str)
-            else json.dumps(answer_json, ensure_ascii=False),
+            "question": _check_text(question, "问题", None),
+            "answer_json": _check_text(answer_json if answer_json is None or isinstance(answer_json, str)
+                                       else json.dumps(answer_json, ensure_ascii=False), "回答", None),
             "correctness": _check_score("correctness", correctness),
             "completeness": _check_score("completeness", completeness),
             "abstain_ok": None if abstain_ok is None else int(bool(abstain_ok)),
             "comment": comment,
         }
-        with self._lock, self._connect() as conn:
-            old = conn.execute("SELECT * FROM ratings WHERE evaluator=? AND item_id=?", (evaluator, item_id)).fetchone()
-            marks = self._row(old)["citation_marks"] if old else {}
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        key = self._key(evaluator, item_id)
+        with self.database.write(SAVE_FAILED) as conn:
+            # make sure the row exists, then lock it: two saves of one item (another thread or process)
+            # merge one after the other instead of one overwriting the other's marks
+            conn.execute(self.database.insert_ignore(ratings).values(evaluator=evaluator, item_id=item_id,
+                                                                     updated_at=now))
+            old = conn.execute(select(ratings).where(key).with_for_update()).mappings().one()
+            marks = self._row(old)["citation_marks"]
             if citation_marks is not None:
                 marks.update({str(k): bool(v) for k, v in citation_marks.items() if v is not None})
-            row = {k: (old[k] if old else None) for k in VALUE_FIELDS}
+            row = {k: old[k] for k in VALUE_FIELDS}
             row.update({k: v for k, v in new.items() if v is not None})
             row["citation_marks"] = json.dumps(marks, ensure_ascii=False, sort_keys=True)
-            row.update(evaluator=evaluator, item_id=item_id, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-            conn.execute(f"INSERT OR REPLACE INTO ratings ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
-                         [row[k] for k in FIELDS])
-        return self.get(evaluator, item_id)
+            row["updated_at"] = now
+            conn.execute(ratings.update().where(key).values(**row))
+        return self._row({**row, "evaluator": evaluator, "item_id": item_id})
 
     def get(self, evaluator: str, item_id: str) -> dict | None:
         """The stored rating, or None."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT * FROM ratings WHERE evaluator=? AND item_id=?",
-                               ((evaluator or "").strip(), str(item_id))).fetchone()
+        with self.database.read(READ_FAILED) as conn:
+            key = self._key((evaluator or "").strip(), str(item_id))
+            row = conn.execute(select(ratings).where(key)).mappings().first()
         return self._row(row) if row else None
 
     def all(self, evaluator: str | None = None) -> list[dict]:
-        """Every rating (optionally of one evaluator), ordered by evaluator then item_id."""
-        with self._connect() as conn:
-            if evaluator is None:
-                rows = conn.execute("SELECT * FROM ratings ORDER BY evaluator, item_id").fetchall()
-            else:
-                rows = conn.execute("SELECT * FROM ratings WHERE evaluator=? ORDER BY item_id",
-                                    (evaluator.strip(),)).fetchall()
-        return [self._row(r) for r in rows]
+        """Every rating (optionally of one evaluator), ordered by evaluator then item_id.
+
+        Sorted here, by code point, rather than by the database: PostgreSQL would order by its
+        collation and SQLite by bytes, and both backends must list the same rows in the same order."""
+        query = select(ratings)
+        if evaluator is not None:
+            query = query.where(ratings.c.evaluator == evaluator.strip())
+        with self.database.read(READ_FAILED) as conn:
+            rows = [self._row(r) for r in conn.execute(query).mappings()]
+        return sorted(rows, key=lambda r: (r["evaluator"], r["item_id"]))
 
     def evaluators(self) -> list[str]:
-        with self._connect() as conn:
-            return [r[0] for r in conn.execute("SELECT DISTINCT evaluator FROM ratings ORDER BY evaluator")]
+        """Everyone who rated something, sorted."""
+        with self.database.read(READ_FAILED) as conn:
+            return sorted(conn.execute(select(ratings.c.evaluator).distinct()).scalars())
 
     def progress(self, evaluator: str, item_ids: list[str]) -> tuple[int, int]:
         """(items of `item_ids` this evaluator has given a correctness score, len(item_ids))."""
