@@ -7,6 +7,7 @@ to them. Index-only tests still use the deterministic HashingEmbeddings (`embedd
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -86,3 +87,48 @@ class CountingEmbedder(HashingEmbeddings):
         self.calls += 1
         self.texts += len(texts)
         return super().embed_array(texts)
+
+
+# ---- the ratings and chat-log database: SQLite, and a real PostgreSQL (tests/postgres.py)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server for the session. Skipped, with the reason, where it cannot be
+    installed or started; with POLICYQA_REQUIRE_POSTGRES=1 (CI: .ci/run) that is a failure instead."""
+    from tests.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        with PostgresServer.start() as server:
+            yield server
+            return
+    except PostgresUnavailable as exc:
+        reason = f"PostgreSQL unavailable: {exc}"
+    if os.environ.get("POLICYQA_REQUIRE_POSTGRES") == "1":
+        pytest.fail(reason + " (POLICYQA_REQUIRE_POSTGRES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture()
+def postgres_url(postgres):
+    """An empty PostgreSQL schema for one test: a URL (postgresql+psycopg://...) whose connections use it."""
+    url = postgres.create_schema()
+    yield url
+    postgres.drop(url)
+
+
+@pytest.fixture()
+def postgres_database(postgres):
+    """An empty PostgreSQL database of its own for one test (which may take it away): its URL."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_location(request, tmp_path) -> str:
+    """Where a RatingsStore or ChatLog keeps its rows, once per backend: a new SQLite file, or a new
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ratings.sqlite3")
+    return request.getfixturevalue("postgres_url")

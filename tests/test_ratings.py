@@ -1,4 +1,7 @@
-"""RatingsStore persistence, merging and export; Cohen's kappa by hand; agreement between evaluators."""
+"""RatingsStore persistence, merging and export (on SQLite and on PostgreSQL: `database_location`
+in conftest.py); Cohen's kappa by hand; agreement between evaluators.
+
+The database itself (old files, several processes, a database that is gone) is tests/test_db.py."""
 from __future__ import annotations
 
 import json
@@ -7,11 +10,11 @@ import threading
 
 import pytest
 
-from eval.ratings import RatingsStore, agreement, cohen_kappa, read_csv
+from web.ratings import RatingsStore, agreement, cohen_kappa, read_csv
 
 
-def test_save_merges_and_persists_across_instances(tmp_path):
-    path = tmp_path / "sub" / "ratings.sqlite3"
+def test_save_merges_and_persists_across_instances(tmp_path, database_location):
+    path = tmp_path / "sub" / "ratings.sqlite3" if database_location.endswith(".sqlite3") else database_location
     store = RatingsStore(path)
     store.save("alice", "q1", question="自由职业者怎么交养老保险?", correctness=4)
     store.save("alice", "q1", citation_marks={"1": True})
@@ -40,18 +43,18 @@ def test_wal_mode_and_one_row_per_evaluator_item(tmp_path):
 
 
 @pytest.mark.parametrize("kw", [{"correctness": 0}, {"correctness": 6}, {"completeness": 9}])
-def test_scores_out_of_range_are_rejected(tmp_path, kw):
+def test_scores_out_of_range_are_rejected(kw, database_location):
     with pytest.raises(ValueError, match="between 1 and 5"):
-        RatingsStore(tmp_path / "r.sqlite3").save("alice", "q1", **kw)
+        RatingsStore(database_location).save("alice", "q1", **kw)
 
 
-def test_empty_evaluator_is_rejected(tmp_path):
+def test_empty_evaluator_is_rejected(database_location):
     with pytest.raises(ValueError, match="evaluator"):
-        RatingsStore(tmp_path / "r.sqlite3").save("  ", "q1", correctness=3)
+        RatingsStore(database_location).save("  ", "q1", correctness=3)
 
 
-def test_progress_counts_items_with_a_correctness_score(tmp_path):
-    store = RatingsStore(tmp_path / "r.sqlite3")
+def test_progress_counts_items_with_a_correctness_score(database_location):
+    store = RatingsStore(database_location)
     store.save("alice", "q1", correctness=3)
     store.save("alice", "q2", comment="todo")  # not scored yet
     store.save("alice", "other", correctness=3)  # not in this question set
@@ -59,23 +62,25 @@ def test_progress_counts_items_with_a_correctness_score(tmp_path):
     assert store.progress("bob", ["q1"]) == (0, 1)
 
 
-def test_concurrent_saves_from_threads(tmp_path):
-    store = RatingsStore(tmp_path / "r.sqlite3")
+def test_concurrent_saves_from_threads(database_location):
+    store = RatingsStore(database_location)
 
     def rate(ev):
         for i in range(20):
             store.save(ev, f"q{i}", correctness=1 + i % 5, citation_marks={str(i % 3): True})
+            store.save("shared", "q0", citation_marks={f"{ev}-{i}": True})  # one row, merged by every thread
 
     threads = [threading.Thread(target=rate, args=(f"e{k}",)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(store.all()) == 80
+    assert len(store.all()) == 81
+    assert len(store.get("shared", "q0")["citation_marks"]) == 80  # no save lost another's mark
 
 
-def test_export_csv_and_jsonl_round_trip(tmp_path):
-    store = RatingsStore(tmp_path / "r.sqlite3")
+def test_export_csv_and_jsonl_round_trip(tmp_path, database_location):
+    store = RatingsStore(database_location)
     answer = {"answer": "见[1]", "citations": [{"n": 1, "label": "四、(二)3."}]}
     store.save("alice", "q1", question="问题, 带逗号\n和换行", answer_json=answer, correctness=4, completeness=3,
                abstain_ok=True, citation_marks={"1": True}, comment='说 "对"')
@@ -111,8 +116,8 @@ def test_cohen_kappa_rejects_unequal_lengths():
         cohen_kappa([1, 2], [1])
 
 
-def test_agreement_pairs_and_disagreements(tmp_path):
-    store = RatingsStore(tmp_path / "r.sqlite3")
+def test_agreement_pairs_and_disagreements(database_location):
+    store = RatingsStore(database_location)
     for item, ca, cb in [("q1", 1, 1), ("q2", 1, 2), ("q3", 2, 2), ("q4", 2, 2)]:
         store.save("alice", item, question=f"问题{item}", correctness=ca, citation_marks={"1": True})
         store.save("bob", item, correctness=cb, citation_marks={"1": item != "q4"})
@@ -130,8 +135,8 @@ def test_agreement_pairs_and_disagreements(tmp_path):
     assert q2["ratings"]["alice"]["correctness"] == 1 and q2["ratings"]["bob"]["correctness"] == 2
 
 
-def test_agreement_with_one_evaluator_has_no_pairs(tmp_path):
-    store = RatingsStore(tmp_path / "r.sqlite3")
+def test_agreement_with_one_evaluator_has_no_pairs(database_location):
+    store = RatingsStore(database_location)
     store.save("alice", "q1", correctness=3)
     assert agreement(store.all()) == {"pairs": [], "disagreements": []}
 
@@ -145,11 +150,14 @@ def test_agreement_with_one_evaluator_has_no_pairs(tmp_path):
     ({"comment": "x" * 1_000_000}, "评语过长"),
     ({"comment": "坏\udcff字"}, "评语含有无法保存的字符"),
     ({"evaluator": "alice\udcff"}, "评估人姓名含有无法保存的字符"),
+    # NUL: PostgreSQL's text cannot hold it, so neither backend takes it
+    ({"comment": "空\x00字"}, "评语含有无法保存的空字符"),
+    ({"question": "养老\udcff保险"}, "问题含有无法保存的字符"),
 ])
-def test_oversized_or_unstorable_text_is_refused(tmp_path, kw, message):
+def test_oversized_or_unstorable_text_is_refused(kw, message, database_location):
     from index.errors import PolicyQAError, RatingRefused
 
-    store = RatingsStore(tmp_path / "r.sqlite3")
+    store = RatingsStore(database_location)
     args = {"evaluator": "alice", **kw}
     with pytest.raises(RatingRefused, match=message) as exc:
         store.save(args.pop("evaluator"), "q1", correctness=3, **args)
@@ -157,8 +165,8 @@ def test_oversized_or_unstorable_text_is_refused(tmp_path, kw, message):
     assert store.all() == []  # nothing half-saved
 
 
-def test_text_at_the_limits_is_stored(tmp_path):
-    store = RatingsStore(tmp_path / "r.sqlite3")
+def test_text_at_the_limits_is_stored(database_location):
+    store = RatingsStore(database_location)
     store.save("评" * 100, "q1", comment="很" * 5000)
     assert store.get("评" * 100, "q1")["comment"] == "很" * 5000
 
