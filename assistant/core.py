@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +18,24 @@ from assistant.rank import Ranker
 from assistant.search import Ranked, Searcher
 from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
 from assistant.verify import verify_citations
+from index.backend import live_generation, load_search_index
 from index.embed import make_embedder
 from index.errors import (IndexCorrupted, IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMReplyCut, LLMUnavailable,
-                          UnknownDocument)
+                          PolicyQAError, UnknownDocument)
 from index.lexicon import load_lexicon
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
 from index.places import load_gazetteer
 from index.settings import Settings
-from index.store import IndexData, load_index
+from index.store import IndexData
 
 def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
-    """Load the index; build it from the bundled corpus if there is none yet, or rebuild it from
-    its own sources if an older version wrote it."""
+    """Load the index, searched by the backend the settings name (index/backend.py); build it from
+    the bundled corpus if there is none yet, or rebuild it from its own sources if an older version wrote it."""
     from index.pipeline import build_index
 
     embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
     try:
-        return load_index(Path(settings.index_dir), expect_embedder=embedder_name, progress=progress)
+        return load_search_index(settings, expect_embedder=embedder_name, progress=progress)
     except IndexNotBuilt:
         paths = [Path(settings.corpus_dir)]
         print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)
@@ -73,6 +75,8 @@ class Assistant:
         self.lexicon = load_lexicon(settings.lexicon_dir or None)
         self.gazetteer = load_gazetteer()
         self.ranker, self.decider = models if models is not None else load_models(settings)
+        self._refresh_lock = threading.Lock()
+        self._next_check = 0.0
         self._set_data(data)
 
     @classmethod
@@ -104,8 +108,32 @@ class Assistant:
 
     def reload(self, data: IndexData | None = None):
         """Swap in a newly built index (e.g. after an upload) without stopping."""
-        data = data or load_index(Path(self.settings.index_dir), expect_embedder=self.embedder.name)
+        data = data or load_search_index(self.settings, expect_embedder=self.embedder.name)
         self._set_data(data)
+
+    def refresh(self) -> bool:
+        """Load the generation another process published, if CURRENT names a new one; checked at most
+        every settings.reload_check_s seconds, by one thread at a time. True when it loaded one."""
+        gen = Path(self.data.location) if self.data.location else None
+        index_dir = Path(self.settings.index_dir)
+        now = time.monotonic()
+        if gen is None or now < self._next_check or not self._refresh_lock.acquire(blocking=False):
+            return False
+        try:
+            self._next_check = now + self.settings.reload_check_s
+            if gen.parent.resolve() != index_dir.resolve():  # data handed in from elsewhere: nothing to watch
+                return False
+            live = live_generation(index_dir)
+            if not live or live == gen.name:
+                return False
+            try:
+                self.reload()
+            except (PolicyQAError, OSError) as exc:  # keep answering from the loaded one; retry at the next check
+                print(f"index generation {live} not loaded ({exc}); still answering from {gen.name}", file=sys.stderr)
+                return False
+            return True
+        finally:
+            self._refresh_lock.release()
 
     @property
     def llm_available(self) -> bool:
@@ -183,6 +211,7 @@ class Assistant:
     def retrieve(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                  mode: str | None = None, k: int | None = None) -> tuple[str, list[Hit]]:
         """(stand-alone query, ranked hits): exact clause lookups first, then by the ranker."""
+        self.refresh()
         query, ranked, _ = self.rank(question, history, docs, mode, k)
         return query.rewritten, list(ranked.hits)
 
@@ -190,6 +219,7 @@ class Assistant:
                    mode: str | None = None) -> Iterator[tuple[str, object]]:
         """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
         t0 = time.perf_counter()
+        self.refresh()  # another process may have published a new generation
         question, dropped = self._checked_question(question)
         mode = mode or self.settings.answerer
         script = detect_script(question)

@@ -1,7 +1,8 @@
-"""Hybrid retrieval: exact clause lookup first, then dense (FAISS) + BM25 fused by reciprocal rank.
+"""Hybrid retrieval: exact clause lookup first, then dense + BM25 fused by reciprocal rank.
 
-Both retrievers run on the OpenCC-normalised query. `PolicyRetriever` exposes the same search
-as a LangChain `BaseRetriever`.
+Both retrievers run on the OpenCC-normalised query, through the index's search backend
+(`data.backend`: FAISS and the project's BM25, or Milvus; index/backend.py).
+`PolicyRetriever` exposes the same search as a LangChain `BaseRetriever`.
 """
 from __future__ import annotations
 
@@ -80,32 +81,14 @@ class HybridRetriever:
         q = self.embedder.embed_query_array(query_norm).astype(np.float32)
         timings["embed"] = timings.get("embed", 0) + (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        rows = self._rows(docs)
-        if rows is None:
-            _, ids = self.data.faiss_index.search(q.reshape(1, -1), min(k, len(self.data.chunks)))
-            ids = ids[0][ids[0] >= 0]
-            exact = self.data.vectors[ids] @ q  # FAISS holds float16; score the kept rows exactly
-            order = np.argsort(-exact, kind="stable")
-            out = [(int(ids[i]), float(exact[i])) for i in order]
-        else:
-            sims = self.data.vectors[rows] @ q
-            top = np.argsort(-sims)[:k]
-            out = [(int(rows[i]), float(sims[i])) for i in top]
+        out = self.data.backend.dense(q, k, docs or None)  # an empty filter means every document
         timings["faiss"] = timings.get("faiss", 0) + (time.perf_counter() - t) * 1000
         return out
 
     def bm25(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
         t = time.perf_counter()
         tokens = tokenize(query_norm)
-        n = len(self.data.chunks)
-        out: list[tuple[int, float]] = []
-        if tokens and n and self.data.bm25 is not None:
-            rows = self._rows(docs)
-            mask = None
-            if rows is not None:
-                mask = np.zeros(n, dtype=bool)
-                mask[rows] = True
-            out = self.data.bm25.top(tokens, k, mask)
+        out = self.data.backend.lexical(tokens, k, docs or None) if tokens else []
         timings["bm25"] = timings.get("bm25", 0) + (time.perf_counter() - t) * 1000
         return out
 

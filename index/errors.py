@@ -39,6 +39,12 @@ class IndexCorrupted(PolicyQAError):
         self.damaged = tuple(damaged)
 
 
+class MilvusUnavailable(PolicyQAError):
+    """The Milvus the settings name (POLICYQA_MILVUS_URI) cannot be reached or refused a request."""
+
+    exit_code = 8
+
+
 class BuildCancelled(PolicyQAError):
     """A build stopped on request (its cancel event was set); the live index is unchanged."""
 

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.backend import load_search_index
 from index.chunk import chunk_document
 from index.errors import (BuildCancelled, IndexCorrupted, IndexMismatch, UnsupportedDocument, UploadBusy,
                           UploadCancelled, UploadRefused)
@@ -45,7 +46,7 @@ from index.pipeline import content_hash, parse_document, update_index
 from index.report import IngestionReport
 from index.settings import Settings
 from index.sources import Source
-from index.store import IndexData, load_index
+from index.store import IndexData
 
 STAGING = ".staging"
 LOCK_FILE = ".ingest.lock"
@@ -273,7 +274,7 @@ def ingest_upload(settings: Settings, embedder, src: Path, name: str, *, cancel:
             if not committed:  # after the commit a staged file the move missed is put in place next time
                 staged.unlink(missing_ok=True)
         say(0.96, "载入新索引")
-        data_loaded = load_index(index_dir, expect_embedder=embedder.name)
+        data_loaded = load_search_index(settings, expect_embedder=embedder.name)
     row = next((r for r in report.indexed if r["doc_id"] == doc_id), None)
     if row is None:  # checked above, so only a file changed under us gets here
         reason = next((s["reason"] for s in report.skipped if s["source"] == str(target)), "unknown")

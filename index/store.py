@@ -39,6 +39,7 @@ import numpy as np
 import orjson
 from tqdm import tqdm
 
+from index.backend import LocalBackend, build_faiss
 from index.bm25 import BM25, count_terms
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, IndexOutdated
 from index.types import Chunk, Clause, Document, DocumentMeta
@@ -63,33 +64,17 @@ class IndexData:
     bm25: BM25 | None = None
     clauses: dict[str, Clause] = field(default_factory=dict)
     location: str = ""
+    backend: object = None  # index.backend.SearchBackend: the dense and lexical searches over `chunks`
 
     def __post_init__(self):
         if not self.clauses:
             self.clauses = {c.clause_id: c for d in self.docs.values() for c in d.clauses}
+        if self.backend is None:
+            self.backend = LocalBackend(self.chunks, self.vectors, self.faiss_index, self.bm25)
 
     @property
     def embedder_name(self) -> str:
         return self.manifest.get("embedder", "")
-
-
-def build_faiss(vectors: np.ndarray):
-    """Inner-product FAISS index over the rows (cosine, since vectors are unit length).
-
-    The rows are held as float16 (IndexScalarQuantizer QT_fp16): a brute-force scan is bound by
-    memory bandwidth, and half the bytes halve it (4.8 -> 2.4 ms over 76k law chunks), while the
-    top 100 agree with exact float32 search 99.96% of the time. The retriever rescores what it
-    keeps against the float32 vectors, so the scores it reports are exact.
-    """
-    import faiss
-
-    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
-    fi = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-    if len(vectors):
-        x = np.ascontiguousarray(vectors, dtype=np.float32)
-        fi.train(x)  # fp16 needs no statistics; this only marks the index trained
-        fi.add(x)
-    return fi
 
 
 # ---- shards ----
@@ -266,10 +251,11 @@ class GenerationWriter:
         """doc_ids whose shard in this generation is not exactly what its entry records."""
         return tuple(doc_id for doc_id, entry in self.entries.items() if not shard_intact(self.tmp, entry))
 
-    def commit(self, manifest: dict, dim: int) -> Path:
+    def commit(self, manifest: dict, dim: int, publisher=None) -> Path:
         """Verify every shard, write sources.json and the manifest (last: a generation without one
         is incomplete) and make it live. Raises IndexCorrupted (and publishes nothing) when a shard
-        fails verification."""
+        fails verification. A `publisher` (index.backend.index_publisher) gets the generation
+        before CURRENT names it (`prepare`: Milvus rows written) and after (`published`: old rows go)."""
         manifest = dict(manifest, format=FORMAT_VERSION, n_chunks=self.n_chunks, dim=int(dim), docs=self.entries)
         previous = current_generation(self.index_dir)
         try:
@@ -281,6 +267,8 @@ class GenerationWriter:
             sources = {k: manifest.get(k) for k in ("format", "embedder", "dim", "settings", "parser_version", "docs")}
             (self.tmp / SOURCES_FILE).write_text(json.dumps(sources, ensure_ascii=False, indent=1), encoding="utf-8")
             (self.tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+            if publisher is not None:
+                publisher.prepare(self.tmp, manifest)
             gen = self.index_dir / f"gen-{self.stamp}"
             os.replace(self.tmp, gen)
             pointer_tmp = self.index_dir / f".CURRENT-{self.stamp}"
@@ -297,6 +285,8 @@ class GenerationWriter:
             if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old.name not in keep \
                     and old != self.tmp:
                 shutil.rmtree(old, ignore_errors=True)
+        if publisher is not None:
+            publisher.published(gen, previous)
         return gen
 
     def abort(self):
@@ -344,10 +334,12 @@ def indexed_sources(index_dir: Path) -> list[tuple[str, str]]:
     return [(doc_id, e["path"]) for doc_id, e in read_held(Path(index_dir)).entries.items() if e.get("path")]
 
 
-def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bool = False) -> IndexData:
+def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bool = False,
+               dense_index: bool = True) -> IndexData:
     """Load the live generation; raises IndexNotBuilt, IndexMismatch or IndexCorrupted.
 
     With `progress`, a large index (the 1,510 laws take a few seconds) shows a bar on stderr.
+    Without `dense_index` no FAISS index is built (another search engine answers dense queries).
     """
     gen, manifest = read_manifest(index_dir, expect_embedder)
     dim = int(manifest.get("dim") or 0)
@@ -390,4 +382,5 @@ def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bo
     vectors = np.concatenate(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
     post = np.concatenate(post_parts) if post_parts else np.zeros((0, 3), np.int64)
     bm25 = BM25(vocab, post[:, 0], post[:, 1], post[:, 2], len(chunks))
-    return IndexData(manifest, docs, chunks, vectors, build_faiss(vectors), bm25, location=str(gen))
+    return IndexData(manifest, docs, chunks, vectors, build_faiss(vectors) if dense_index else None, bm25,
+                     location=str(gen))

