@@ -1,18 +1,18 @@
 """Decide: answer, answer with caution, or abstain, from one calibrated probability.
 
 The answerability model estimates P(the first citation really answers the question) from the
-ranked candidates: the ranker's scores and the gaps between them, the best clause's features
-(does it give the kind of answer asked for: a number, a date, materials…), how much of the
-question the corpus knows at all, and whether the question's place is governed by the documents
-found. It is a small LightGBM classifier, monotone where the direction is known (more coverage
-never lowers P; a missing kind of answer or an unmatched place never raises it), so a question
-unlike any training question cannot be pushed past a threshold by one extreme value. It is
-stored as JSON (`assistant/models/answerability.json`, written by `python -m eval train`) with
+ranked candidates: the ranker's scores and the gaps between them, the best clause's features,
+how much of the question the corpus knows at all, and whether the question's place is governed
+by the documents found. It is a logistic regression over standardised features, stored as
+readable JSON (`assistant/models/answerability.json`, written by `python -m eval train`) with
 the two thresholds chosen on the validation split:
 
     p >= thresholds.answer   -> "answered"
     p >= thresholds.caution  -> "uncertain"   (the best clauses, with a visible caution)
     otherwise                -> "abstained"   (未在已收录文件中找到相关规定, and the nearest clauses)
+
+Worked example: features x = [1.2, 0.4], mean [1, 0], scale [0.5, 1], coef [2, -1], intercept
+0.1 -> z = 2 * 0.4 - 1 * 0.4 + 0.1 = 0.5, p = 1 / (1 + e^-0.5) = 0.62.
 """
 from __future__ import annotations
 
@@ -24,13 +24,12 @@ import numpy as np
 
 from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, read_model, check_features
-from index.errors import PolicyQAError
 
 ANSWER_FORMAT = "policyqa-answerability"
-ANSWER_VERSION = 2
+ANSWER_VERSION = 1
 OUTCOMES = ("answered", "uncertain", "abstained")
 TOP_FEATURES = ("dense", "bm25_rel", "cov", "cov_unique", "cov_chunk", "subject_opens", "phrase", "title_cov",
-                "named_doc", "lookup", "doc_rank", "wants_unmet")
+                "named_doc", "lookup", "doc_rank")
 
 
 def _top_index(name: str) -> int:
@@ -41,20 +40,14 @@ def _top_index(name: str) -> int:
 QUESTION_FEATURES = (
     "top_score", "gap_1_2", "gap_1_5", "mean_top5", "same_doc_top3",
     *(f"top_{n}" for n in TOP_FEATURES),
-    "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "stale", "wants_n", "top3_wants_unmet",
+    "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "stale",
 )
-# the direction each feature may move P in (+1 up, -1 down, 0 either): LightGBM's monotone constraints
-MONOTONE = {"top_score": 1, "top_dense": 1, "top_bm25_rel": 1, "top_cov": 1, "top_cov_unique": 1, "top_cov_chunk": 1,
-            "top_subject_opens": 1, "top_title_cov": 1, "top_named_doc": 1, "top_lookup": 1, "evidence_cov": 1,
-            "unknown_share": -1, "place_unmatched": -1, "stale": -1, "top_wants_unmet": -1, "top3_wants_unmet": -1}
 
 
 def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evidence_cov: float,
-                      unknown_share: float, n_terms: int, place_unmatched: bool, stale: bool,
-                      wants_n: int = 0) -> np.ndarray:
+                      unknown_share: float, n_terms: int, place_unmatched: bool, stale: bool) -> np.ndarray:
     """(len(QUESTION_FEATURES),) features of one question, given the candidates sorted best first:
-    their ranker scores, their feature rows and their documents; wants_n is how many kinds of
-    answer the question asks for (top3_wants_unmet: the fewest of them any of the best three gives not)."""
+    their ranker scores, their feature rows and their documents."""
     s = np.asarray(scores, dtype=np.float64)
     if len(s) == 0:
         s = np.array([-10.0])
@@ -64,7 +57,6 @@ def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evi
     out = [s[0], s[0] - pad[1], s[0] - pad[4], float(pad[:5].mean()), float(len(set(doc_ids[:3])) == 1)]
     out += [float(x[0, _top_index(n)]) for n in TOP_FEATURES]
     out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(stale)]
-    out += [float(wants_n), float(x[:3, _top_index("wants_unmet")].min())]
     return np.asarray(out, dtype=np.float64)
 
 
@@ -78,7 +70,10 @@ class Decision:
 class Decider:
     """The answerability model and its thresholds."""
 
-    booster: object  # lightgbm.Booster, binary objective
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
     answer_at: float
     caution_at: float
     meta: dict
@@ -90,18 +85,14 @@ class Decider:
         raw = read_model(path, ANSWER_FORMAT, ANSWER_VERSION)
         check_features(path, raw.get("features"), QUESTION_FEATURES)
         check_features(path, raw.get("clause_features"), FEATURE_NAMES)
-        import lightgbm
-
-        try:
-            booster = lightgbm.Booster(model_str=raw["booster"])
-            th = raw["thresholds"]
-            answer_at, caution_at = float(th["answer"]), float(th["caution"])
-        except (KeyError, TypeError, ValueError, lightgbm.basic.LightGBMError) as exc:
-            raise PolicyQAError(f"answerability model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
-        return cls(booster, answer_at, caution_at, {k: v for k, v in raw.items() if k != "booster"})
+        th = raw["thresholds"]
+        return cls(np.asarray(raw["mean"]), np.asarray(raw["scale"]), np.asarray(raw["coef"]),
+                   float(raw["intercept"]), float(th["answer"]), float(th["caution"]),
+                   {k: v for k, v in raw.items() if k not in ("mean", "scale", "coef")})
 
     def probability(self, qx: np.ndarray) -> float:
-        return float(self.booster.predict(np.asarray(qx, dtype=np.float64)[None, :], num_threads=1)[0])
+        z = float(((qx - self.mean) / self.scale) @ self.coef + self.intercept)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def decide(self, qx: np.ndarray) -> Decision:
         p = self.probability(qx)

@@ -125,7 +125,6 @@ class Question:
     terms: list[str]  # distinct BM25 tokens of norm
     subject: str
     wants: tuple[bool, bool, bool]  # number, date, department
-    types: tuple[str, ...]  # the kinds of answer asked for (answer_types.tsv): ('number', 'date')
     weights: TermWeights
     lexicon: Lexicon
     named: dict[str, float] = field(default_factory=dict)  # doc_id -> how clearly the question names it
@@ -165,7 +164,7 @@ class Question:
         wants = (bool(p("asks_number").search(norm)), bool(p("asks_date").search(norm)),
                  bool(p("asks_department").search(norm)))
         return cls(norm, list(dict.fromkeys(lexicon.tokenize(norm))), question_subject(norm, lexicon), wants,
-                   lexicon.wanted_types(norm), weights, lexicon, dict(named or {}), frozenset(prefer or ()), cache=cache if cache is not None else {})
+                   weights, lexicon, dict(named or {}), frozenset(prefer or ()), cache=cache if cache is not None else {})
 
     def clause_text(self, c: Candidate) -> str:
         """The clause with its sub-clauses, normalised (a slice: no script conversion per query)."""
@@ -244,11 +243,6 @@ def f_asks_number_has(q, c): return float(q.wants[0]) * _has(q, "has_number", q.
 def f_asks_date_has(q, c): return float(q.wants[1]) * _has(q, "has_date", q.clause_text(c))
 def f_asks_department_has(q, c): return float(q.wants[2]) * _has(q, "has_department", q.clause_text(c)[:20])
 def f_lookup(q, c): return float(c.hit.via == "lookup")
-
-
-def f_wants_unmet(q, c):
-    """How many kinds of answer the question asks for that the clause does not give (a number, a date…)."""
-    return float(q.lexicon.unmet_types(q.types, q.clause_text(c))) if q.types else 0.0
 def f_kind(q, c): return float(KINDS.index(c.hit.clause.kind)) if c.hit.clause.kind in KINDS else -1.0
 
 
@@ -273,7 +267,7 @@ CLAUSE_FEATURES = {
     "kind": f_kind, "doc_kind": f_doc_kind, "inferred": f_inferred,
     "named_doc": f_named_doc, "prefer_doc": f_prefer_doc, "lookup": f_lookup,
     "asks_number_has": f_asks_number_has, "asks_date_has": f_asks_date_has,
-    "asks_department_has": f_asks_department_has, "wants_unmet": f_wants_unmet,
+    "asks_department_has": f_asks_department_has,
 }
 FEATURE_NAMES = tuple(CLAUSE_FEATURES)
 

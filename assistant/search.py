@@ -119,8 +119,7 @@ class Searcher:
             t = time.perf_counter()
             qvec = self.retriever.embedder.embed_query_array(expanded).astype(np.float32)
             timings["embed"] = (time.perf_counter() - t) * 1000
-        # no document governs the asked place: nothing to search, not everything
-        rows = self.retriever.rows_for(allowed) if allowed != [] else np.zeros(0, dtype=np.int64)
+        rows = self.retriever.rows_for(allowed)
         pool = self.ranker.pool if self.ranker is not None else PoolSettings()
         cands, t_pool = gather(self.retriever, tokens, qvec, pool, rows,
                                self.titles.scores(tokens))
@@ -149,8 +148,7 @@ class Searcher:
             bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
         qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],
                                best_coverage(terms, hits, self.weights), unknown_share(terms, self.weights),
-                               len(prep.question.terms), place_unmatched, stale is not None,
-                               len(prep.question.types))
+                               len(prep.question.terms), place_unmatched, stale is not None)
         return qx, stale
 
     def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,

@@ -8,8 +8,8 @@ Data, and what each part is used for:
 - dev calibration part and near-miss calibration part (bundled corpus): ranker training
   (answerable items) and answerability training (all; the near misses and out-of-corpus
   questions are negatives).
-- STARD validation: the number of boosting rounds of both models, and with the dev and
-  near-miss calibration parts the two thresholds. Test splits are never read here.
+- STARD validation: the number of boosting rounds, and with the dev and near-miss calibration
+  parts the two thresholds. Test splits are never read here.
 
 Outputs assistant/models/ranker.json and assistant/models/answerability.json (readable JSON,
 feature names recorded).
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.candidates import PoolSettings
-from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, MONOTONE, QUESTION_FEATURES
+from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, QUESTION_FEATURES
 from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
 from assistant.search import Prepared
@@ -34,12 +34,6 @@ RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves":
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
                  "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
 MAX_ROUNDS = 400
-# the answerability classifier: small trees, many rows a leaf (it must generalise across corpora)
-DECIDER_PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 7, "min_child_samples": 40,
-                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambda_l2": 1.0,
-                  "monotone_constraints_method": "advanced", "verbose": -1, "seed": 7, "deterministic": True,
-                  "force_row_wise": True, "num_threads": 2}
-DECIDER_ROUNDS = (50, 100, 200, 300)
 # the bundled policy corpus' questions weigh, in total, this share of the STARD law questions'
 # (46 dev calibration items against 925 STARD ones would otherwise be noise to the ranker)
 POLICY_SHARE = 0.5
@@ -188,27 +182,22 @@ def decider_rows(assistant_by_source, examples: list[Example], orders: dict[int,
     return np.array(xs), np.array(ys)
 
 
-def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray, rounds: int, params: dict = DECIDER_PARAMS):
-    """A LightGBM binary classifier over the question features, monotone as `MONOTONE` says."""
-    import lightgbm
+def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict:
+    """Logistic regression over standardised features (scikit-learn), as plain numbers."""
+    from sklearn.linear_model import LogisticRegression
 
-    params = {**params, "monotone_constraints": [MONOTONE.get(f, 0) for f in QUESTION_FEATURES]}
-    ds = lightgbm.Dataset(x, y, weight=weights, feature_name=list(QUESTION_FEATURES), free_raw_data=False)
-    return lightgbm.train(params, ds, num_boost_round=rounds)
-
-
-def choose_decider_rounds(x, y, w, vx, vy, vw, grid=DECIDER_ROUNDS) -> tuple[int, dict]:
-    """The number of rounds with the lowest weighted validation log-loss."""
-    booster = fit_decider(x, y, w, max(grid))
-    losses = {}
-    for n in grid:
-        p = np.clip(booster.predict(vx, num_iteration=n, num_threads=1), 1e-6, 1 - 1e-6)
-        losses[n] = float(-np.sum(vw * (vy * np.log(p) + (1 - vy) * np.log(1 - p))) / np.sum(vw))
-    return min(grid, key=lambda n: (losses[n], n)), losses
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    model.fit((x - mean) / scale, y, sample_weight=weights)
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
+            "intercept": float(model.intercept_[0])}
 
 
-def probabilities(booster, x: np.ndarray) -> np.ndarray:
-    return booster.predict(x, num_threads=1) if len(x) else np.zeros(0)
+def probabilities(params: dict, x: np.ndarray) -> np.ndarray:
+    z = ((x - np.array(params["mean"])) / np.array(params["scale"])) @ np.array(params["coef"]) + params["intercept"]
+    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
 
 
 def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard: np.ndarray,
@@ -278,19 +267,17 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
     weights = np.array([len(ex_train) / max(1, counts[e.source]) for e in fit_examples])
+    params = fit_decider(x, y, weights)
 
     valid_all = ex_valid + ex_valid_leave
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
     vx, vy = decider_rows(by_source, valid_all, v_orders)
-    d_rounds, d_losses = choose_decider_rounds(x, y, weights, vx, vy, np.ones(len(vy)))
-    decider = fit_decider(x, y, weights, d_rounds)
-    log(f"  answerability rounds {d_rounds} (validation log-loss {d_losses})")
-    pv = probabilities(decider, vx)
+    pv = probabilities(params, vx)
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([any(e.labels[i] for i in v_orders[k][0][:3]) for k, e in enumerate(valid_all)])
     cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}
     cx, _ = decider_rows(by_source, dev_cal + near_cal, cal_orders)
-    pc = probabilities(decider, cx)
+    pc = probabilities(params, cx)
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
     thresholds = choose_thresholds(pv[is_ans], vy[is_ans].astype(bool), cited[is_ans], pc[dev_ans], pc[~dev_ans])
     log(f"  thresholds {thresholds}")
@@ -307,11 +294,8 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
                                                 "features": list(QUESTION_FEATURES), "clause_features": list(FEATURE_NAMES),
-                                                "params": {**DECIDER_PARAMS, "monotone": MONOTONE, "rounds": d_rounds},
-                                                "validation_logloss_by_rounds": {str(k): round(v, 4) for k, v in d_losses.items()},
-                                                "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
+                                                **params, "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
                                                 "chosen_on_validation": thresholds["chosen_on"],
                                                 "trained": {**trained, "examples": {s: counts[s] for s in counts},
-                                                            "positives": int(y.sum())},
-                                                "booster": decider.model_to_string()})
+                                                            "positives": int(y.sum())}})
     return trained
