@@ -18,6 +18,7 @@ from pydantic import ConfigDict
 
 from assistant.lookup import DocumentNames, lookup_clauses
 from assistant.types import Hit
+from index.backend import rows_by_doc, select_rows
 from index.lexical import tokenize
 from index.normalize import to_simplified
 from index.settings import Settings
@@ -36,11 +37,7 @@ class HybridRetriever:
         # queries come one at a time: a single FAISS thread avoids OpenMP hand-off costs (and
         # spinning against the embedder's own OpenMP threads): 14 ms -> 5 ms on the law index
         faiss.omp_set_num_threads(1)
-        self._rows_by_doc: dict[str, np.ndarray] = {}
-        rows = defaultdict(list)
-        for i, ch in enumerate(data.chunks):
-            rows[ch.doc_id].append(i)
-        self._rows_by_doc = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self._rows_by_doc = rows_by_doc(data.chunks)
         self.names = DocumentNames(list(data.docs.values()))
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
@@ -71,10 +68,7 @@ class HybridRetriever:
         return hits
 
     def _rows(self, docs: list[str] | None) -> np.ndarray | None:
-        if not docs:
-            return None
-        parts = [self._rows_by_doc[d] for d in docs if d in self._rows_by_doc]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return select_rows(self._rows_by_doc, docs or None)  # an empty filter means every document
 
     def dense(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
         t = time.perf_counter()

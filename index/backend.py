@@ -65,6 +65,14 @@ def rows_by_doc(chunks) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
 
 
+def select_rows(by_doc: dict[str, np.ndarray], docs: list[str] | None) -> np.ndarray | None:
+    """The rows of some documents from `rows_by_doc` (None: all, no selection)."""
+    if docs is None:
+        return None
+    parts = [by_doc[d] for d in docs if d in by_doc]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 class LocalBackend:
     """Today's embedded search: FAISS (float16, rescored exactly) and the project's BM25."""
 
@@ -79,10 +87,7 @@ class LocalBackend:
 
     def rows(self, docs: list[str] | None) -> np.ndarray | None:
         """Chunk rows of some documents (None: all)."""
-        if docs is None:
-            return None
-        parts = [self.by_doc[d] for d in docs if d in self.by_doc]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return select_rows(self.by_doc, docs)
 
     def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
         q = np.asarray(query_vec, dtype=np.float32)
