@@ -1,16 +1,18 @@
 """Candidates: a deep pool of clauses for one question, with the raw signals the ranker needs.
 
-Three first-stage searches feed the pool:
+Three first-stage searches feed the pool, all through the index's search backend
+(`data.backend`, index/backend.py: FAISS and the project's BM25 in this process, or Milvus):
 
-1. dense: the `pool_dense` nearest chunks (FAISS, rescored exactly);
+1. dense: the `pool_dense` nearest chunks;
 2. lexical: the `pool_bm25` best chunks by BM25 over the chunk text;
 3. the law first: documents are scored by aggregating their chunks' reciprocal ranks in the
    two lists above plus a BM25 over their titles, and inside the `pool_docs` leading documents
    the `pool_per_doc` nearest chunks are added, found or not by the global searches.
 
-Chunks are folded into their clause (the best dense and BM25 score of its chunks). Each
-candidate carries dense cosine, BM25, ranks in both lists, and its document's aggregate score and
-rank; `assistant.features` turns them, with the texts, into the ranker's feature vector.
+Then the backend scores every pooled chunk exactly (`score_rows`: cosine and BM25), and chunks
+are folded into their clause (the best dense and BM25 score of its chunks). Each candidate
+carries dense cosine, BM25, ranks in both lists, and its document's aggregate score and rank;
+`assistant.features` turns them, with the texts, into the ranker's feature vector.
 
 Worked example of the document score (law-first): a law whose chunks rank 1 and 4 in the
 dense list and 2 in the BM25 list scores 1/(60+1) + 1/(60+4) + 1/(60+2) + title BM25 / 10.
@@ -79,37 +81,29 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
            allowed_rows: np.ndarray | None, title_scores: dict[str, float]) -> tuple[list[Candidate], dict]:
     """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded).
 
-    `allowed_rows` restricts every search to some chunks (a document filter); None means all.
+    `allowed_rows` restricts every search to some documents' chunks (a document filter); None means all.
     """
     data = retriever.data
+    backend = data.backend
     n = len(data.chunks)
     timings: dict[str, float] = {}
     if n == 0:
         return [], timings
+    docs = None if allowed_rows is None else backend.docs_of(allowed_rows)
     t = time.perf_counter()
-    bm = data.bm25.scores(tokens) if (tokens and data.bm25 is not None) else np.zeros(n, dtype=np.float32)
-    if allowed_rows is not None:
-        mask = np.zeros(n, dtype=bool)
-        mask[allowed_rows] = True
-        bm = np.where(mask, bm, 0)
-    lex_rows = _top(bm, settings.bm25)
-    lex_rows = lex_rows[bm[lex_rows] > 0]
+    lex_rows = _rows(backend.lexical(tokens, settings.bm25, docs) if tokens else [])
     timings["bm25"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
-    dense_rows = np.zeros(0, dtype=np.int64)
+    dense_rows = _rows([])
     if qvec is not None and settings.dense:
-        if allowed_rows is None:
-            _, ids = data.faiss_index.search(qvec.reshape(1, -1), min(settings.dense, n))
-            dense_rows = ids[0][ids[0] >= 0].astype(np.int64)
-        elif len(allowed_rows):
-            sims = data.vectors[allowed_rows] @ qvec
-            dense_rows = allowed_rows[_top(sims, settings.dense)]
+        # the engine's own order (FAISS float16, Milvus HNSW): every kept chunk is rescored below
+        dense_rows = _rows(backend.dense(qvec, min(settings.dense, n), docs, exact=False))
     timings["faiss"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
     rows = np.unique(np.concatenate([dense_rows, lex_rows]))
-    dense_of = (data.vectors[rows] @ qvec) if qvec is not None else np.zeros(len(rows), dtype=np.float32)
+    dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
     doc_score: dict[str, float] = {}
     for ranking in (dense_rows, lex_rows):
@@ -122,19 +116,15 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     leading = sorted(doc_score, key=lambda d: -doc_score[d])[: settings.docs]
     extra = []
     if qvec is not None and settings.per_doc:
-        for d in leading:
-            doc_rows = retriever.rows_of(d)
-            if allowed_rows is not None:
-                doc_rows = np.intersect1d(doc_rows, allowed_rows)
-            if len(doc_rows):
-                sims = data.vectors[doc_rows] @ qvec
-                extra.append(doc_rows[_top(sims, settings.per_doc)])
+        for d in leading:  # each found by a search within `docs` already
+            extra.append(_rows(backend.dense(qvec, settings.per_doc, [d], exact=False)))
     if extra:
         more = np.setdiff1d(np.concatenate(extra), rows)
         if len(more):
+            more_dense, more_bm = backend.score_rows(qvec, tokens, more)
             rows = np.concatenate([rows, more])
-            dense_of = np.concatenate([dense_of, data.vectors[more] @ qvec])
-    bm_of = bm[rows]
+            dense_of = np.concatenate([dense_of, more_dense])
+            bm_of = np.concatenate([bm_of, more_bm])
     # fold chunks into clauses: the best dense and BM25 of the clause's chunks
     best: dict[str, list] = {}
     for row, ds, bs in zip(rows.tolist(), dense_of.tolist(), bm_of.tolist()):
@@ -169,10 +159,6 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     return out, timings
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, best first."""
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
+def _rows(hits: list[tuple[int, float]]) -> np.ndarray:
+    """The rows of a search's (row, score) hits, in order."""
+    return np.asarray([r for r, _ in hits], dtype=np.int64)

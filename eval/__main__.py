@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("report", help="write eval/reports/README.md and plots from saved results")
     sp.add_argument("--dir", help="reports folder holding runs/ and stard/ (default: eval/reports)")
-    sp.add_argument("--ratings-db", help="ratings SQLite file (default: Settings.ratings_db)")
+    sp.add_argument("--ratings-db", help="ratings SQLite file or database URL (default: POLICYQA_DATABASE_URL, "
+                                         "else Settings.ratings_db)")
     sp.add_argument("--law-index", help="law index to mention as pending (default as for stard)")
     sp.set_defaults(func=cmd_report)
     return p

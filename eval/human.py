@@ -1,5 +1,8 @@
 """Aggregate human ratings (web/ratings.py) and set them against the automatic judgements.
 
+`read_ratings(location)` reads them from the app's database (web/db.py: a SQLite file, or PostgreSQL
+by URL) through web/ratings.py.
+
 rows are `RatingsStore.all()` dicts: {evaluator, item_id, question, answer_json, correctness
 (1-5|None), completeness (1-5|None), abstain_ok (True|False|None), citation_marks {n: bool},
 comment, updated_at}. Gold items are dev-set dicts (eval/devset.py), matched by item_id, else by
@@ -19,11 +22,32 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from statistics import mean
 
 from eval.metrics import key_fact_present
 
 CRITERIA = ("correctness", "completeness")
+
+
+def read_ratings(location) -> tuple[str, list[dict] | None]:
+    """(the ratings database's name, without a password; its ratings, or None when it is a SQLite
+    file that does not exist: the report creates none). `location`: a SQLite path, a database URL
+    or a web.db.Database. A database that cannot be read raises DatabaseUnavailable."""
+    from web.db import Database, database_url
+    from web.ratings import RatingsStore
+
+    if not isinstance(location, Database):
+        url = database_url(location)
+        if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+            return str(url.database or location), None
+    database = Database.open(location)
+    try:
+        name = str(database.path) if database.path is not None else database.name
+        return name, RatingsStore(database).all()
+    finally:
+        if database is not location:
+            database.dispose()
 
 
 def _load_answer(row: dict) -> dict | None:

@@ -1,7 +1,8 @@
 """`python -m eval report`: eval/reports/README.md (markdown tables) and PNG plots from the saved runs.
 
 Reads eval/reports/runs/<config>.json (written by `eval run`), eval/reports/stard/*.json
-(written by `eval stard`) and the ratings database at Settings.ratings_db; writes
+(written by `eval stard`) and the app's ratings through web/ratings.py, from the database the app
+writes them to (POLICYQA_DATABASE_URL, PostgreSQL; else the SQLite file Settings.ratings_db); writes
 
     README.md            tables: dev-set metrics per config, latency, categories, failures,
                          STARD, benchmarks (eval/reports/bench/*.json from `eval.bench`), human ratings
@@ -320,14 +321,14 @@ def bench_section(bench: dict[str, dict]) -> list[str]:
     return lines
 
 
-def ratings_section(db: Path, items: list[dict] | None, shipped: dict | None) -> list[str]:
-    lines = ["## Human ratings", ""]
-    if not db.exists():
-        return lines + [f"No ratings database at `{db}` yet; ratings entered in the app land there.", ""]
+def ratings_section(db: str, rows: list[dict] | None, items: list[dict] | None, shipped: dict | None) -> list[str]:
+    """The human ratings (eval.human.read_ratings: the database's name and its rows, None when there
+    is no database) summarised, and set against the automatic judgements."""
     from eval.human import summarize_ratings
-    from web.ratings import RatingsStore
 
-    rows = RatingsStore(db).all()
+    lines = ["## Human ratings", ""]
+    if rows is None:
+        return lines + [f"No ratings database at `{db}` yet; ratings entered in the app land there.", ""]
     if not rows:
         return lines + [f"The ratings database `{db}` holds no ratings yet.", ""]
     s = summarize_ratings(rows, items or [], shipped["items"] if shipped else None)
@@ -354,9 +355,12 @@ def ratings_section(db: Path, items: list[dict] | None, shipped: dict | None) ->
     return lines
 
 
-def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law_index: Path | None = None) -> dict:
-    """Write README.md and the plots; returns a summary of what went in."""
+def write_report(folder: Path = REPORTS_DIR, ratings_db=None, law_index: Path | None = None) -> dict:
+    """Write README.md and the plots; returns a summary of what went in. `ratings_db`: where the
+    ratings are (a SQLite path, a database URL or a web.db.Database); by default the database the
+    app uses (Settings.database_url, else Settings.ratings_db)."""
     from eval.devset import load_set
+    from eval.human import read_ratings
     from index.errors import PolicyQAError
     from index.settings import Settings
 
@@ -366,7 +370,10 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law
         items = load_set("dev")
     except PolicyQAError:
         items = None
-    ratings_db = Path(ratings_db or Settings.from_env().ratings_db)
+    if ratings_db is None:
+        settings = Settings.from_env()
+        ratings_db = settings.database_url or settings.ratings_db
+    db, rows = read_ratings(ratings_db)  # first: a database that cannot be read stops before anything is written
     law_index = Path(law_index or default_law_index())
     folder.mkdir(parents=True, exist_ok=True)
     plots = []
@@ -394,7 +401,7 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db: Path | None = None, law
     lines += dev_section(runs, items)
     lines += stard_section(stard, law_index, load_stard(folder / "stard", answers=True))
     lines += bench_section(load_bench(folder / "bench"))
-    lines += ratings_section(ratings_db, items, runs.get("shipped"))
+    lines += ratings_section(db, rows, items, runs.get("shipped"))
     (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
     return {"readme": str(folder / "README.md"), "plots": [p.name for p in plots], "runs": sorted(runs),
-            "stard": [f"{r['mode']}/{r['embedder']}" for r in stard], "ratings_db": ratings_db.exists()}
+            "stard": [f"{r['mode']}/{r['embedder']}" for r in stard], "ratings_db": rows is not None}

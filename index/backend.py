@@ -1,15 +1,18 @@
 """The search engine behind an index: the embedded store (FAISS + BM25) or Milvus, chosen by one setting.
 
 Everything else speaks `IndexData` (documents, clauses, and chunks as rows 0..n-1 of
-`data.chunks`); a `SearchBackend` answers the two first-stage searches over those rows:
+`data.chunks`); a `SearchBackend` answers every search the answer path makes over those rows:
 
-    dense(query_vec, k, docs)   -> [(row, cosine)], best first
-    lexical(tokens, k, docs)    -> [(row, BM25 score)], best first
+    dense(query_vec, k, docs)           -> [(row, cosine)], best first
+    lexical(tokens, k, docs)            -> [(row, BM25 score)], best first
+    score_rows(query_vec, tokens, rows) -> (cosines, BM25 scores) of given rows (the ranker's features)
+    docs_of(rows) / rows(docs)          -> documents of rows / rows of documents
 
 `docs` (doc_ids) restricts a search to those documents; None searches all. `LocalBackend`
-searches the FAISS index and the BM25 term counts assembled from the shards on load
-(index/store.py); `MilvusBackend` (index/milvus.py) asks a Milvus collection, in this process
-(Milvus Lite, `POLICYQA_MILVUS_URI=file.db`) or on a server (`http://host:19530`).
+searches the FAISS index and the BM25 postings assembled from the shards on load
+(index/store.py); `MilvusBackend` (index/milvus_search.py) asks a Milvus collection, in this process
+(Milvus Lite, `POLICYQA_MILVUS_URI=file.db`) or on a server (`http://host:19530`), and keeps
+neither vectors nor postings in this process. Both score BM25 the project's way (index/bm25.py).
 `load_search_index(settings)` loads the live generation with whichever the settings name, and
 `index_publisher(settings)` is what a build hands the new generation to before it goes live.
 """
@@ -27,15 +30,27 @@ if TYPE_CHECKING:
 
 
 class SearchBackend(Protocol):
-    """The first-stage searches over one loaded generation's chunk rows."""
+    """The searches over one loaded generation's chunk rows."""
 
     name: str
 
-    def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
-        """The k rows nearest to a unit query vector (inner product), best first."""
+    def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None,
+              exact: bool = True) -> list[tuple[int, float]]:
+        """The k rows nearest to a unit query vector (inner product), best first. With `exact` False
+        an engine may give its own approximate order and scores (for a caller that rescores)."""
 
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
         """The k rows with the highest BM25 score for the query tokens (score > 0), best first."""
+
+    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str],
+                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine, BM25 score) of each given row, float32; zeros without a vector or tokens."""
+
+    def rows(self, docs: list[str] | None) -> np.ndarray | None:
+        """Chunk rows of some documents (None: all)."""
+
+    def docs_of(self, rows: np.ndarray) -> list[str]:
+        """The documents some rows belong to, in the order they first appear."""
 
 
 def build_faiss(vectors: np.ndarray):
@@ -73,37 +88,66 @@ def select_rows(by_doc: dict[str, np.ndarray], docs: list[str] | None) -> np.nda
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-class LocalBackend:
-    """Today's embedded search: FAISS (float16, rescored exactly) and the project's BM25."""
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first: [0.1, 0.9, 0.5], 2 -> [1, 2]."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
 
-    name = "local"
 
-    def __init__(self, chunks, vectors: np.ndarray, faiss_index=None, bm25=None):
+class RowMap:
+    """Rows by document and document by row over one generation's chunks."""
+
+    def __init__(self, chunks):
         self.n = len(chunks)
-        self.vectors = vectors
-        self.faiss_index = faiss_index
-        self.bm25 = bm25
         self.by_doc = rows_by_doc(chunks)
+        self.doc_ids = list(self.by_doc)
+        self.doc_index = np.zeros(self.n, dtype=np.int32)  # row -> position in doc_ids
+        for i, rows in enumerate(self.by_doc.values()):
+            self.doc_index[rows] = i
 
     def rows(self, docs: list[str] | None) -> np.ndarray | None:
         """Chunk rows of some documents (None: all)."""
         return select_rows(self.by_doc, docs)
 
-    def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
+    def docs_of(self, rows: np.ndarray) -> list[str]:
+        """The documents of some rows, in the order they first appear: rows of b, a, b -> ['b', 'a']."""
+        idx = self.doc_index[np.asarray(rows, dtype=np.int64)]
+        _, first = np.unique(idx, return_index=True)
+        return [self.doc_ids[idx[i]] for i in np.sort(first)]
+
+
+class LocalBackend(RowMap):
+    """The embedded search: FAISS (float16, rescored exactly) and the project's BM25, in this process."""
+
+    name = "local"
+
+    def __init__(self, chunks, vectors: np.ndarray, faiss_index=None, bm25=None):
+        super().__init__(chunks)
+        self.vectors = vectors
+        self.faiss_index = faiss_index
+        self.bm25 = bm25
+
+    def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None,
+              exact: bool = True) -> list[tuple[int, float]]:
         q = np.asarray(query_vec, dtype=np.float32)
         rows = self.rows(docs)
         if k <= 0 or not self.n:
             return []
         if rows is None and self.faiss_index is not None:
-            _, ids = self.faiss_index.search(q.reshape(1, -1), min(k, self.n))
-            ids = ids[0][ids[0] >= 0]
-            exact = self.vectors[ids] @ q  # FAISS holds float16; score the kept rows exactly
-            order = np.argsort(-exact, kind="stable")
-            return [(int(ids[i]), float(exact[i])) for i in order]
+            scores, ids = self.faiss_index.search(q.reshape(1, -1), min(k, self.n))
+            keep = ids[0] >= 0
+            if not exact:  # FAISS's own order and float16 scores
+                return [(int(i), float(s)) for i, s in zip(ids[0][keep], scores[0][keep])]
+            ids = ids[0][keep]
+            exact_scores = self.vectors[ids] @ q  # FAISS holds float16; score the kept rows exactly
+            order = np.argsort(-exact_scores, kind="stable")
+            return [(int(ids[i]), float(exact_scores[i])) for i in order]
         rows = np.arange(self.n) if rows is None else rows
         sims = self.vectors[rows] @ q
-        top = np.argsort(-sims, kind="stable")[:k]
-        return [(int(rows[i]), float(sims[i])) for i in top]
+        return [(int(rows[i]), float(sims[i])) for i in top_indices(sims, k)]
 
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
         if not tokens or not self.n or self.bm25 is None or k <= 0:
@@ -115,29 +159,20 @@ class LocalBackend:
             mask[rows] = True
         return self.bm25.top(tokens, k, mask)
 
-
-class DenseSearchIndex:
-    """A backend's dense search behind FAISS's `search(queries, k) -> (scores, rows)`, for code that
-    calls `data.faiss_index` directly (assistant/candidates.py); missing places hold row -1."""
-
-    def __init__(self, backend: SearchBackend, n: int):
-        self.backend = backend
-        self.ntotal = n
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        ids = np.full((len(queries), k), -1, dtype=np.int64)
-        for i, q in enumerate(queries):
-            for j, (row, score) in enumerate(self.backend.dense(q, k)[:k]):
-                ids[i, j], scores[i, j] = row, score
-        return scores, ids
+    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str],
+                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.asarray(rows, dtype=np.int64)
+        dense = (self.vectors[rows] @ np.asarray(query_vec, dtype=np.float32)) if query_vec is not None \
+            else np.zeros(len(rows), dtype=np.float32)
+        lexical = self.bm25.scores_of(tokens, rows) if (tokens and self.bm25 is not None) \
+            else np.zeros(len(rows), dtype=np.float32)
+        return dense, lexical
 
 
 def load_search_index(settings: Settings, expect_embedder: str | None = None, progress: bool = False) -> IndexData:
     """The live generation of settings.index_dir, searched by the backend the settings name."""
     if settings.milvus_uri:
-        from index.milvus import load_milvus_index
+        from index.milvus_search import load_milvus_index
 
         return load_milvus_index(settings, expect_embedder, progress)
     from index.store import load_index

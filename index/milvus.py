@@ -1,19 +1,29 @@
 """Milvus as the search engine: one collection of chunk rows and vectors per index directory.
 
     POLICYQA_MILVUS_URI=var/milvus.db        Milvus Lite in this process (one process per .db)
-    POLICYQA_MILVUS_URI=http://host:19530    a Milvus server, shared by every app process
+    POLICYQA_MILVUS_URI=http://host:19530    a Milvus server (2.4 or later), shared by every app process
 
 What lives where. The generation directory (index/store.py) stays the record of the index:
 documents, clauses, chunks and vectors, one shard per document, and CURRENT naming the live
 generation. Milvus holds what is searched, one row per chunk:
 
-    pk "<version>:<i>" | version | doc_id | vector (dim floats) | text (BM25 input) | sparse (BM25 output)
+    pk "<version>:<i>" | version | doc_id | vector (dim floats) | terms (sparse: term id -> BM25 document weight)
+
+`terms` is the project's BM25 (index/bm25.py) split in two: the row holds each of its terms'
+document side, tf / (tf + k1 * (1 - b + b * length / mean length)), under a 32-bit hash of the
+term (`term_id`), and a query sends idf(t) per token, from the document frequencies this process
+keeps (`TermStats`). An inner-product search then scores the BM25 the embedded store does, with
+the same tokens, float rounding apart (Milvus's own analyzers and per-segment BM25 statistics
+would not). The mean length is the one of the generation that wrote a row: the rows of documents
+unchanged since keep it while the collection grows or shrinks (a new collection, e.g. after
+deleting MILVUS_COLLECTION below, writes every row with the mean length of the day).
 
 `version` names one content of one document's shard (its key plus the digests of its files), so
 a changed document's new rows never overwrite its old ones. The collection's properties record
-the embedder and dimension; `<collection>_shards` has one row per version whose chunk rows are
-all written (chunks = -1 while they are being written). The collection's name is kept in
+the embedder, dimension and format; `<collection>_shards` has one row per version whose chunk
+rows are all written (chunks = -1 while they are being written). The collection's name is kept in
 `<index_dir>/MILVUS_COLLECTION` (a copied index directory shares it; delete the file to part them).
+A collection of an older format is dropped and written again from the shards.
 
 Publishing a generation (`MilvusPublisher`, from GenerationWriter.commit): before CURRENT
 switches, the rows of every version the new generation holds and Milvus lacks are written
@@ -22,6 +32,7 @@ are deleted. A reader maps each hit to its own generation's rows by version; a h
 it does not hold (the previous or next content of a changed document) is skipped and the search
 repeated without that version, so a reader sees a document's old rows or its new ones, never both.
 A generation written without Milvus gets its rows when it is first loaded with Milvus.
+Searching it is index/milvus_search.py (`MilvusBackend`, `load_milvus_index`).
 """
 from __future__ import annotations
 
@@ -32,16 +43,16 @@ import json
 import logging
 import uuid
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from index.backend import DenseSearchIndex, LocalBackend
+from index.bm25 import B, K1, TermStats, mean_length
 from index.errors import IndexMismatch, MilvusUnavailable
 
-FORMAT = "1"  # of the collection's schema
-ANALYZER = {"tokenizer": "jieba"}  # Chinese word segmentation, in Milvus Lite and in Milvus 2.5+ servers
+FORMAT = "2"  # of the collection's schema: 1 had Milvus's own full-text BM25 (jieba), 2 the project's
+BM25_PARAMS = f"k1={K1} b={B}"  # the document weights' parameters, recorded with the collection
+NO_TERMS = {0: 1.0}  # the terms of a chunk without any (Milvus wants one entry); no query term hashes to 0
 HNSW = {"M": 16, "efConstruction": 200}
 MIN_EF = 128  # HNSW search breadth (at least k)
 BATCH = 512  # rows per insert
@@ -125,6 +136,34 @@ def _quote(values) -> str:
     return "[" + ", ".join(json.dumps(str(v), ensure_ascii=False) for v in values) + "]"
 
 
+def term_id(term: str) -> int:
+    """A term's index in the sparse vectors: a 32-bit hash in 1..2**32-2 (0 is NO_TERMS)."""
+    return 1 + int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "little") % (2**32 - 2)
+
+
+def row_terms(terms: list[str], postings: np.ndarray, n_chunks: int, stats: TermStats) -> list[dict]:
+    """Each chunk's {term id: BM25 document weight} from a shard's (chunk, term, count) triples."""
+    ids = [term_id(t) for t in terms]
+    post = np.asarray(postings, dtype=np.int64).reshape(-1, 3)
+    lengths = np.bincount(post[:, 0], weights=post[:, 2], minlength=n_chunks).astype(np.float32)
+    weights = stats.doc_weights(post[:, 2], lengths[post[:, 0]])
+    out: list[dict] = [{} for _ in range(n_chunks)]
+    for (chunk, term, _), w in zip(post.tolist(), weights.tolist()):
+        row = out[chunk]
+        row[ids[term]] = row.get(ids[term], 0.0) + w  # two terms of one chunk with one hash share it
+    return [row or dict(NO_TERMS) for row in out]
+
+
+def generation_mean_length(gen: Path, manifest: dict) -> float:
+    """The mean chunk length (BM25 tokens) of a generation, as its loaded TermStats has it."""
+    parts = []
+    for entry in manifest.get("docs", {}).values():
+        with np.load(Path(gen) / "shards" / (entry["shard"] + ".npz")) as z:
+            post = z["postings"].astype(np.int64).reshape(-1, 3)
+        parts.append(np.bincount(post[:, 0], weights=post[:, 2], minlength=entry["chunks"]).astype(np.float32))
+    return mean_length(np.concatenate(parts) if parts else np.zeros(0, np.float32))
+
+
 class MilvusStore:
     """One index's collection (and its `_shards` record) at one Milvus URI."""
 
@@ -160,37 +199,45 @@ class MilvusStore:
                                 f"uses {embedder!r} ({dim}-d); {REBUILD} or set POLICYQA_EMBEDDER to match")
         return props
 
-    def create(self, embedder: str, dim: int) -> dict:
-        """Create the collections (BM25 full-text search where the server has it); returns the properties."""
-        from pymilvus import DataType, Function, FunctionType
-        from pymilvus.exceptions import MilvusException
+    def open(self, embedder: str, dim: int, replace_other_embedder: bool = False) -> dict:
+        """The collection ready for `embedder`'s vectors, loaded: created when missing, made again when
+        of an older format (or, with `replace_other_embedder`, of another embedder); returns its properties."""
+        props = self.properties()
+        if props is not None and (props.get("policyqa.format") != FORMAT
+                                  or props.get("policyqa.bm25") != BM25_PARAMS):
+            self.drop()  # derived data: written again from the shards
+            props = None
+        try:
+            self.check(embedder, dim, props)
+        except IndexMismatch:
+            if not replace_other_embedder:
+                raise
+            self.drop()  # a build with another embedder re-embedded everything: start the collection again
+            props = None
+        if props is None:
+            props = self.create(embedder, dim)
+        self.load()
+        return props
 
-        props = {"policyqa.embedder": embedder, "policyqa.dim": str(dim), "policyqa.format": FORMAT}
-        for fulltext in (True, False):
-            s = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-            s.add_field("pk", DataType.VARCHAR, max_length=128, is_primary=True)
-            s.add_field("version", DataType.VARCHAR, max_length=64)
-            s.add_field("doc_id", DataType.VARCHAR, max_length=4096)
-            s.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-            ip = self.client.prepare_index_params()
-            ip.add_index("vector", index_type="HNSW", metric_type="IP", params=HNSW)
-            ip.add_index("version", index_type="INVERTED")
-            ip.add_index("doc_id", index_type="INVERTED")
-            if fulltext:
-                s.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)
-                s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-                s.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
-                                        output_field_names=["sparse"]))
-                ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                             params={"bm25_k1": 1.2, "bm25_b": 0.75})
-            props["policyqa.fulltext"] = "1" if fulltext else "0"
-            try:
-                self.client.create_collection(self.name, schema=s, index_params=ip, properties=props)
-                break
-            except MilvusException as exc:  # no analyzer or BM25 function here: the project's BM25 answers
-                if not fulltext:
-                    raise MilvusUnavailable(f"Milvus at {self.uri} failed to create collection {self.name} "
-                                            f"({_message(exc)})") from exc
+    def create(self, embedder: str, dim: int) -> dict:
+        """Create the collections; returns the properties."""
+        from pymilvus import DataType
+
+        props = {"policyqa.embedder": embedder, "policyqa.dim": str(dim), "policyqa.format": FORMAT,
+                 "policyqa.bm25": BM25_PARAMS}
+        s = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("pk", DataType.VARCHAR, max_length=128, is_primary=True)
+        s.add_field("version", DataType.VARCHAR, max_length=64)
+        s.add_field("doc_id", DataType.VARCHAR, max_length=4096)
+        s.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        s.add_field("terms", DataType.SPARSE_FLOAT_VECTOR)
+        ip = self.client.prepare_index_params()
+        ip.add_index("vector", index_type="HNSW", metric_type="IP", params=HNSW)
+        ip.add_index("terms", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        ip.add_index("version", index_type="INVERTED")
+        ip.add_index("doc_id", index_type="INVERTED")
+        self.call("create a collection (sparse vectors need Milvus 2.4 or later)", self.client.create_collection,
+                  self.name, schema=s, index_params=ip, properties=props)
         m = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         m.add_field("pk", DataType.VARCHAR, max_length=64, is_primary=True)
         m.add_field("doc_id", DataType.VARCHAR, max_length=4096)
@@ -224,8 +271,9 @@ class MilvusStore:
             it.close()
         return {r["pk"]: int(r["chunks"]) for r in rows}
 
-    def sync(self, gen: Path, manifest: dict, fulltext: bool) -> int:
-        """Write the rows of every shard of a generation that Milvus lacks; returns the rows written."""
+    def sync(self, gen: Path, manifest: dict, stats: TermStats | None = None) -> int:
+        """Write the rows of every shard of a generation that Milvus lacks; returns the rows written.
+        `stats` (the generation's, for its mean length) is read from the shards when not given."""
         from index.store import read_shard
 
         have = self.written()
@@ -236,6 +284,7 @@ class MilvusStore:
                 todo.append((doc_id, entry, version))
         if not todo:
             return 0
+        stats = stats or TermStats({}, np.zeros(0, np.int64), 0, generation_mean_length(gen, manifest))
         mark = [{"pk": v, "doc_id": d, "chunks": -1, "vector": [0.0, 0.0]} for d, _, v in todo]
         self.call("record shards", self.client.upsert, self.shards, mark)
         partial = [v for _, _, v in todo if v in have]
@@ -243,12 +292,11 @@ class MilvusStore:
             self.call("delete rows", self.client.delete, self.name, filter=f"version in {_quote(partial[i:i + 500])}")
         rows, written = [], 0
         for n, (doc_id, entry, version) in enumerate(todo):
-            _, chunks, vectors, _, _ = read_shard(gen, entry)
-            for i, (ch, vec) in enumerate(zip(chunks, vectors)):
-                row = {"pk": f"{version}:{i}", "version": version, "doc_id": doc_id, "vector": vec.tolist()}
-                if fulltext:
-                    row["text"] = ch.embed_text[:16000]  # the field holds 65,535 bytes
-                rows.append(row)
+            _, chunks, vectors, terms, postings = read_shard(gen, entry)
+            weights = row_terms(terms, postings, len(chunks), stats)
+            for i, (vec, row_weights) in enumerate(zip(vectors, weights)):
+                rows.append({"pk": f"{version}:{i}", "version": version, "doc_id": doc_id, "vector": vec.tolist(),
+                             "terms": row_weights})
             if rows and (len(rows) >= BATCH or n == len(todo) - 1):
                 self.call("insert rows", self.client.insert, self.name, rows)
                 written += len(rows)
@@ -284,18 +332,8 @@ class MilvusPublisher:
 
     def prepare(self, gen: Path, manifest: dict):
         """Before CURRENT names `gen`: the collection made ready for its embedder, its missing rows written."""
-        store = self.store
-        embedder, dim = manifest.get("embedder", ""), int(manifest.get("dim") or 0)
-        props = store.properties()
-        try:
-            store.check(embedder, dim, props)
-        except IndexMismatch:  # a build with another embedder re-embedded everything: start the collection again
-            store.drop()
-            props = None
-        if props is None:
-            props = store.create(embedder, dim)
-        store.load()
-        self.rows_written = store.sync(gen, manifest, props.get("policyqa.fulltext") == "1")
+        self.store.open(manifest.get("embedder", ""), int(manifest.get("dim") or 0), replace_other_embedder=True)
+        self.rows_written = self.store.sync(gen, manifest)
 
     def published(self, gen: Path, previous: Path | None):
         """After `gen` went live: delete the rows of versions neither it nor `previous` holds."""
@@ -306,72 +344,3 @@ class MilvusPublisher:
             self.store.delete_versions([v for v in self.store.written() if v not in keep])
         except (MilvusUnavailable, OSError, ValueError) as exc:  # the generation is live; the next publish retries
             self.notes.append(f"superseded Milvus rows not deleted yet: {exc}")
-
-
-class MilvusBackend:
-    """Dense (HNSW) and BM25 full-text search in one index's Milvus collection."""
-
-    name = "milvus"
-
-    def __init__(self, store: MilvusStore, gen: Path, manifest: dict, chunks, bm25, fulltext: bool):
-        self.store = store
-        self.fulltext = fulltext
-        self.local = LocalBackend(chunks, np.zeros((0, 0), np.float32), None, bm25)  # BM25 without full-text search
-        self.base: dict[str, int] = {}  # version -> the row of its first chunk
-        first = {}
-        for i, ch in enumerate(chunks):
-            first.setdefault(ch.doc_id, i)
-        for doc_id, entry in manifest.get("docs", {}).items():
-            if doc_id in first:
-                self.base[row_version(gen, entry)] = first[doc_id]
-
-    def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
-        params = {"metric_type": "IP", "params": {"ef": max(k, MIN_EF)}}
-        return self._search("vector", [np.asarray(query_vec, dtype=np.float32).tolist()], k, docs, params)
-
-    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
-        if not self.fulltext:
-            return self.local.lexical(tokens, k, docs)
-        if not tokens:
-            return []
-        # Milvus reports BM25 as a distance (Milvus Lite negates it); the score is its size
-        return [(r, abs(s)) for r, s in self._search("sparse", [" ".join(tokens)], k, docs, {"metric_type": "BM25"})]
-
-    def _search(self, field: str, data: list, k: int, docs: list[str] | None, params: dict) -> list[tuple[int, float]]:
-        if k <= 0 or (docs is not None and not docs):
-            return []
-        skip: list[str] = []
-        out: list[tuple[int, float]] = []
-        for _ in range(MAX_ROUNDS):
-            parts = ([f"doc_id in {_quote(docs)}"] if docs is not None else []) + (
-                [f"version not in {_quote(skip)}"] if skip else [])
-            hits = self.store.call("search", self.store.client.search, self.store.name, data=data, anns_field=field,
-                                   limit=k, filter=" and ".join(parts), search_params=params,
-                                   output_fields=["pk"])[0]
-            out, stale = [], set()
-            for h in hits:
-                version, _, i = str(h["pk"]).rpartition(":")
-                if version in self.base:
-                    out.append((self.base[version] + int(i), float(h["distance"])))
-                else:
-                    stale.add(version)
-            if not stale or len(hits) < k:
-                break
-            skip.extend(stale)
-        return out
-
-
-def load_milvus_index(settings, expect_embedder: str | None = None, progress: bool = False):
-    """The live generation of settings.index_dir with Milvus answering its searches (rows the
-    collection lacks are written first); raises IndexMismatch for a collection of another embedder."""
-    from index.store import load_index
-
-    data = load_index(Path(settings.index_dir), expect_embedder=expect_embedder, progress=progress, dense_index=False)
-    gen, embedder, dim = Path(data.location), data.embedder_name, int(data.manifest.get("dim") or 0)
-    store = MilvusStore(settings.milvus_uri, Path(settings.index_dir))
-    props = store.check(embedder, dim) or store.create(embedder, dim)
-    store.load()
-    fulltext = props.get("policyqa.fulltext") == "1"
-    store.sync(gen, data.manifest, fulltext)
-    backend = MilvusBackend(store, gen, data.manifest, data.chunks, data.bm25, fulltext)
-    return replace(data, faiss_index=DenseSearchIndex(backend, len(data.chunks)), backend=backend)

@@ -40,7 +40,7 @@ import orjson
 from tqdm import tqdm
 
 from index.backend import LocalBackend, build_faiss
-from index.bm25 import BM25, count_terms
+from index.bm25 import BM25, StatsBuilder, TermStats, count_terms
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, IndexOutdated
 from index.types import Chunk, Clause, Document, DocumentMeta
 
@@ -48,6 +48,7 @@ FORMAT_VERSION = 2
 # what reading a damaged shard can raise (a cut .npz is a BadZipFile, a cut .npy an EOFError)
 SHARD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
                 orjson.JSONDecodeError)
+NO_BACKEND = object()  # load_index without search structures: no LocalBackend to build
 REBUILD_HINT = "rebuild with `python -m assistant index --rebuild`"
 SOURCES_FILE = "sources.json"  # a copy of the manifest's document list, for recovery
 
@@ -59,18 +60,20 @@ class IndexData:
     manifest: dict
     docs: dict[str, Document]
     chunks: list[Chunk]
-    vectors: np.ndarray  # (n_chunks, dim) float32
+    vectors: np.ndarray  # (n_chunks, dim) float32; (0, dim) when another engine holds them (Milvus)
     faiss_index: object = None
-    bm25: BM25 | None = None
+    bm25: BM25 | TermStats | None = None  # TermStats (no postings) when another engine holds them
     clauses: dict[str, Clause] = field(default_factory=dict)
     location: str = ""
-    backend: object = None  # index.backend.SearchBackend: the dense and lexical searches over `chunks`
+    backend: object = None  # index.backend.SearchBackend: every search over `chunks`
 
     def __post_init__(self):
         if not self.clauses:
             self.clauses = {c.clause_id: c for d in self.docs.values() for c in d.clauses}
         if self.backend is None:
             self.backend = LocalBackend(self.chunks, self.vectors, self.faiss_index, self.bm25)
+        elif self.backend is NO_BACKEND:  # loaded for another engine, which load_milvus_index puts here
+            self.backend = None
 
     @property
     def embedder_name(self) -> str:
@@ -335,11 +338,12 @@ def indexed_sources(index_dir: Path) -> list[tuple[str, str]]:
 
 
 def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bool = False,
-               dense_index: bool = True) -> IndexData:
+               search_structures: bool = True) -> IndexData:
     """Load the live generation; raises IndexNotBuilt, IndexMismatch or IndexCorrupted.
 
     With `progress`, a large index (the 1,510 laws take a few seconds) shows a bar on stderr.
-    Without `dense_index` no FAISS index is built (another search engine answers dense queries).
+    Without `search_structures` neither the vectors, FAISS nor the BM25 postings are kept (another
+    search engine holds them: index/milvus.py); `bm25` is then the collection's TermStats.
     """
     gen, manifest = read_manifest(index_dir, expect_embedder)
     dim = int(manifest.get("dim") or 0)
@@ -348,6 +352,7 @@ def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bo
     vec_parts: list[np.ndarray] = []
     vocab: dict[str, int] = {}
     post_parts: list[np.ndarray] = []
+    stats = StatsBuilder()
     damaged: dict[str, str] = {}  # doc_id -> what is wrong with its shard
     entries = manifest.get("docs")
     if not isinstance(entries, dict):
@@ -363,14 +368,17 @@ def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bo
             continue
         if not damaged:  # after the first damage, only find the others
             docs[doc_id] = doc
-            if len(postings):
+            if not search_structures:
+                stats.add(terms, postings, len(doc_chunks))
+            elif len(postings):
                 local = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
                 post = postings.astype(np.int64)
                 post[:, 0] += len(chunks)
                 post[:, 1] = local[post[:, 1]]
                 post_parts.append(post)
             chunks.extend(doc_chunks)
-            vec_parts.append(vectors)
+            if search_structures:
+                vec_parts.append(vectors)
     if damaged:
         first = next(iter(damaged.items()))
         raise IndexCorrupted(f"index at {gen} is damaged: {len(damaged)} document shard(s) unreadable "
@@ -380,7 +388,8 @@ def load_index(index_dir: Path, expect_embedder: str | None = None, progress: bo
         raise IndexCorrupted(f"index at {gen} is inconsistent: manifest says {n} chunks, the shards hold {len(chunks)}; "
                              f"{REBUILD_HINT}")
     vectors = np.concatenate(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
+    if not search_structures:
+        return IndexData(manifest, docs, chunks, vectors, None, stats.build(), location=str(gen), backend=NO_BACKEND)
     post = np.concatenate(post_parts) if post_parts else np.zeros((0, 3), np.int64)
     bm25 = BM25(vocab, post[:, 0], post[:, 1], post[:, 2], len(chunks))
-    return IndexData(manifest, docs, chunks, vectors, build_faiss(vectors) if dense_index else None, bm25,
-                     location=str(gen))
+    return IndexData(manifest, docs, chunks, vectors, build_faiss(vectors), bm25, location=str(gen))

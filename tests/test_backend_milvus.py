@@ -1,5 +1,7 @@
 """Milvus (Lite, in process) as the search backend: the same answers as the embedded store on the
-bundled corpus, document filters, one-document updates, embedder refusal, a dead URI."""
+bundled corpus (the dev set, with and without document filters) with no vectors or BM25 postings in
+the process, the project's BM25 scored in Milvus, document filters, one-document updates, an older
+collection format, embedder refusal, a dead URI."""
 from __future__ import annotations
 
 import json
@@ -17,11 +19,14 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from assistant.core import Assistant  # noqa: E402
+from eval.devset import load_set  # noqa: E402
 from index.backend import LocalBackend, load_search_index  # noqa: E402
+from index.bm25 import BM25, TermStats  # noqa: E402
 from index.embed import HashingEmbeddings  # noqa: E402
 from index.errors import IndexMismatch, MilvusUnavailable  # noqa: E402
 from index.lexical import tokenize  # noqa: E402
-from index.milvus import MilvusBackend, MilvusStore, _quote, generation_versions  # noqa: E402
+from index.milvus import FORMAT, MilvusStore, _quote, generation_versions, row_terms, term_id  # noqa: E402
+from index.milvus_search import MilvusBackend  # noqa: E402
 from index.pipeline import build_index, update_index  # noqa: E402
 from index.settings import REPO_ROOT  # noqa: E402
 from tests.conftest import CORPUS, make_settings  # noqa: E402
@@ -47,17 +52,38 @@ def pair(fake_index_dir, tmp_path_factory):
 
 def test_each_assistant_searches_with_its_backend(pair):
     assert isinstance(pair["local"].data.backend, LocalBackend)
-    assert isinstance(pair["milvus"].data.backend, MilvusBackend)
-    assert pair["milvus"].data.backend.fulltext  # Milvus Lite 3.2 has BM25 and the jieba analyzer
+    milvus = pair["milvus"].data
+    assert isinstance(milvus.backend, MilvusBackend)
+    # the vectors and the BM25 postings stay in Milvus: nothing of them is loaded in this process
+    assert milvus.vectors.shape == (0, pair["local"].data.vectors.shape[1]) and milvus.faiss_index is None
+    assert type(milvus.bm25) is TermStats and not hasattr(milvus.bm25, "scores")
+
+
+def _outcome(answer) -> tuple:
+    return answer.outcome, [c.clause_id for c in answer.citations], [c.clause_id for c in answer.related]
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_both_backends_give_the_same_answer(pair, question):
     local, milvus = (pair[b].ask(question) for b in BACKENDS)
-    assert milvus.outcome == local.outcome
-    assert [c.clause_id for c in milvus.citations] == [c.clause_id for c in local.citations]
-    assert [c.clause_id for c in milvus.related] == [c.clause_id for c in local.related]
+    assert _outcome(milvus) == _outcome(local)
     assert milvus.text == local.text
+
+
+@pytest.mark.parametrize("scope", ["all documents", "its own document", "two other documents"])
+def test_both_backends_answer_the_dev_set_alike(pair, scope):
+    """Every dev question, with no filter, filtered to the document that answers it, and filtered to
+    two documents that do not (where the answer is mostly to abstain)."""
+    everything = list(pair["local"].data.docs)
+    differ = []
+    for item in load_set("dev"):
+        gold = item.get("doc_id") or BENXI
+        docs = {"all documents": None, "its own document": [gold],
+                "two other documents": [d for d in everything if d != gold][:2]}[scope]
+        local, milvus = (pair[b].ask(item["question"], docs=docs) for b in BACKENDS)
+        if _outcome(milvus) != _outcome(local) or milvus.text != local.text:
+            differ.append((item["id"], _outcome(local), _outcome(milvus)))
+    assert differ == []
 
 
 @pytest.mark.parametrize("question", QUESTIONS[:3])
@@ -82,14 +108,42 @@ def test_document_filter_becomes_a_milvus_expression(pair, docs, kind):
     assert getattr(data.backend, kind)(arg, 10, []) == []
 
 
-def test_without_full_text_search_the_projects_bm25_answers(pair):
-    data = pair["milvus"].data
-    b = data.backend
-    own = MilvusBackend(b.store, Path(data.location), data.manifest, data.chunks, data.bm25,
-                        fulltext=False)
-    tokens = tokenize("地税部门在扩面工作中负责什么")
-    assert own.lexical(tokens, 10) == pair["local"].data.backend.lexical(tokens, 10)
-    assert own.lexical(tokens, 10, [BENXI]) == pair["local"].data.backend.lexical(tokens, 10, [BENXI])
+@pytest.mark.parametrize("query", ["地税部门在扩面工作中负责什么", "灵活就业人员 缴费 缴费 基数", "工伤保险浮动费率"])
+@pytest.mark.parametrize("docs", [None, [BENXI], [LIAONING, BENXI]])
+def test_milvus_scores_the_projects_bm25(pair, query, docs):
+    """Inner products of the query's idf with the rows' document weights are the embedded store's BM25."""
+    tokens = tokenize(query)
+    local, milvus = (pair[b].data.backend.lexical(tokens, 30, docs) for b in BACKENDS)
+    assert [r for r, _ in milvus] == sorted((r for r, _ in milvus), key=lambda r: -dict(milvus)[r])
+    assert dict(milvus) == pytest.approx(dict(local), rel=1e-5)  # the same rows, the same scores
+
+
+def test_exact_scores_of_given_rows_agree(pair):
+    """score_rows reads the rows' vectors and term weights from Milvus: cosines bit for bit, BM25 to rounding."""
+    q = pair["local"].embedder.embed_query_array("自由职业者养老保险缴费基数").astype(np.float32)
+    tokens = tokenize("自由职业者 养老保险 缴费基数 缴费基数")
+    rows = np.arange(0, len(pair["local"].data.chunks), 3)[::-1]  # unordered, most with no query term
+    (ld, lb), (md, mb) = (pair[b].data.backend.score_rows(q, tokens, rows) for b in BACKENDS)
+    assert np.array_equal(md, ld)
+    assert (lb == 0).sum() > 5 and np.array_equal(mb == 0, lb == 0)
+    assert mb == pytest.approx(lb, rel=1e-5)
+    assert not pair["milvus"].data.backend.score_rows(None, [], rows)[0].any()
+
+
+def test_row_terms_are_the_document_side_of_bm25():
+    """idf(t) times a row's weight for t, summed over the query's tokens, is the BM25 score."""
+    token_lists = [["养老", "保险", "养老"], ["工伤", "保险"], ["失业"], []]
+    bm = BM25.from_token_lists(token_lists)
+    terms = list(bm.vocab)
+    postings = np.asarray([(i, bm.vocab[t], toks.count(t)) for i, toks in enumerate(token_lists)
+                           for t in dict.fromkeys(toks)]).reshape(-1, 3)
+    rows = row_terms(terms, postings, len(token_lists), bm.stats)
+    assert rows[3] == {0: 1.0}  # Milvus wants one entry; no term hashes to 0
+    query = ["养老", "保险", "保险", "火星"]
+    expected = bm.scores(query)
+    for i, row in enumerate(rows):
+        score = sum(bm.stats.idf(t) * row.get(term_id(t), 0.0) for t in query if bm.stats.idf(t) is not None)
+        assert score == pytest.approx(float(expected[i]), rel=1e-6)
 
 
 @pytest.mark.parametrize("values,expr", [
@@ -152,6 +206,10 @@ def test_one_changed_document_touches_only_its_rows(small):
     newer, _ = update_index([corpus], settings, embedder=HashingEmbeddings(), progress=False)
     assert set(store.written()) == generation_versions(Path(newer.location)) | generation_versions(Path(new.location))
     assert len(_rows_of(store, BENXI)) == new.manifest["docs"][BENXI]["chunks"] + newer.manifest["docs"][BENXI]["chunks"]
+    # a reader two generations behind is told its rows are gone, not given zeros
+    with pytest.raises(MilvusUnavailable, match="lacks .* rows of the loaded index generation"):
+        old.backend.score_rows(q, tokens, old.backend.rows([BENXI]))
+    assert old.backend.score_rows(q, tokens, old.backend.rows([LIAONING]))[0].any()  # unchanged rows still there
 
     # a removed document's rows go the same way
     update_index([], settings, embedder=HashingEmbeddings(), remove=(LIAONING,), progress=False)
@@ -164,6 +222,17 @@ def test_an_index_built_without_milvus_gets_its_rows_on_first_load(tmp_path):
     local, _ = build_index([CORPUS], settings, embedder=HashingEmbeddings(), progress=False)
     data = load_search_index(make_settings(tmp_path, embedder="fake", milvus_uri=str(tmp_path / "m.db")))
     assert sum(data.backend.store.written().values()) == len(local.chunks) == len(data.chunks)
+
+
+def test_a_collection_of_an_older_format_is_written_again(small):
+    settings, _, data = small
+    store = data.backend.store
+    store.client.alter_collection_properties(store.name, properties={"policyqa.format": "1"})
+    again = load_search_index(settings)
+    assert again.backend.store.properties()["policyqa.format"] == FORMAT
+    assert sum(again.backend.store.written().values()) == len(again.chunks)
+    tokens = tokenize("养老保险缴费基数")
+    assert dict(again.backend.lexical(tokens, 5)) == pytest.approx(dict(data.backend.lexical(tokens, 5)))
 
 
 # ---- refusals ----

@@ -366,6 +366,37 @@ def test_report_without_ratings_says_so(tmp_path):
     assert "No ratings database" in readme and "No run saved yet" in readme
 
 
+def test_report_reads_the_ratings_where_the_app_writes_them(database_location, tmp_path, monkeypatch):
+    """With POLICYQA_DATABASE_URL (PostgreSQL) the report reads the ratings there, else from the SQLite
+    file POLICYQA_RATINGS_DB, through web/ratings.py."""
+    from eval.report import write_report
+    from web.ratings import RatingsStore
+
+    store = RatingsStore(database_location)
+    store.save("ann", "c01", question=GOLD_A["question"], correctness=2,
+               answer_json={"answer": "60%作为缴费基数", "abstained": False})
+    store.save("bob", "c01", correctness=1, abstain_ok=True)
+    store.database.dispose()
+    postgres = "://" in database_location
+    unused = tmp_path / "unused.sqlite3"
+    monkeypatch.setenv("POLICYQA_DATABASE_URL", database_location if postgres else "")
+    monkeypatch.setenv("POLICYQA_RATINGS_DB", str(unused) if postgres else database_location)
+    summary = write_report(tmp_path / "r", law_index=tmp_path / "x")
+    readme = (tmp_path / "r" / "README.md").read_text(encoding="utf-8")
+    assert summary["ratings_db"] is True
+    assert "2 ratings of 1 items by 2 raters (ann, bob)." in readme and "key_fact_but_incorrect" in readme
+    assert not unused.exists()  # the SQLite default was neither read nor created
+
+
+def test_report_stops_on_a_ratings_database_it_cannot_reach(tmp_path):
+    from eval.report import write_report
+    from web.db import DatabaseUnavailable
+
+    with pytest.raises(DatabaseUnavailable, match="127.0.0.1:1"):
+        write_report(tmp_path / "r", ratings_db="postgresql://policyqa@127.0.0.1:1/policyqa", law_index=tmp_path / "x")
+    assert not (tmp_path / "r" / "README.md").exists()
+
+
 def test_report_cli_last_line(tmp_path):
     code, out, err = run_cli("report", "--dir", str(tmp_path / "r"), "--ratings-db", str(tmp_path / "none.sqlite3"),
                              "--law-index", str(tmp_path / "x"))

@@ -57,3 +57,47 @@ def test_loaded_index_has_the_bm25_of_its_chunks(fake_index_dir):
     direct = BM25.from_token_lists([tokenize(c.embed_text) for c in data.chunks])
     for q in ["灵活就业人员缴费基数", "地税部门 扩面", "工伤保险"]:
         assert np.allclose(data.bm25.scores(tokenize(q)), direct.scores(tokenize(q)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("query", ["自由职业者怎么交养老保险", "保险 保险 缴费", "完全不相关的火星词汇"])
+def test_scores_of_some_rows_are_the_full_scores_bit_for_bit(corpus_tokens, query):
+    bm = BM25.from_token_lists(corpus_tokens)
+    rows = np.random.default_rng(7).permutation(len(corpus_tokens))[:40]
+    q = tokenize(query)
+    assert np.array_equal(bm.scores_of(q, rows), bm.scores(q)[rows])
+    assert bm.scores_of(q, np.zeros(0, dtype=np.int64)).shape == (0,)
+
+
+def test_postings_given_out_of_row_order_score_the_same(corpus_tokens):
+    terms, triples = count_terms(corpus_tokens)
+    vocab = {t: i for i, t in enumerate(terms)}
+    shuffled = triples[np.random.default_rng(3).permutation(len(triples))]
+    a = BM25(vocab, triples[:, 0], triples[:, 1], triples[:, 2], len(corpus_tokens))
+    b = BM25(vocab, shuffled[:, 0], shuffled[:, 1], shuffled[:, 2], len(corpus_tokens))
+    q = tokenize("养老保险 缴费基数")
+    rows = np.arange(0, len(corpus_tokens), 2)
+    assert np.allclose(b.scores(q), a.scores(q), rtol=1e-6)
+    assert np.array_equal(b.scores_of(q, rows), b.scores(q)[rows])
+
+
+def test_stats_gathered_shard_by_shard_equal_the_loaded_bm25s(fake_index_dir):
+    """Loading for another engine keeps no postings, and the same vocabulary, df, size and mean length."""
+    full = load_index(fake_index_dir).bm25.stats
+    slim = load_index(fake_index_dir, search_structures=False)
+    assert slim.vectors.shape[0] == 0 and slim.backend is None
+    stats = slim.bm25
+    assert stats.vocab == full.vocab and np.array_equal(stats.df, full.df)
+    assert (stats.n_docs, stats.avglen) == (full.n_docs, full.avglen)
+    assert stats.doc_freq("养老保险") == full.doc_freq("养老保险") > 0 and stats.idf("火星人") is None
+
+
+def test_idf_times_document_weights_is_bm25(corpus_tokens):
+    bm = BM25.from_token_lists(corpus_tokens)
+    stats = bm.stats
+    i = max(range(len(corpus_tokens)), key=lambda j: len(corpus_tokens[j]))
+    toks = corpus_tokens[i]
+    terms = list(dict.fromkeys(toks))
+    weights = stats.doc_weights(np.array([toks.count(t) for t in terms]), len(toks))
+    query = terms[:3] + terms[:1]
+    by_term = dict(zip(terms, weights.tolist()))
+    assert sum(stats.idf(t) * by_term[t] for t in query) == pytest.approx(float(bm.scores(query)[i]), rel=1e-6)

@@ -1,5 +1,6 @@
 """Several Assistants (processes) over one index: one updates it, the others pick the new generation
-up at their next check of CURRENT, on the embedded store, Milvus Lite and a Milvus server."""
+up at their next check of CURRENT, on the embedded store, Milvus Lite and a Milvus server; the app's
+timer lists a document another process uploaded without anyone asking a question."""
 from __future__ import annotations
 
 import os
@@ -10,8 +11,10 @@ import sys
 import time
 from dataclasses import replace
 
+import gradio as gr
 import pytest
 
+from app import PolicyQAApp
 from assistant.core import Assistant
 from index.embed import HashingEmbeddings
 from index.pipeline import build_index, update_index
@@ -58,6 +61,34 @@ def test_a_second_assistant_picks_up_what_the_first_published(fake_index_dir, tm
     slow._next_check = 0.0  # the hour has passed
     assert "火星" in _cited_docs(slow.ask(QUESTION))
     assert not reader.refresh()  # nothing new: no reload
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_the_timer_lists_what_another_process_uploaded(fake_index_dir, tmp_path, backend):
+    """Two apps (processes) over one index: an upload through one shows in the other's document
+    table, chat filter and document choice at its sessions' next tick, without a question."""
+    shutil.copytree(fake_index_dir, tmp_path / "index")
+    settings = make_settings(tmp_path, reload_check_s=0.0,
+                             milvus_uri=str(tmp_path / "milvus.db") if backend == "milvus" else "")
+    uploader = PolicyQAApp(Assistant.from_settings(settings, progress=False), settings)
+    other = PolicyQAApp(Assistant.from_settings(settings, progress=False), settings)
+    # two pages open in the other process, past their first tick (which shows the upload queue)
+    sessions = [other.documents.poll_uploads(other.documents.refresh_lists({})[-1])[-1] for _ in range(2)]
+    assert other.documents.poll_uploads(sessions[0])[:6] == [gr.update()] * 6  # nothing new yet
+    before = set(other.assistant.data.docs)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "火星.txt").write_text(NEW_DOC, encoding="utf-8")
+    uploader.documents.upload_document(str(tmp_path / "in" / "火星.txt"))  # indexed and live when it returns
+    (new,) = set(uploader.assistant.data.docs) - before
+
+    for i, session in enumerate(sessions):
+        _, table, chat_docs, doc_select, _, _, sessions[i] = other.documents.poll_uploads(session)
+        assert any(row[0].startswith("关于火星基地养老补贴的通知") for row in table)
+        assert new in [v for _, v in chat_docs["choices"]] and new in [v for _, v in doc_select["choices"]]
+        assert "value" not in doc_select  # another process's upload selects nothing here
+    assert other.documents.poll_uploads(sessions[0])[:6] == [gr.update()] * 6  # and once is enough
+    assert new in [v for _, v in other.documents.refresh_lists({})[2]["choices"]]  # and a page opened later
+    assert type(other.assistant.data.backend) is type(uploader.assistant.data.backend)
 
 
 def test_a_generation_that_cannot_be_loaded_keeps_the_old_one(fake_index_dir, tmp_path, capsys):

@@ -2,7 +2,9 @@
 
 `show_clause` is the document viewer every tab opens a citation in; a link `/?clause=<clause_id>`
 (the id URL-encoded: '#' is '%23') opens this tab at that clause. Uploads are checked here and
-indexed in the background by the tab's `UploadQueue`; every page's timer shows their progress.
+indexed in the background by the tab's `UploadQueue`; every page's timer shows their progress,
+and the document lists once the index changed, here or in another process serving the same index
+(the timer has the Assistant look for a newer generation: `Assistant.refresh`).
 """
 from __future__ import annotations
 
@@ -167,12 +169,15 @@ class DocumentsTab:
         return self.render_uploads()
 
     def poll_uploads(self, watch: dict | None):
-        """Every session's timer: refresh the queue, and the document lists when the index changed.
+        """Every session's timer: refresh the queue, and the document lists when the index changed,
+        by an upload here or a generation another process published (loaded here first, at most
+        every settings.reload_check_s, so the lists change without anyone asking a question).
 
         Outputs: upload status, table, chat filter, document choice, outline, clause view, watch.
         A session that uploaded a file gets that document selected once it is indexed.
         """
         watch = dict(watch or {})
+        self.assistant.refresh()
         status = self.render_uploads()
         out = [gr.update() if status == watch.get("status") else status] + [gr.update()] * 5
         watch["status"] = status
@@ -180,9 +185,10 @@ class DocumentsTab:
         views = {v.id: v for v in self.uploads.snapshot()}
         done_mine = [views[j] for j in mine if j in views and views[j].finished]
         watch["mine"] = [j for j in mine if j in views and not views[j].finished]
-        if watch.get("completed", 0) != self.uploads.completed:
-            watch["completed"] = self.uploads.completed
-            choices = doc_choices(self.assistant.data)
+        data = self.assistant.data
+        if watch.get("completed", 0) != self.uploads.completed or watch.get("generation") != data.location:
+            watch.update(completed=self.uploads.completed, generation=data.location)
+            choices = doc_choices(data)
             out[1:4] = [self.documents_table(), gr.update(choices=choices), gr.update(choices=choices)]
         selected = next((v.doc_id for v in reversed(done_mine) if v.state == "done"), "")
         if selected and selected in self.assistant.data.docs:
@@ -192,8 +198,9 @@ class DocumentsTab:
 
     def refresh_lists(self, watch: dict | None):
         """A page load: the documents as they are now, not as they were when the app started."""
-        watch = dict(watch or {}, completed=self.uploads.completed)
-        choices = doc_choices(self.assistant.data)
+        data = self.assistant.data
+        watch = dict(watch or {}, completed=self.uploads.completed, generation=data.location)
+        choices = doc_choices(data)
         return self.documents_table(), gr.update(choices=choices), gr.update(choices=choices), watch
 
     # ---------------------------------------------------------------- layout
