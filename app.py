@@ -109,4 +109,10 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # one OpenMP thread per question (the embedder, FAISS and LightGBM are OpenMP code, loaded later by
+    # main()): the server answers on several threads at once, and a team of threads per question
+    # oversubscribes the cores; a member the OS pauses holds up its team at every barrier. On a busy
+    # 2-core machine a query embedding took a median 63 ms on one thread and 780 ms on two. Uploads
+    # embedded by the app use one thread too; `python -m assistant index` is not affected. Set it to override.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main())

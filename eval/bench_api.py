@@ -171,7 +171,8 @@ def measure(url: str, args, server_pid: int | None = None) -> dict:
         return lambda q: stream_once(client, args.model, q)
 
     def gradio_call():
-        gradio = Client(url, verbose=False)
+        # with a key the server's Gradio API asks for its login: any user name, the key as the password
+        gradio = Client(url, verbose=False, auth=("bench", key) if os.environ.get("POLICYQA_API_KEY") else None)
         return lambda q: gradio.predict(q, [], api_name="/ask")
 
     load = {"api": run_load(api_call, questions, args.clients, args.seconds, server_pid),

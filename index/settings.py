@@ -10,6 +10,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT / "data" / "corpus"
 DEFAULT_INDEX_DIR = REPO_ROOT / "var" / "index"
 MILVUS_SCHEMES = re.compile(r"(https?|tcp)://|unix:")  # what pymilvus accepts besides a .db file
+# what a browser sends as Origin: scheme://host[:port], without a path (or "*": any origin)
+ORIGIN = re.compile(r"\*|[a-z][a-z0-9+.-]*://[^/\s?#]+")
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,19 @@ class Settings:
     answerer: str = "extractive"  # "extractive" | "llm"
     host: str = "127.0.0.1"
     port: int = 7860
-    # the API (/v1) asks for this bearer key when it is set; kept out of repr so it is never printed
+    # the API (/v1) asks for this bearer key when it is set, and the app's own pages and Gradio API
+    # for it as the login password; kept out of repr so it is never printed
     api_key: str = field(default="", repr=False)
+    # origins (comma-separated) whose pages may call /v1 from the browser (CORS), such as a LobeChat or
+    # Chatbox web page: "http://localhost:3210,https://chat.example.org", or "*"; empty = none
+    cors_origins: str = ""
+    # the largest request body /v1 reads (bytes); larger ones get 413 before they are parsed. A request
+    # holds a question (max_question_chars) and the conversation before it, of which only the last
+    # max_history_messages count; JSON may spend 6 bytes (\uXXXX) on one Chinese character
+    max_request_bytes: int = 1024 * 1024
+    # extractive answers the API computes at once; the others wait their turn in order. Answering is
+    # CPU-bound and most of it holds the GIL, so more than 2 or 3 only adds switching
+    api_concurrency: int = 2
     # ratings and the chat log: the SQLite file ratings_db, or the database at database_url when it is
     # set (postgresql+psycopg://user:password@host:5432/dbname; kept out of repr for its password)
     ratings_db: str = str(REPO_ROOT / "var" / "ratings.sqlite3")
@@ -103,13 +116,22 @@ class Settings:
         for name in ("llm_deadline_s", "llm_max_reply_chars", "max_evaluator_chars", "max_comment_chars"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
-        for name in ("max_upload_chars", "max_upload_chunks"):
+        for name in ("max_upload_chars", "max_upload_chunks", "max_request_bytes", "api_concurrency"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if self.milvus_uri and not (self.milvus_uri.endswith(".db") or MILVUS_SCHEMES.match(self.milvus_uri)):
             raise ValueError(f"milvus_uri must be a Milvus Lite file ending in .db or a server URL such as "
                              f"http://host:19530, got {self.milvus_uri!r}")
+        bad = [o for o in self.cors_origins.split(",") if o.strip() and not ORIGIN.fullmatch(o.strip().lower())]
+        if bad:
+            raise ValueError(f"cors_origins must be origins separated by commas, each scheme://host[:port] without "
+                             f"a path or trailing slash (http://localhost:3210), or *; got {bad[0].strip()!r}")
         if self.reload_check_s < 0:
             raise ValueError(f"reload_check_s must be 0 or more, got {self.reload_check_s}")
         if self.answerer not in ("extractive", "llm"):
             raise ValueError(f"answerer must be 'extractive' or 'llm', got {self.answerer!r}")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """cors_origins as a list, lower-cased as browsers send them: 'http://A:1, *' -> ['http://a:1', '*']."""
+        return [o.strip().lower() for o in self.cors_origins.split(",") if o.strip()]

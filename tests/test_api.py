@@ -240,7 +240,7 @@ def test_api_key_is_required_when_set(api_assistant):
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert r.json()["error"]["code"] == "invalid_api_key"
         assert ask(s.client("s3cret"), Q_LOCAL_TAX).model_extra["citations"]
-        assert httpx.get(s.url, timeout=30).status_code == 200  # the app's page itself stays open
+        assert httpx.get(s.url, timeout=30).status_code == 200  # the app's page: its login form (test_guards.py)
 
 
 def test_503_while_the_index_loads_then_the_app_and_api(api_assistant):

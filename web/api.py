@@ -12,11 +12,13 @@ Errors use OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from itertools import chain
 from urllib.parse import quote
 
@@ -25,6 +27,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -42,6 +45,7 @@ ERROR_RESPONSES = {status: {"model": ErrorResponse, "description": text} for sta
     (400, "an empty, oversized or malformed question; a malformed request; a document filter matching nothing"),
     (401, "POLICYQA_API_KEY is set and the request does not carry it as a bearer token"),
     (404, "unknown model or clause"),
+    (413, "the request body is larger than POLICYQA_MAX_REQUEST_BYTES"),
     ("4XX", "other client errors (e.g. 405)"),
     (503, "the index is loading or being rebuilt; retry after a few seconds")]}
 # one event of a stream (before Open API 3.2, a text/event-stream schema describes each event)
@@ -74,7 +78,8 @@ class APIError(Exception):
 
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else \
-            {"Retry-After": "5"} if self.status == 503 else None
+            {"Retry-After": "5"} if self.status == 503 else \
+            {"Connection": "close"} if self.status == 413 else None  # the rest of that body is not read
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
@@ -89,6 +94,15 @@ def error_for(exc: PolicyQAError) -> APIError:
 
 def loading_error() -> APIError:
     return APIError(503, "索引正在加载或重建，请稍后再试。", "service_unavailable_error", code="index_loading")
+
+
+def too_large_error(settings) -> APIError:
+    """413 for a request body over settings.max_request_bytes (web/guards.py, before it is read)."""
+    limit = settings.max_request_bytes
+    size = f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:g} KB" if limit >= 1024 \
+        else f"{limit} 字节"
+    return APIError(413, f"请求体过大：最多 {size}（{limit} 字节）。请缩短问题或对话记录后重试（只会用到最近 "
+                         f"{settings.max_history_messages} 条消息）。", code="request_too_large")
 
 
 # ---------------------------------------------------------------- request -> question, history
@@ -195,11 +209,11 @@ class Exchange:
             c.setdefault("logprobs", None)
         return dict(chunk, **fields)
 
-    def stream(self) -> Iterator[str]:
+    async def stream(self) -> AsyncIterator[str]:
         """Server-sent events: the role, the verified answer, a last chunk with the citations, [DONE]."""
         yield sse(self.chunk(Delta(role="assistant", content="")))
-        try:
-            answer = self.answer()
+        try:  # one trip to a worker thread for the rest of the answer and the chat log
+            answer = await run_in_threadpool(self.answer)
         except PolicyQAError as exc:
             yield sse(error_for(exc).body())
             yield sse("[DONE]")
@@ -219,14 +233,20 @@ def make_router(ui) -> APIRouter:
     """The /v1 routes over a PolicyQAApp (`ui.assistant`, `ui.settings`, `ui.chat_log`); its assistant
     may be None while the index loads (503)."""
     bearer = HTTPBearer(auto_error=False, description="POLICYQA_API_KEY, when the server has one")
+    # extractive answers being computed at once; the others wait in the order they came (asyncio's
+    # semaphore is first come, first served), so a burst of clients does not share the CPU and the GIL
+    # twenty ways and finish all late
+    answering = asyncio.Semaphore(ui.settings.api_concurrency)
 
-    def authorize(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+    # the dependencies are `async`: FastAPI would send a plain function to a worker thread, and every
+    # such trip waits for the GIL while answers are being computed
+    async def authorize(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         key = ui.settings.api_key
         if key and not (credentials and hmac.compare_digest(credentials.credentials.encode(), key.encode())):
             raise APIError(401, "缺少或错误的 API 密钥：请在请求头中加上 Authorization: Bearer <POLICYQA_API_KEY>。",
                            code="invalid_api_key")
 
-    def need_assistant():
+    async def need_assistant():
         if ui.assistant is None:
             raise loading_error()
         return ui.assistant
@@ -242,12 +262,15 @@ def make_router(ui) -> APIRouter:
                  responses={200: {"description": "the answer; with `stream: true`, server-sent events "
                                                  "`data: <ChatCompletionChunk JSON>`, ending with `data: [DONE]`",
                                   "content": {"text/event-stream": {"schema": SSE_EVENT}}}})
-    def chat_completions(body: ChatCompletionRequest, request: Request, assistant=Depends(need_assistant)):
-        exchange = Exchange(ui, assistant, body, str(request.base_url))
+    async def chat_completions(body: ChatCompletionRequest, request: Request, assistant=Depends(need_assistant)):
+        # an extractive answer is CPU work, done whole in Exchange(); an LLM's is mostly waiting for the model
+        turn = answering if MODELS.get(body.model) == "extractive" else contextlib.nullcontext()
+        async with turn:
+            exchange = await run_in_threadpool(Exchange, ui, assistant, body, str(request.base_url))
         if body.stream:
             return StreamingResponse(exchange.stream(), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return exchange.completion()
+        return await run_in_threadpool(exchange.completion)
 
     @router.get("/clauses/{clause_id:path}", response_model=ClauseOut, summary="One clause and its document")
     def get_clause(clause_id: str, request: Request, assistant=Depends(need_assistant)) -> ClauseOut:

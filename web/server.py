@@ -1,4 +1,5 @@
-"""One server, one port: the Gradio app at `/` and the OpenAI-compatible API at `/v1` (web/api.py).
+"""One server, one port: the Gradio app at `/` and the OpenAI-compatible API at `/v1` (web/api.py),
+behind web/guards.py (the /v1 body limit and CORS; with an API key, Gradio's login).
 
     python app.py   ->  serve(load, settings): uvicorn on settings.host:settings.port (127.0.0.1:7860)
 
@@ -22,8 +23,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse
 
 from index.errors import PolicyQAError
 from index.settings import Settings
-from web.api import install_api, loading_error
+from web.api import install_api, loading_error, too_large_error
 from web.assets import CSS
+from web.guards import BodyLimit, PathCORS, gradio_login
 
 LOADING_PAGE = ('<!doctype html><html lang="zh"><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">'
                 '<title>PolicyQA 政策问答</title></head><body style="font-family:sans-serif;margin:3em">'
@@ -32,19 +34,26 @@ LOADING_PAGE = ('<!doctype html><html lang="zh"><head><meta charset="utf-8"><met
 
 def gradio_options(ui) -> dict:
     """How the Blocks are served (the same for Blocks.launch and mount_gradio_app): the page's CSS, no
-    server-side rendering, no files outside Gradio's own, and the upload limit."""
+    server-side rendering, no files outside Gradio's own, the upload limit, and with an API key the login."""
     return dict(css=CSS, ssr_mode=False, allowed_paths=[], blocked_paths=ui.blocked_paths(),
-                max_file_size=ui.settings.max_upload_bytes, show_error=True, footer_links=["api"])
+                max_file_size=ui.settings.max_upload_bytes, show_error=True, footer_links=["api"],
+                **gradio_login(ui.settings))
 
 
 def create_server(ui) -> FastAPI:
     """The FastAPI app for a PolicyQAApp: the API at /v1 (schema at /openapi.json, docs at /docs),
-    the Gradio Blocks at / (built here unless `ui.create_app()` already built them)."""
+    the Gradio Blocks at / (built here unless `ui.create_app()` already built them); /v1 bodies are
+    limited, and CORS is on for /v1 when settings.cors_origins names origins."""
     app = FastAPI(title="PolicyQA API", version="1", redoc_url=None,
                   description="OpenAI-compatible answers from the indexed policy documents, each sentence citing "
                               "its clause. Standard clients read `choices`; PolicyQA's own fields (`citations`, "
                               "`outcome`, ...) come beside them.")
     install_api(app, ui)  # before the mount: Gradio at "/" takes every path not routed before it
+    settings = ui.settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,
+                       refuse=lambda: too_large_error(settings).response())
+    if settings.cors_origin_list:  # added last, so outermost: a 413 or 401 carries the CORS headers too
+        app.add_middleware(PathCORS, origins=settings.cors_origin_list)
     demo = ui.demo or ui.create_app()
     return gr.mount_gradio_app(app, demo, "/", server_name=ui.settings.host, server_port=ui.settings.port,
                                **gradio_options(ui))
