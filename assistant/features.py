@@ -101,20 +101,26 @@ def opens_with(subject: str, text_norm: str, agent: re.Pattern) -> bool:
 
 
 def shared_phrase(question_norm: str, text_norm: str) -> int:
-    """Length of the longest run of characters both share: ('低保标准是多少', '城市低保标准由') -> 4.
+    """Length of the longest run of characters both share, punctuation left out, at most 24:
+    ('低保标准是多少', '城市低保标准由') -> 4."""
+    return longest_shared_run(PUNCT.sub("", question_norm), PUNCT.sub("", text_norm))
 
-    Binary search on the length: a shared run of n implies one of every shorter length.
+
+def longest_shared_run(q: str, t: str, cap: int = 24) -> int:
+    """Length of the longest substring of q that occurs in t, at most cap: ('低保标准是多少', '城市低保标准由') -> 4.
+
+    One pass over q's start positions: once a shared run of b is known, a start position matters
+    only if the b + 1 characters from it occur in t, so each position costs one test (and each
+    lengthening one more), where a binary search on the length tests every position per probe.
     """
-    q = PUNCT.sub("", question_norm)
-    t = PUNCT.sub("", text_norm)
-    lo, hi = 0, min(len(q), len(t), 24)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if any(q[i:i + mid] in t for i in range(len(q) - mid + 1)):
-            lo = mid
+    best, i, n = 0, 0, len(q)
+    cap = min(n, len(t), cap)
+    while best < cap and i + best < n:
+        if q[i:i + best + 1] in t:
+            best += 1
         else:
-            hi = mid - 1
-    return lo
+            i += 1
+    return best
 
 
 @dataclass

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
 
 from assistant.candidates import Candidate
-from assistant.features import (CLAUSE_FEATURES, FEATURE_NAMES, Question, TermWeights, feature_matrix, opens_with,
-                                question_subject, shared_phrase)
+from assistant.features import (CLAUSE_FEATURES, FEATURE_NAMES, PUNCT, Question, TermWeights, feature_matrix,
+                                longest_shared_run, opens_with, question_subject, shared_phrase)
 from assistant.types import Hit
 from index.lexicon import load_lexicon
 from index.types import Chunk, Clause, Document, DocumentMeta
@@ -142,3 +143,30 @@ def test_question_subject_and_opens_with_agree():
 def test_idf_of_a_single_character_is_a_third():
     w = weights()
     assert w.idf("交") == pytest.approx(math.log(1 + 100) / 3)
+
+
+def binary_search_run(q: str, t: str) -> int:
+    """The former shared_phrase search: a shared run of n implies one of every shorter length."""
+    lo, hi = 0, min(len(q), len(t), 24)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if any(q[i:i + mid] in t for i in range(len(q) - mid + 1)):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def test_longest_shared_run_agrees_with_a_binary_search():
+    rng = random.Random(7)
+    for _ in range(3000):
+        alphabet = "甲乙丙丁"[: rng.randint(1, 4)]
+        q = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        assert longest_shared_run(q, t) == binary_search_run(q, t), (q, t)
+    assert longest_shared_run("甲" * 40, "甲" * 40) == 24  # capped
+
+
+@pytest.mark.parametrize("q,t,n", [("低保标准是多少", "城市低保标准由", 4), ("养老保险", "养老，保险", 4), ("", "abc", 0)])
+def test_shared_phrase_leaves_punctuation_out(q, t, n):
+    assert shared_phrase(q, t) == n == binary_search_run(PUNCT.sub("", q), PUNCT.sub("", t))
