@@ -2,8 +2,9 @@
 
 Each feature is a small function `f(q, c) -> float` of the question context `q` (a `Question`)
 and one `Candidate` `c`, registered in `CLAUSE_FEATURES` in a fixed order; a saved model records
-these names and refuses to load when they differ. `feature_matrix` gives the (candidates,
-features) array.
+these names and refuses to load when they differ. `reference_matrix` gives the (candidates,
+features) array by calling them; `assistant.featurize.feature_matrix` computes the same array a
+column at a time, and is what answering uses.
 
 Worked example, for the question '地税部门在扩面工作中负责什么?' and the clause
 '四、(二)3. 地税部门要实行税收和养老保险费同征同查…': subject_opens = 1 (the question's actor
@@ -278,8 +279,9 @@ CLAUSE_FEATURES = {
 FEATURE_NAMES = tuple(CLAUSE_FEATURES)
 
 
-def feature_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
-    """(len(cands), len(FEATURE_NAMES)) float32 features, rows in candidate order."""
+def reference_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
+    """(len(cands), len(FEATURE_NAMES)) float32 features, one call per feature per candidate: the
+    definition that the fast `assistant.featurize.feature_matrix` is tested against."""
     if cands:
         q.best_dense = max(c.dense for c in cands)
         q.best_bm25 = max(c.bm25 for c in cands)

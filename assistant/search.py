@@ -22,7 +22,8 @@ import numpy as np
 from assistant.candidates import Candidate, PoolSettings, TitleIndex, gather
 from assistant.decide import Decider, Decision, question_features
 from assistant.evidence import best_coverage, evidence_terms, unknown_share
-from assistant.features import Question, TermWeights, feature_matrix
+from assistant.features import Question, TermWeights
+from assistant.featurize import feature_matrix
 from assistant.rank import Ranker
 from assistant.retrieve import HybridRetriever
 from assistant.types import Hit
@@ -78,7 +79,7 @@ class Searcher:
                        for d in docs}
         self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
         self.covered = tuple({p.code: p.short for p in self.places.values() if p is not None}.values())
-        self.feature_cache: dict = {}  # clause texts and contexts, normalised once per index
+        self.feature_cache: dict = {}  # clause contexts and unpunctuated texts, made once per index
 
     def named_documents(self, question_norm: str) -> dict[str, float]:
         """{doc_id: how clearly the question names it} (DocumentNames.score)."""
