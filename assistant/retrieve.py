@@ -16,7 +16,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.lookup import DocumentNames, lookup_clauses
+from assistant.lookup import DocumentNames, lookup_clauses, parse_clause_ref
 from assistant.types import Hit
 from index.backend import rows_by_doc, select_rows
 from index.lexical import tokenize
@@ -53,6 +53,8 @@ class HybridRetriever:
 
     def lookup(self, query_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None) -> list[Hit]:
         """Hits for the clauses the question names exactly ("第七条", "二、(四)3"), best first."""
+        if not parse_clause_ref(query_norm):
+            return []  # most questions name no clause: no need to list the documents
         pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
         found = lookup_clauses(query_norm, pool, self.names)
         if prefer_docs and any(c.doc_id in prefer_docs for c in found):

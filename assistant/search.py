@@ -136,8 +136,8 @@ class Searcher:
         if not prep.candidates:
             return [], np.zeros(0)
         scores = self.ranker.score(prep.x) if self.ranker is not None else np.array([c.rrf for c in prep.candidates])
-        idx = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        return idx, scores[idx]
+        idx = np.argsort(-scores, kind="stable")  # best first; of equal scores, the earlier candidate
+        return idx.tolist(), scores[idx]
 
     def question_vector(self, prep: Prepared, idx: list[int], scores: np.ndarray) -> tuple[np.ndarray, int | None]:
         """(the answerability model's features, the best document's year when the question asks
@@ -178,8 +178,10 @@ class Searcher:
         hits = list(prep.lookups)
         kept_scores = []
         for i, s in zip(idx, scores):
+            if len(hits) >= k + len(prep.lookups):
+                break
             h = prep.candidates[i].hit
-            if h.clause.clause_id not in seen and len(hits) < k + len(prep.lookups):
+            if h.clause.clause_id not in seen:
                 hits.append(h)
                 kept_scores.append(float(s))
         return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, self.covered,

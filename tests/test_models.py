@@ -82,3 +82,20 @@ def test_question_features_from_a_ranking():
     assert got["place_unmatched"] == 1.0 and got["evidence_cov"] == 0.8
     empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False)
     assert len(empty) == len(QUESTION_FEATURES) and np.isfinite(empty).all()
+
+
+@pytest.mark.parametrize("scores,order", [
+    ([0.5, 2.0, 0.5, -1.0, 2.0], [1, 4, 0, 2, 3]),  # of equal scores, the earlier candidate first
+    ([0.0, -0.0, 0.0], [0, 1, 2]),  # -0.0 ties with 0.0
+    ([3.0], [0]),
+])
+def test_ranking_orders_by_score_then_candidate(scores, order):
+    from types import SimpleNamespace
+
+    from assistant.search import Searcher
+
+    ranker = SimpleNamespace(score=lambda x: np.asarray(scores, dtype=np.float32))
+    prep = SimpleNamespace(candidates=[object()] * len(scores), x=np.zeros((len(scores), 1)))
+    idx, got = Searcher.order(SimpleNamespace(ranker=ranker), prep)
+    assert idx == order == sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    assert got.tolist() == [scores[i] for i in order]
