@@ -41,12 +41,16 @@ class TermWeights:
         self.n = max(1, n)
         self.max_idf = math.log(1 + self.n)
         self.lexicon = lexicon
+        self._idf: dict[str, float] = {}  # token -> idf, as asked (the index does not change under it)
 
     def idf(self, token: str) -> float:
         """BM25's idf; a single character weighs a third (it is part of many words)."""
-        d = self.doc_freq(token)
-        w = math.log(1 + (self.n - d + 0.5) / (d + 0.5)) if d else self.max_idf
-        return w / 3 if len(token) == 1 else w
+        w = self._idf.get(token)
+        if w is None:
+            d = self.doc_freq(token)
+            w = math.log(1 + (self.n - d + 0.5) / (d + 0.5)) if d else self.max_idf
+            w = self._idf[token] = w / 3 if len(token) == 1 else w
+        return w
 
     def coverage(self, terms: list[str], text_norm: str, power: float = 1.0) -> float:
         """IDF^power-weighted share of the terms that occur in text_norm (a synonym counts).

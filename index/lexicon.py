@@ -32,6 +32,7 @@ from index.errors import PolicyQAError
 
 DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
 _WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]")
+CACHED_TEXT_CHARS = 200  # texts up to this long have their tokens kept (see Lexicon.tokenize)
 FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv")
 
 
@@ -117,7 +118,19 @@ class Lexicon:
         return pt
 
     def tokenize(self, norm_text: str) -> list[str]:
-        """Search-mode jieba tokens minus punctuation and stopwords (input already simplified)."""
+        """Search-mode jieba tokens minus punctuation and stopwords (input already simplified).
+
+        A question is tokenized by several stages (features, evidence, the extractive answer), so
+        the tokens of the last few hundred short texts are kept; long texts (chunks being indexed) are not.
+        """
+        if len(norm_text) > CACHED_TEXT_CHARS:
+            return self._tokenize(norm_text)
+        cached = self._state.get("tokens")
+        if cached is None:
+            cached = self._state.setdefault("tokens", lru_cache(maxsize=512)(lambda t: tuple(self._tokenize(t))))
+        return list(cached(norm_text))
+
+    def _tokenize(self, norm_text: str) -> list[str]:
         return [t for t in self.jieba.lcut_for_search(norm_text.lower())
                 if _WORD.search(t) and t not in self.stopwords]
 

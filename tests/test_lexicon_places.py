@@ -85,3 +85,13 @@ def test_rules_of_a_province_govern_its_cities_not_the_reverse():
 def test_the_place_a_document_governs(title, issuer, number, place):
     p = document_place(title, issuer, number)
     assert (p.name if p else None) == place
+
+
+def test_kept_tokens_are_handed_out_as_copies():
+    lex = load_lexicon()
+    first = lex.tokenize("自由职业者怎么交养老保险？")
+    first.append("改动")
+    assert lex.tokenize("自由职业者怎么交养老保险？") == ['自由', '职业', '业者', '职业者', '自由职业者', '交', '养老', '保险',
+                                                      '养老保险']
+    long_text = "养老保险" * 100  # longer than CACHED_TEXT_CHARS: tokenized every time, the same way
+    assert lex.tokenize(long_text) == lex._tokenize(long_text)
