@@ -183,11 +183,14 @@ class Question:
         return doc.norm_text[cl.start:cl.end] or c.hit.chunk.norm_text
 
     def context(self, c: Candidate) -> str:
-        """Title, headings and the clause's own heading, normalised."""
-        key = ("ctx", c.hit.clause.clause_id)
-        if key not in self.cache:
-            self.cache[key] = clause_context(c.hit.clause, c.hit.doc)
-        return self.cache[key]
+        """Title, headings and the clause's own heading, normalised (once per document and headings:
+        the clauses under one heading share it)."""
+        cl = c.hit.clause
+        key = ("ctx", c.hit.doc.doc_id, cl.headings, cl.heading)
+        got = self.cache.get(key)
+        if got is None:
+            got = self.cache[key] = clause_context(cl, c.hit.doc)
+        return got
 
 
 def _has(q: Question, name: str, text: str) -> float:
