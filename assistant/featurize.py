@@ -102,7 +102,6 @@ def _text_columns(q: Question, cands: list[Candidate], texts: list[str]) -> dict
             cols[name] = _array([search(t[:head] if head else t) is not None for t in texts])
         else:
             cols[name] = zeros
-    cols["wants_unmet"] = (_array([lex.unmet_types(q.types, t) for t in texts]) if q.types else zeros)
     return cols
 
 
