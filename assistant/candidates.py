@@ -78,10 +78,10 @@ class TitleIndex:
 
 
 def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
-           allowed_rows: np.ndarray | None, title_scores: dict[str, float]) -> tuple[list[Candidate], dict]:
+           docs: list[str] | None, title_scores: dict[str, float]) -> tuple[list[Candidate], dict]:
     """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded).
 
-    `allowed_rows` restricts every search to some documents' chunks (a document filter); None means all.
+    `docs` (doc_ids) restricts every search to those documents' chunks; None means all.
     """
     data = retriever.data
     backend = data.backend
@@ -89,7 +89,6 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     timings: dict[str, float] = {}
     if n == 0:
         return [], timings
-    docs = None if allowed_rows is None else backend.docs_of(allowed_rows)
     t = time.perf_counter()
     lex_rows = _rows(backend.lexical(tokens, settings.bm25, docs) if tokens else [])
     timings["bm25"] = (time.perf_counter() - t) * 1000

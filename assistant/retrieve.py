@@ -18,7 +18,6 @@ from pydantic import ConfigDict
 
 from assistant.lookup import DocumentNames, lookup_clauses, parse_clause_ref
 from assistant.types import Hit
-from index.backend import rows_by_doc, select_rows
 from index.lexical import tokenize
 from index.normalize import to_simplified
 from index.settings import Settings
@@ -37,19 +36,10 @@ class HybridRetriever:
         # queries come one at a time: a single FAISS thread avoids OpenMP hand-off costs (and
         # spinning against the embedder's own OpenMP threads): 14 ms -> 5 ms on the law index
         faiss.omp_set_num_threads(1)
-        self._rows_by_doc = rows_by_doc(data.chunks)
         self.names = DocumentNames(list(data.docs.values()))
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
-
-    def rows_of(self, doc_id: str) -> np.ndarray:
-        """Chunk rows of one document."""
-        return self._rows_by_doc.get(doc_id, np.zeros(0, dtype=np.int64))
-
-    def rows_for(self, docs: list[str] | None) -> np.ndarray | None:
-        """Chunk rows of some documents (None: all)."""
-        return self._rows(docs)
 
     def lookup(self, query_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None) -> list[Hit]:
         """Hits for the clauses the question names exactly ("第七条", "二、(四)3"), best first."""
@@ -68,9 +58,6 @@ class HybridRetriever:
             seen.add(clause.clause_id)
             hits.append(Hit(chunk, clause, self.data.docs[clause.doc_id], 1.0, via="lookup"))
         return hits
-
-    def _rows(self, docs: list[str] | None) -> np.ndarray | None:
-        return select_rows(self._rows_by_doc, docs or None)  # an empty filter means every document
 
     def dense(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
         t = time.perf_counter()

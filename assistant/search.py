@@ -120,10 +120,9 @@ class Searcher:
             t = time.perf_counter()
             qvec = self.retriever.embedder.embed_query_array(expanded).astype(np.float32)
             timings["embed"] = (time.perf_counter() - t) * 1000
-        rows = self.retriever.rows_for(allowed)
         pool = self.ranker.pool if self.ranker is not None else PoolSettings()
-        cands, t_pool = gather(self.retriever, tokens, qvec, pool, rows,
-                               self.titles.scores(tokens))
+        # an empty filter means every document (as HybridRetriever's searches read it)
+        cands, t_pool = gather(self.retriever, tokens, qvec, pool, allowed or None, self.titles.scores(tokens))
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)

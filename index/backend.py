@@ -6,7 +6,7 @@ Everything else speaks `IndexData` (documents, clauses, and chunks as rows 0..n-
     dense(query_vec, k, docs)           -> [(row, cosine)], best first
     lexical(tokens, k, docs)            -> [(row, BM25 score)], best first
     score_rows(query_vec, tokens, rows) -> (cosines, BM25 scores) of given rows (the ranker's features)
-    docs_of(rows) / rows(docs)          -> documents of rows / rows of documents
+    rows(docs)                          -> rows of documents
 
 `docs` (doc_ids) restricts a search to those documents; None searches all. `LocalBackend`
 searches the FAISS index and the BM25 postings assembled from the shards on load
@@ -48,9 +48,6 @@ class SearchBackend(Protocol):
 
     def rows(self, docs: list[str] | None) -> np.ndarray | None:
         """Chunk rows of some documents (None: all)."""
-
-    def docs_of(self, rows: np.ndarray) -> list[str]:
-        """The documents some rows belong to, in the order they first appear."""
 
 
 def build_faiss(vectors: np.ndarray):
@@ -98,25 +95,15 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class RowMap:
-    """Rows by document and document by row over one generation's chunks."""
+    """Rows by document over one generation's chunks."""
 
     def __init__(self, chunks):
         self.n = len(chunks)
         self.by_doc = rows_by_doc(chunks)
-        self.doc_ids = list(self.by_doc)
-        self.doc_index = np.zeros(self.n, dtype=np.int32)  # row -> position in doc_ids
-        for i, rows in enumerate(self.by_doc.values()):
-            self.doc_index[rows] = i
 
     def rows(self, docs: list[str] | None) -> np.ndarray | None:
         """Chunk rows of some documents (None: all)."""
         return select_rows(self.by_doc, docs)
-
-    def docs_of(self, rows: np.ndarray) -> list[str]:
-        """The documents of some rows, in the order they first appear: rows of b, a, b -> ['b', 'a']."""
-        idx = self.doc_index[np.asarray(rows, dtype=np.int64)]
-        _, first = np.unique(idx, return_index=True)
-        return [self.doc_ids[idx[i]] for i in np.sort(first)]
 
 
 class LocalBackend(RowMap):
