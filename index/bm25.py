@@ -123,6 +123,13 @@ class BM25:
         return [(int(i), float(scores[i])) for i in cand if scores[i] > 0]
 
 
+def chunk_lengths(postings: np.ndarray, n_chunks: int) -> np.ndarray:
+    """(n_chunks,) float32 token counts of a shard's chunks from its (chunk, term, count) triples:
+    [[0, 5, 2], [0, 7, 1], [2, 5, 1]], 3 -> [3, 0, 1]."""
+    post = np.asarray(postings, dtype=np.int64).reshape(-1, 3)
+    return np.bincount(post[:, 0], weights=post[:, 2], minlength=n_chunks).astype(np.float32)
+
+
 def mean_length(lengths: np.ndarray) -> float:
     """The mean of (float32) chunk lengths as BM25 uses it; 1.0 for an empty collection."""
     return float(lengths.mean()) if len(lengths) and lengths.sum() else 1.0
@@ -178,7 +185,7 @@ class StatsBuilder:
             self.df = np.concatenate([self.df, np.zeros(max(len(self.vocab), 2 * len(self.df)) - len(self.df), np.int64)])
         post = np.asarray(postings, dtype=np.int64).reshape(-1, 3)
         np.add.at(self.df, ids[post[:, 1]], 1)
-        self.lengths.append(np.bincount(post[:, 0], weights=post[:, 2], minlength=n_chunks).astype(np.float32))
+        self.lengths.append(chunk_lengths(post, n_chunks))
 
     def build(self) -> TermStats:
         lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, np.float32)

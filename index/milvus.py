@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.bm25 import B, K1, TermStats, mean_length
+from index.bm25 import B, K1, TermStats, chunk_lengths, mean_length
 from index.errors import IndexMismatch, MilvusUnavailable
 
 FORMAT = "2"  # of the collection's schema: 1 had Milvus's own full-text BM25 (jieba), 2 the project's
@@ -145,7 +145,7 @@ def row_terms(terms: list[str], postings: np.ndarray, n_chunks: int, stats: Term
     """Each chunk's {term id: BM25 document weight} from a shard's (chunk, term, count) triples."""
     ids = [term_id(t) for t in terms]
     post = np.asarray(postings, dtype=np.int64).reshape(-1, 3)
-    lengths = np.bincount(post[:, 0], weights=post[:, 2], minlength=n_chunks).astype(np.float32)
+    lengths = chunk_lengths(post, n_chunks)
     weights = stats.doc_weights(post[:, 2], lengths[post[:, 0]])
     out: list[dict] = [{} for _ in range(n_chunks)]
     for (chunk, term, _), w in zip(post.tolist(), weights.tolist()):
@@ -159,8 +159,7 @@ def generation_mean_length(gen: Path, manifest: dict) -> float:
     parts = []
     for entry in manifest.get("docs", {}).values():
         with np.load(Path(gen) / "shards" / (entry["shard"] + ".npz")) as z:
-            post = z["postings"].astype(np.int64).reshape(-1, 3)
-        parts.append(np.bincount(post[:, 0], weights=post[:, 2], minlength=entry["chunks"]).astype(np.float32))
+            parts.append(chunk_lengths(z["postings"], entry["chunks"]))
     return mean_length(np.concatenate(parts) if parts else np.zeros(0, np.float32))
 
 

@@ -101,3 +101,11 @@ def test_idf_times_document_weights_is_bm25(corpus_tokens):
     query = terms[:3] + terms[:1]
     by_term = dict(zip(terms, weights.tolist()))
     assert sum(stats.idf(t) * by_term[t] for t in query) == pytest.approx(float(bm.scores(query)[i]), rel=1e-6)
+
+
+def test_chunk_lengths_sum_each_chunks_counts_and_keep_empty_chunks():
+    from index.bm25 import chunk_lengths
+
+    got = chunk_lengths(np.array([[0, 5, 2], [0, 7, 1], [2, 5, 1]]), 4)
+    assert got.dtype == np.float32 and got.tolist() == [3.0, 0.0, 1.0, 0.0]
+    assert chunk_lengths(np.zeros((0, 3), dtype=np.int64), 2).tolist() == [0.0, 0.0]
