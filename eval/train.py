@@ -9,7 +9,8 @@ Data, and what each part is used for:
   (answerable items) and answerability training (all; the near misses and out-of-corpus
   questions are negatives).
 - STARD validation: the number of boosting rounds, and with the dev and near-miss calibration
-  parts the two thresholds. Test splits are never read here.
+  parts the two thresholds; the calibration questions' probabilities for that choice come from
+  answerability models fitted without them (cross-fitting). Test splits are never read here.
 
 Outputs assistant/models/ranker.json and assistant/models/answerability.json (readable JSON,
 feature names recorded).
@@ -33,10 +34,11 @@ from index.normalize import to_simplified
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
                  "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
-MAX_ROUNDS = 400
+ROUND_GRID = (100, 200, 400, 600, 800)  # boosting rounds tried; the best on validation MRR@10 is kept
 # the bundled policy corpus' questions weigh, in total, this share of the STARD law questions'
 # (46 dev calibration items against 925 STARD ones would otherwise be noise to the ranker)
 POLICY_SHARE = 0.5
+DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
 
 
 @dataclass
@@ -138,7 +140,7 @@ def top1_right(e: Example, idx: list[int]) -> bool:
     return bool(idx) and bool(e.labels[idx[0]])
 
 
-def choose_rounds(train: list[Example], valid: list[Example], grid=(100, 200, 300, 400)) -> tuple[int, dict]:
+def choose_rounds(train: list[Example], valid: list[Example], grid=ROUND_GRID) -> tuple[int, dict]:
     """The number of boosting rounds with the best validation MRR@10 of the first right candidate."""
     booster = fit_ranker(train, max(grid))
     scores = {}
@@ -182,14 +184,15 @@ def decider_rows(assistant_by_source, examples: list[Example], orders: dict[int,
     return np.array(xs), np.array(ys)
 
 
-def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict:
-    """Logistic regression over standardised features (scikit-learn), as plain numbers."""
+def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float = 1.0) -> dict:
+    """Logistic regression over standardised features (scikit-learn, inverse regularisation `c`),
+    as plain numbers."""
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=1.0, max_iter=2000)
+    model = LogisticRegression(C=c, max_iter=2000)
     model.fit((x - mean) / scale, y, sample_weight=weights)
     return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
             "intercept": float(model.intercept_[0])}
@@ -198,6 +201,53 @@ def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict:
 def probabilities(params: dict, x: np.ndarray) -> np.ndarray:
     z = ((x - np.array(params["mean"])) / np.array(params["scale"])) @ np.array(params["coef"]) + params["intercept"]
     return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+
+
+def cross_fitted(x: np.ndarray, y: np.ndarray, w: np.ndarray, held_rows: list[int], hx: np.ndarray,
+                 folds: int = 4, seed: int = 7, c: float = 1.0) -> np.ndarray:
+    """P of the held rows (features `hx`; their training rows are x[held_rows]) from deciders that
+    were fitted without them: the calibration questions' thresholds are chosen on probabilities
+    the model did not learn from."""
+    order = np.random.default_rng(seed).permutation(len(held_rows))
+    fold = np.empty(len(held_rows), dtype=np.int64)
+    fold[order] = np.arange(len(held_rows)) % folds
+    p = np.zeros(len(held_rows))
+    for f in range(folds):
+        out = fold == f
+        if not out.any():
+            continue
+        keep = np.ones(len(x), dtype=bool)
+        keep[np.asarray(held_rows)[out]] = False
+        p[out] = probabilities(fit_decider(x[keep], y[keep], w[keep], c), hx[out])
+    return p
+
+
+def log_loss(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Weighted mean log-loss: p [0.9, 0.2], y [1, 0], w [1, 1] -> (-ln 0.9 - ln 0.8) / 2 = 0.164."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.sum(w * (y * np.log(p) + (1 - y) * np.log(1 - p))) / np.sum(w))
+
+
+def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy, cw, answerable_c,
+                   grid=DECIDER_C) -> tuple[float, dict, dict]:
+    """(C, thresholds, {C: what it reached}): for each regularisation C, thresholds are chosen as
+    `choose_thresholds` chooses them, on held-out rows only (STARD validation, and the calibration
+    questions' cross-fitted probabilities); the C whose thresholds reach the most (false
+    abstentions within the limit, then unanswerable questions abstained, then STARD questions
+    with a gold article cited) wins, and of equals the one with the lowest held-out log-loss."""
+    best, summary = None, {}
+    for c in grid:
+        pv = probabilities(fit_decider(x, y, w, c), vx)
+        pc = cross_fitted(x, y, w, cal_rows, cx, c=c)
+        th = choose_thresholds(pv[answerable_v], vy[answerable_v].astype(bool), cited_v[answerable_v],
+                               pc[answerable_c], pc[~answerable_c])
+        loss = log_loss(np.concatenate([pv, pc]), np.concatenate([vy, cy]), np.concatenate([vw, cw]))
+        on = th["chosen_on"]
+        summary[c] = {**on, "heldout_logloss": round(loss, 4)}
+        key = (on["false_abstention_within_limit"], on["unanswerable_abstained"], on["stard_gold_cited_share"], -loss)
+        if best is None or key > best[0]:
+            best = (key, c, th)
+    return best[1], best[2], summary
 
 
 def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard: np.ndarray,
@@ -267,19 +317,22 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
     weights = np.array([len(ex_train) / max(1, counts[e.source]) for e in fit_examples])
-    params = fit_decider(x, y, weights)
-
     valid_all = ex_valid + ex_valid_leave
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
     vx, vy = decider_rows(by_source, valid_all, v_orders)
-    pv = probabilities(params, vx)
+    cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}
+    cx, cy = decider_rows(by_source, dev_cal + near_cal, cal_orders)
+    cal_rows = list(range(len(fit_examples) - len(cx), len(fit_examples)))  # dev_cal + near_cal come last
+    # held-out rows weigh as the training rows do: each source as much as STARD's answerable questions
+    v_counts = {s: sum(e.source == s for e in valid_all) for s in ("stard", "stard-leaveout")}
+    vw = np.array([len(ex_valid) / max(1, v_counts[e.source]) for e in valid_all])
+    cw = np.array([len(ex_valid) / max(1, counts[e.source]) for e in dev_cal + near_cal])
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([any(e.labels[i] for i in v_orders[k][0][:3]) for k, e in enumerate(valid_all)])
-    cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}
-    cx, _ = decider_rows(by_source, dev_cal + near_cal, cal_orders)
-    pc = probabilities(params, cx)
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
-    thresholds = choose_thresholds(pv[is_ans], vy[is_ans].astype(bool), cited[is_ans], pc[dev_ans], pc[~dev_ans])
+    c, thresholds, by_c = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
+    log(f"  answerability C {c} ({by_c})")
+    params = fit_decider(x, y, weights, c)
     log(f"  thresholds {thresholds}")
 
     trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -294,7 +347,8 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
                                                 "features": list(QUESTION_FEATURES), "clause_features": list(FEATURE_NAMES),
-                                                **params, "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
+                                                **params, "C": c, "chosen_by_C": {str(k): v for k, v in by_c.items()},
+                                                "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
                                                 "chosen_on_validation": thresholds["chosen_on"],
                                                 "trained": {**trained, "examples": {s: counts[s] for s in counts},
                                                             "positives": int(y.sum())}})
