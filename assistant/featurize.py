@@ -171,14 +171,11 @@ def term_presence(q: Question, texts: list[str]) -> np.ndarray:
 def pattern_sums(w: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """(rows,) float64: `float(w[mask].sum())` of each row's mask, evaluated once per distinct mask
     (the definition's expression: the same numbers added in the same order)."""
-    if masks.shape[1] <= 62:
-        codes = masks.astype(np.int64) @ (np.int64(1) << np.arange(masks.shape[1], dtype=np.int64))
-        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    else:  # a question of over 62 distinct terms: one key per row
-        keys = [m.tobytes() for m in masks]
-        index = {k: i for i, k in reversed(list(enumerate(keys)))}
-        order = sorted(set(index.values()))
-        pos = {i: j for j, i in enumerate(order)}
-        first, inverse = np.array(order, dtype=np.int64), np.array([pos[index[k]] for k in keys], dtype=np.int64)
+    packed = np.ascontiguousarray(np.packbits(masks, axis=1))  # one byte string per row's mask
+    if packed.shape[1]:
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    else:
+        keys = np.zeros(len(masks), dtype=np.int8)  # no question terms: a single pattern
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     sums = np.array([float(w[masks[i]].sum()) for i in first], dtype=np.float64)
     return sums[inverse.reshape(-1)]

@@ -146,10 +146,11 @@ def test_term_presence_counts_a_synonym():
     assert (got == want).all() and got[0, q.terms.index("社保")] and not got[2].any()
 
 
-def test_pattern_sums_are_the_masked_sums():
+@pytest.mark.parametrize("terms", [0, 1, 11, 63, 100])
+def test_pattern_sums_are_the_masked_sums(terms):
     rng = np.random.default_rng(0)
-    w = rng.uniform(0.1, 5.0, 11) ** 2
-    masks = rng.random((40, 11)) > 0.5
+    w = rng.uniform(0.1, 5.0, terms) ** 2
+    masks = rng.random((40, terms)) > 0.5
     masks[5] = masks[17]  # a repeated pattern
     got = pattern_sums(w, masks)
     assert [float(g) for g in got] == [float(w[m].sum()) for m in masks]
