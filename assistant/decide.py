@@ -2,8 +2,10 @@
 
 The answerability model estimates P(the first citation really answers the question) from the
 ranked candidates: the ranker's scores and the gaps between them, the best clause's features,
-how much of the question the corpus knows at all, and whether the question's place is governed
-by the documents found. It is a logistic regression over standardised features, stored as
+how much of the question the corpus knows at all, whether the question's place is governed by
+the documents found, and whether the best clauses give the kind of answer asked for (a number,
+a date, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
+against '各市地要合理确定最低生活保障标准' names the topic without answering it. It is a logistic regression over standardised features, stored as
 readable JSON (`assistant/models/answerability.json`, written by `python -m eval train`) with
 the two thresholds chosen on the validation split:
 
@@ -41,13 +43,17 @@ QUESTION_FEATURES = (
     "top_score", "gap_1_2", "gap_1_5", "mean_top5", "same_doc_top3",
     *(f"top_{n}" for n in TOP_FEATURES),
     "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "stale",
+    "wants_n", "top_wants_unmet", "top3_wants_unmet",
 )
 
 
 def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evidence_cov: float,
-                      unknown_share: float, n_terms: int, place_unmatched: bool, stale: bool) -> np.ndarray:
+                      unknown_share: float, n_terms: int, place_unmatched: bool, stale: bool,
+                      wants_n: int, unmet: list[int]) -> np.ndarray:
     """(len(QUESTION_FEATURES),) features of one question, given the candidates sorted best first:
-    their ranker scores, their feature rows and their documents."""
+    their ranker scores, their feature rows and their documents; wants_n is how many kinds of
+    answer the question asks for (a number, a date, materials: data/lexicon/answer_types.tsv) and
+    `unmet` how many of them each of the best clauses does not give."""
     s = np.asarray(scores, dtype=np.float64)
     if len(s) == 0:
         s = np.array([-10.0])
@@ -57,6 +63,7 @@ def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evi
     out = [s[0], s[0] - pad[1], s[0] - pad[4], float(pad[:5].mean()), float(len(set(doc_ids[:3])) == 1)]
     out += [float(x[0, _top_index(n)]) for n in TOP_FEATURES]
     out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(stale)]
+    out += [float(wants_n), float(unmet[0]) if unmet else float(wants_n), float(min(unmet, default=wants_n))]
     return np.asarray(out, dtype=np.float64)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.candidates import Candidate
+from assistant.types import Hit
 from index.lexicon import Lexicon
 
 KINDS = ("article", "paragraph", "item", "l1", "l2", "l3", "para", "preamble")
@@ -128,6 +129,12 @@ def longest_shared_run(q: str, t: str, cap: int = 24) -> int:
     return best
 
 
+def clause_text(hit: Hit) -> str:
+    """A hit's clause with its sub-clauses, normalised (a slice of the document's normalised text)."""
+    doc, cl = hit.doc, hit.clause
+    return doc.norm_text[cl.start:cl.end] or hit.chunk.norm_text
+
+
 @dataclass
 class Question:
     """Everything about the question that the features share, computed once per question."""
@@ -179,8 +186,7 @@ class Question:
 
     def clause_text(self, c: Candidate) -> str:
         """The clause with its sub-clauses, normalised (a slice: no script conversion per query)."""
-        doc, cl = c.hit.doc, c.hit.clause
-        return doc.norm_text[cl.start:cl.end] or c.hit.chunk.norm_text
+        return clause_text(c.hit)
 
     def context(self, c: Candidate) -> str:
         """Title, headings and the clause's own heading, normalised (once per document and headings:

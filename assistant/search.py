@@ -22,7 +22,7 @@ import numpy as np
 from assistant.candidates import Candidate, PoolSettings, TitleIndex, gather
 from assistant.decide import Decider, Decision, question_features
 from assistant.evidence import best_coverage, evidence_terms, unknown_share
-from assistant.features import Question, TermWeights
+from assistant.features import Question, TermWeights, clause_text
 from assistant.featurize import feature_matrix
 from assistant.rank import Ranker
 from assistant.retrieve import HybridRetriever
@@ -142,13 +142,15 @@ class Searcher:
         """(the answerability model's features, the best document's year when the question asks
         about now and that document is years old)."""
         hits = [prep.candidates[i].hit for i in idx[:3]]
+        types = self.lexicon.wanted_types(prep.question.norm)
         terms = evidence_terms(prep.question.norm, self.weights)
         stale = self._stale_year(prep.question.norm, hits)
         place_unmatched = bool(prep.asked_places) and (
             bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
         qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],
                                best_coverage(terms, hits, self.weights), unknown_share(terms, self.weights),
-                               len(prep.question.terms), place_unmatched, stale is not None)
+                               len(prep.question.terms), place_unmatched, stale is not None,
+                               len(types), [self.lexicon.unmet_types(types, clause_text(h)) for h in hits])
         return qx, stale
 
     def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,

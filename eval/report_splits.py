@@ -62,7 +62,8 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                   f"{tr.get('stard_train')} STARD train questions and {tr.get('dev_calibration')} dev calibration items "
                   f"over a law index of {tr.get('law_documents')} documents (`{tr.get('law_index')}`), "
                   f"{tr.get('rounds')} boosting rounds chosen on STARD validation; thresholds "
-                  f"{answer.get('thresholds')} chosen on STARD validation and the dev and near-miss calibration parts.", ""]
+                  f"{answer.get('thresholds')} and regularisation C {answer.get('C', 1.0)} chosen on STARD validation "
+                  f"and on cross-fitted probabilities of the dev and near-miss calibration parts.", ""]
     stard_dir = folder / "stard"
     rows = []
     for split in ("validation", "test", "test-full"):  # test-full: the test split on the full law index

@@ -8,6 +8,8 @@ Everything is read from a folder of small text files (default `data/lexicon/`), 
     jieba.tsv       add|del<TAB>word<TAB>pos   changes to the lexicon's own jieba tokenizer
     patterns.tsv    name<TAB>regex         asks_number, has_date, relative_now, agent, ...
     doc_kinds.tsv   title ending<TAB>kind  法 -> law, 通知 -> notice
+    answer_types.tsv  type<TAB>asks<TAB>gives  the kind of answer a question asks for (a number,
+                    a date, materials, a place, a contact) and how a text that gives one reads
 
 Nothing changes jieba's global dictionary: each Lexicon owns a `jieba.Tokenizer`, built on
 first use, so importing this module is cheap and two lexicons never interfere.
@@ -33,7 +35,7 @@ from index.errors import PolicyQAError
 DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
 _WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]")
 CACHED_TEXT_CHARS = 200  # texts up to this long have their tokens kept (see Lexicon.tokenize)
-FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv")
+FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv", "answer_types.tsv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -54,6 +56,7 @@ class Lexicon:
     jieba_changes: tuple[tuple[str, str, str], ...]  # (add|del, word, pos)
     patterns: dict[str, re.Pattern]
     doc_kinds: tuple[tuple[str, str], ...]  # (title ending, kind)
+    answer_types: tuple[tuple[str, re.Pattern, re.Pattern], ...] = ()  # (type, asks, gives)
     digest: str = ""  # of the files that change index tokens (stopwords, jieba changes)
     _state: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -80,8 +83,15 @@ class Lexicon:
             except (IndexError, re.error) as exc:
                 raise PolicyQAError(f"{folder / 'patterns.tsv'}: bad pattern row {row!r} ({exc})") from exc
         kinds = tuple((r[0], r[1]) for r in _rows(folder / "doc_kinds.tsv") if len(r) == 2)
+        answer_types = []
+        for row in _rows(folder / "answer_types.tsv"):
+            try:
+                answer_types.append((row[0], re.compile(row[1]), re.compile(row[2])))
+            except (IndexError, re.error) as exc:
+                raise PolicyQAError(f"{folder / 'answer_types.tsv'}: expected type<TAB>asks<TAB>gives regexes, "
+                                    f"got {row!r} ({exc})") from exc
         digest = hashlib.sha256(repr((sorted(stopwords), changes)).encode()).hexdigest()[:12]
-        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, digest)
+        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, tuple(answer_types), digest)
 
     # ---- tokenizing ----
 
@@ -163,6 +173,15 @@ class Lexicon:
             return self.patterns[name]
         except KeyError:
             raise PolicyQAError(f"the lexicon has no pattern {name!r} (patterns.tsv)") from None
+
+    def wanted_types(self, question_norm: str) -> tuple[str, ...]:
+        """The kinds of answer a question asks for: '低保标准每月多少钱?什么时候发?' -> ('number', 'date')."""
+        return tuple(name for name, asks, _ in self.answer_types if asks.search(question_norm))
+
+    def unmet_types(self, wanted: tuple[str, ...], text_norm: str) -> int:
+        """How many of the wanted kinds the text does not give: (('number',), '合理确定保障标准') -> 1."""
+        gives = {name: g for name, _, g in self.answer_types}
+        return sum(1 for name in wanted if not gives[name].search(text_norm))
 
     def doc_kind(self, title: str) -> str:
         """'中华人民共和国劳动合同法' -> 'law', '…的通知' -> 'notice', else 'other'."""

@@ -35,6 +35,7 @@ def test_a_changed_synonym_file_changes_expansion(tmp_path):
     ("synonyms.tsv", "社保\n"),
     ("jieba.tsv", "change\t报给\n"),
     ("patterns.tsv", "asks_number\t(unclosed\n"),
+    ("answer_types.tsv", "number\t多少\n"),
 ])
 def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
     folder = tmp_path / "lex"
@@ -42,6 +43,18 @@ def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
     (folder / bad).write_text(content, encoding="utf-8")
     with pytest.raises(PolicyQAError, match=bad):
         Lexicon.load(folder)
+
+
+@pytest.mark.parametrize("question,kinds", [
+    ("低保标准是每人每月多少钱?", ("number",)),
+    ("想申请低保,要准备哪些材料?审批要多长时间?", ("date", "materials")),
+    ("去哪个网点领养老金?", ("place",)),
+    ("领导小组办公室设在哪个部门?", ()),  # a department, not a place to go
+    ("举报电话是多少?", ("number", "contact")),
+    ("自由职业者怎么交养老保险?", ()),
+])
+def test_the_kinds_of_answer_a_question_asks_for(question, kinds):
+    assert load_lexicon().wanted_types(question) == kinds
 
 
 def test_a_missing_lexicon_folder_is_a_clear_error(tmp_path):

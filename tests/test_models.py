@@ -75,12 +75,13 @@ def test_decision_follows_the_logistic_formula_and_thresholds():
 def test_question_features_from_a_ranking():
     x = np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32)
     x[0, FEATURE_NAMES.index("dense")] = 0.9
-    qx = question_features(np.array([3.0, 1.0, 0.5]), x, ["a", "a", "b"], 0.8, 0.1, 5, True, False)
+    qx = question_features(np.array([3.0, 1.0, 0.5]), x, ["a", "a", "b"], 0.8, 0.1, 5, True, False, 2, [2, 1, 1])
     got = dict(zip(QUESTION_FEATURES, qx))
     assert got["top_score"] == 3.0 and got["gap_1_2"] == 2.0 and got["gap_1_5"] == 2.5
     assert got["top_dense"] == pytest.approx(0.9) and got["same_doc_top3"] == 0.0
     assert got["place_unmatched"] == 1.0 and got["evidence_cov"] == 0.8
-    empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False)
+    assert got["wants_n"] == 2.0 and got["top_wants_unmet"] == 2.0 and got["top3_wants_unmet"] == 1.0
+    empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False, 0, [])
     assert len(empty) == len(QUESTION_FEATURES) and np.isfinite(empty).all()
 
 
@@ -99,3 +100,50 @@ def test_ranking_orders_by_score_then_candidate(scores, order):
     idx, got = Searcher.order(SimpleNamespace(ranker=ranker), prep)
     assert idx == order == sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     assert got.tolist() == [scores[i] for i in order]
+
+
+def test_cross_fitted_probabilities_do_not_learn_from_the_held_rows():
+    from eval.train import cross_fitted
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, len(QUESTION_FEATURES)))
+    y = (x[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(float)
+    w = np.ones(400)
+    held = [5, 17, 40, 99]
+    p = cross_fitted(x, y, w, held, x[held])
+    for k in range(len(held)):  # a held row's own label cannot move its probability
+        flipped = y.copy()
+        flipped[held[k]] = 1 - flipped[held[k]]
+        assert cross_fitted(x, flipped, w, held, x[held])[k] == pytest.approx(p[k], abs=1e-12)
+    assert p.shape == (4,) and ((p > 0) & (p < 1)).all()
+    # the probabilities follow the feature the labels follow
+    assert (p[x[held, 0] > 0.5] > 0.5).all() and (p[x[held, 0] < -0.5] < 0.5).all()
+
+
+def test_log_loss_worked_example():
+    from eval.train import log_loss
+
+    assert log_loss(np.array([0.9, 0.2]), np.array([1.0, 0.0]), np.ones(2)) == pytest.approx(0.1643, abs=1e-4)
+
+
+def test_the_decider_regularisation_is_chosen_by_what_its_thresholds_reach_on_held_out_rows():
+    from eval.train import choose_decider, choose_thresholds, cross_fitted, fit_decider, probabilities
+
+    rng = np.random.default_rng(5)
+    n = len(QUESTION_FEATURES)
+    x, vx = rng.normal(size=(300, n)), rng.normal(size=(200, n))
+    y, vy = (x[:, 0] > 0).astype(float), (vx[:, 0] > 0.3).astype(float)
+    cal = list(range(260, 300))  # the calibration rows are training rows too, predicted cross-fitted
+    ans_v, cited_v = np.ones(200, dtype=bool), vy.astype(bool)
+    ans_c = y[cal].astype(bool)
+    c, th, by_c = choose_decider(x, y, np.ones(300), vx, vy, np.ones(200), ans_v, cited_v, cal, x[cal], y[cal],
+                                 np.ones(40), ans_c, grid=(0.0005, 1.0))
+    assert set(by_c) == {0.0005, 1.0}
+    key = {k: (v["false_abstention_within_limit"], v["unanswerable_abstained"], v["stard_gold_cited_share"],
+               -v["heldout_logloss"]) for k, v in by_c.items()}
+    assert key[c] == max(key.values())
+    pv = probabilities(fit_decider(x, y, np.ones(300), c), vx)
+    pc = cross_fitted(x, y, np.ones(300), cal, x[cal], c=c)
+    assert th == choose_thresholds(pv, vy.astype(bool), cited_v, pc[ans_c], pc[~ans_c])
+    # a model that barely fits (C 0.0005) separates less: its held-out log-loss is worse
+    assert by_c[0.0005]["heldout_logloss"] > by_c[1.0]["heldout_logloss"]
