@@ -1,7 +1,7 @@
 """Decide: answer, answer with caution, or abstain, from one calibrated probability.
 
 The answerability model estimates P(the first citation really answers the question) from the
-ranked candidates: the ranker's scores and the gaps between them, the best clause's features,
+ranked candidates: the gaps between the ranker's scores, the best clause's features,
 how much of the question the corpus knows at all, whether the question's place is governed by
 the documents found, and whether the best clauses give the kind of answer asked for (a number,
 a date, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
@@ -40,11 +40,19 @@ def _top_index(name: str) -> int:
 
 # question-level features, from the ranked candidates (see question_features)
 QUESTION_FEATURES = (
-    "top_score", "gap_1_2", "gap_1_5", "mean_top5", "same_doc_top3",
+    "gap_1_2", "gap_1_5", "gap_1_10", "same_doc_top3",
     *(f"top_{n}" for n in TOP_FEATURES),
     "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "stale",
     "wants_n", "top_wants_unmet", "top3_wants_unmet",
 )
+
+
+# the side of zero each feature's coefficient is kept on (+1: never lowers P, -1: never raises it);
+# features not named here are free
+MONOTONE = {"top_dense": 1, "top_bm25_rel": 1, "top_cov": 1, "top_cov_unique": 1, "top_cov_chunk": 1,
+            "top_subject_opens": 1, "top_phrase": 1, "top_title_cov": 1, "top_named_doc": 1, "top_lookup": 1,
+            "evidence_cov": 1, "unknown_share": -1, "place_unmatched": -1, "stale": -1, "top_wants_unmet": -1,
+            "top3_wants_unmet": -1}
 
 
 def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evidence_cov: float,
@@ -59,8 +67,10 @@ def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evi
         s = np.array([-10.0])
         x = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
         doc_ids = [""]
-    pad = np.concatenate([s, np.full(max(0, 5 - len(s)), s[-1])])
-    out = [s[0], s[0] - pad[1], s[0] - pad[4], float(pad[:5].mean()), float(len(set(doc_ids[:3])) == 1)]
+    pad = np.concatenate([s, np.full(max(0, 10 - len(s)), s[-1])])
+    # only differences of ranker scores: lambdarank learns nothing about a question's scores as a
+    # whole (adding a constant to all of them changes no loss), so their level says nothing
+    out = [s[0] - pad[1], s[0] - pad[4], s[0] - pad[9], float(len(set(doc_ids[:3])) == 1)]
     out += [float(x[0, _top_index(n)]) for n in TOP_FEATURES]
     out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(stale)]
     out += [float(wants_n), float(unmet[0]) if unmet else float(wants_n), float(min(unmet, default=wants_n))]
