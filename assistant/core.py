@@ -16,6 +16,7 @@ from assistant.query import clean_history, clean_text, dropped_notice, prepare_q
 from assistant.quotes import make_citation, short_title
 from assistant.rank import Ranker
 from assistant.search import Ranked, Searcher
+from assistant.slots import AnswerSlots
 from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
 from assistant.verify import verify_citations
 from index.backend import live_generation, load_search_index
@@ -77,6 +78,7 @@ class Assistant:
         self.ranker, self.decider = models if models is not None else load_models(settings)
         self._refresh_lock = threading.Lock()
         self._next_check = 0.0
+        self.answer_slots = AnswerSlots(settings.api_concurrency)
         self._set_data(data)
 
     @classmethod
@@ -217,7 +219,19 @@ class Assistant:
 
     def ask_stream(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                    mode: str | None = None) -> Iterator[tuple[str, object]]:
-        """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified."""
+        """Yields ('delta', text) while the answer is written, then ('answer', Answer) once verified.
+
+        An extractive answer is computed whole, in one of the shared answer slots (AnswerSlots),
+        before its first event; an LLM's answer takes no slot, being mostly a wait for the model."""
+        if (mode or self.settings.answerer) == "llm":
+            yield from self._answer_events(question, history, docs, mode)
+            return
+        with self.answer_slots.slot():
+            events = list(self._answer_events(question, history, docs, mode))
+        yield from events
+
+    def _answer_events(self, question: str, history: list[dict] | None, docs: list[str] | None,
+                       mode: str | None) -> Iterator[tuple[str, object]]:
         t0 = time.perf_counter()
         self.refresh()  # another process may have published a new generation
         question, dropped = self._checked_question(question)

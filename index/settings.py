@@ -77,8 +77,9 @@ class Settings:
     # holds a question (max_question_chars) and the conversation before it, of which only the last
     # max_history_messages count; JSON may spend 6 bytes (\uXXXX) on one Chinese character
     max_request_bytes: int = 1024 * 1024
-    # extractive answers the API computes at once; the others wait their turn in order. Answering is
-    # CPU-bound and most of it holds the GIL, so more than 2 or 3 only adds switching
+    # extractive answers computed at once by every entry point together (the chat box, Gradio's /ask,
+    # /v1, the CLI); the others wait their turn in order (assistant/slots.py). Answering is CPU-bound
+    # and most of it holds the GIL, so more than 2 or 3 only adds switching
     api_concurrency: int = 2
     # ratings and the chat log: the SQLite file ratings_db, or the database at database_url when it is
     # set (postgresql+psycopg://user:password@host:5432/dbname; kept out of repr for its password)

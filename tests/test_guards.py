@@ -372,3 +372,73 @@ def test_browser_page_of_a_named_origin_may_call_v1_and_others_not(chromium, api
             assert page.evaluate(FETCH, [s.url + "v1/chat/completions", user_body()]) == "四、(二)3."
             page.goto(other + "/")
             assert page.evaluate(FETCH, [s.url + "v1/chat/completions", user_body()]).startswith("blocked")
+
+
+# ---------------------------------------------------------------- one answer limit for every entry point
+
+
+def test_answer_slots_limit_and_serve_in_arrival_order():
+    from assistant.slots import AnswerSlots
+
+    slots, order, lock = AnswerSlots(1), [], threading.Lock()
+    first_in, go = threading.Event(), threading.Event()
+
+    def first():
+        with slots.slot():
+            first_in.set()
+            go.wait(10)
+            order.append("first")
+
+    def later(name):
+        with slots.slot():
+            with lock:
+                order.append(name)
+
+    t0 = threading.Thread(target=first)
+    t0.start()
+    assert first_in.wait(10)
+    waiters = []
+    for name in ("b", "c", "d"):  # each arrives while the slot is taken, one after the other
+        t = threading.Thread(target=later, args=(name,))
+        t.start()
+        waiters.append(t)
+        time.sleep(0.05)
+    assert slots.busy == 1 and order == []
+    go.set()
+    for t in [t0, *waiters]:
+        t.join(10)
+    assert order == ["first", "b", "c", "d"] and slots.busy == 0
+    with pytest.raises(ValueError):
+        AnswerSlots(0)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_the_web_ui_and_the_api_share_one_answer_limit(tmp_path, fake_index_dir, concurrency):
+    from assistant.core import Assistant
+
+    shutil.copytree(fake_index_dir, tmp_path / "index")
+    a = Assistant.from_settings(make_settings(tmp_path, api_concurrency=concurrency), progress=False)
+    lock, seen = threading.Lock(), {"active": 0, "most": 0}
+    rank = a.rank
+
+    def counting_rank(*args, **kw):  # the CPU part of an answer, inside its slot
+        with lock:
+            seen["active"] += 1
+            seen["most"] = max(seen["most"], seen["active"])
+        try:
+            time.sleep(0.05)
+            return rank(*args, **kw)
+        finally:
+            with lock:
+                seen["active"] -= 1
+
+    a.rank = counting_rank
+    with served(a) as s:
+        client = s.client()
+        jobs = [lambda: list(ask(client, Q_LOCAL_TAX, stream=True))[-1].choices[0].finish_reason == "stop",
+                lambda: bool(s.ui.chat.api_ask(Q_FREELANCE)[1]),  # Gradio's /ask
+                lambda: bool(list(s.ui.chat.respond(Q_LOCAL_TAX, [], None, None))[-1][2])] * 3  # the chat box
+        with ThreadPoolExecutor(9) as pool:
+            results = list(pool.map(lambda job: job(), jobs))
+    assert all(results)
+    assert seen["most"] == concurrency  # 9 callers through three doors, never more than the setting at once
