@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from index.bm25 import top_indices
+
 if TYPE_CHECKING:
     from index.settings import Settings
     from index.store import IndexData
@@ -83,15 +85,6 @@ def select_rows(by_doc: dict[str, np.ndarray], docs: list[str] | None) -> np.nda
         return None
     parts = [by_doc[d] for d in docs if d in by_doc]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, best first: [0.1, 0.9, 0.5], 2 -> [1, 2]."""
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
 
 
 class RowMap:

@@ -115,12 +115,16 @@ class BM25:
         scores = self.scores(tokens)
         if mask is not None:
             scores[~mask] = 0
-        k = min(k, self.n_docs)
-        if k <= 0:
-            return []
-        cand = np.argpartition(-scores, k - 1)[:k] if k < self.n_docs else np.arange(self.n_docs)
-        cand = cand[np.argsort(-scores[cand], kind="stable")]
-        return [(int(i), float(scores[i])) for i in cand if scores[i] > 0]
+        return [(int(i), float(scores[i])) for i in top_indices(scores, k) if scores[i] > 0]
+
+
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first: [0.1, 0.9, 0.5], 2 -> [1, 2]."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
 
 
 def chunk_lengths(postings: np.ndarray, n_chunks: int) -> np.ndarray:
