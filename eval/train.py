@@ -110,6 +110,15 @@ def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:
     return out
 
 
+def source_weights(examples: list[Example], total: float) -> np.ndarray:
+    """(examples,) weights giving each source (stard, dev, ...) `total` in all: sources of 3 and 1
+    examples, total 6 -> [2, 2, 2, 6]."""
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    return np.array([total / counts[e.source] for e in examples], dtype=np.float64)
+
+
 def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
     """A LightGBM lambdarank booster over the examples that have a right candidate."""
     import lightgbm
@@ -244,15 +253,16 @@ def log_loss(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 
 
 def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy, cw, answerable_c,
-                   grid=DECIDER_C) -> tuple[float, dict, dict]:
-    """(C, thresholds, {C: what it reached}): the regularisation C with the lowest log-loss on
+                   grid=DECIDER_C) -> tuple[float, dict, dict, dict]:
+    """(C, its fitted model, thresholds, {C: what it reached}): the regularisation C with the lowest log-loss on
     held-out rows (STARD validation, and the calibration questions' cross-fitted probabilities),
     a proper score over every held-out question, where what the thresholds reach turns on a
     question or two of the calibration parts; then its thresholds, chosen as `choose_thresholds`
     chooses them on the same held-out rows. What each C's thresholds would reach is reported."""
     best, summary = None, {}
     for c in grid:
-        pv = probabilities(fit_decider(x, y, w, c), vx)
+        params = fit_decider(x, y, w, c)
+        pv = probabilities(params, vx)
         pc = cross_fitted(x, y, w, cal_rows, cx, c=c)
         th = choose_thresholds(pv[answerable_v], vy[answerable_v].astype(bool), cited_v[answerable_v],
                                pc[answerable_c], pc[~answerable_c])
@@ -260,8 +270,8 @@ def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy,
         on = th["chosen_on"]
         summary[c] = {**on, "heldout_logloss": round(loss, 4)}
         if best is None or (loss, c) < best[0]:
-            best = ((loss, c), c, th)
-    return best[1], best[2], summary
+            best = ((loss, c), c, params, th)
+    return best[1], best[2], best[3], summary
 
 
 def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard: np.ndarray,
@@ -330,7 +340,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     x, y = decider_rows(by_source, fit_examples, orders)
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
-    weights = np.array([len(ex_train) / max(1, counts[e.source]) for e in fit_examples])
+    weights = source_weights(fit_examples, len(ex_train))
     valid_all = ex_valid + ex_valid_leave
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
     vx, vy = decider_rows(by_source, valid_all, v_orders)
@@ -338,15 +348,14 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     cx, cy = decider_rows(by_source, dev_cal + near_cal, cal_orders)
     cal_rows = list(range(len(fit_examples) - len(cx), len(fit_examples)))  # dev_cal + near_cal come last
     # held-out rows weigh as the training rows do: each source as much as STARD's answerable questions
-    v_counts = {s: sum(e.source == s for e in valid_all) for s in ("stard", "stard-leaveout")}
-    vw = np.array([len(ex_valid) / max(1, v_counts[e.source]) for e in valid_all])
-    cw = np.array([len(ex_valid) / max(1, counts[e.source]) for e in dev_cal + near_cal])
+    vw = source_weights(valid_all, len(ex_valid))
+    cw = source_weights(dev_cal + near_cal, len(ex_valid))
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([any(e.labels[i] for i in v_orders[k][0][:3]) for k, e in enumerate(valid_all)])
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
-    c, thresholds, by_c = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
+    c, params, thresholds, by_c = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw,
+                                                 dev_ans)
     log(f"  answerability C {c} ({by_c})")
-    params = fit_decider(x, y, weights, c)
     log(f"  thresholds {thresholds}")
 
     trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -136,11 +136,12 @@ def test_the_decider_regularisation_is_chosen_by_held_out_log_loss():
     cal = list(range(260, 300))  # the calibration rows are training rows too, predicted cross-fitted
     ans_v, cited_v = np.ones(200, dtype=bool), vy.astype(bool)
     ans_c = y[cal].astype(bool)
-    c, th, by_c = choose_decider(x, y, np.ones(300), vx, vy, np.ones(200), ans_v, cited_v, cal, x[cal], y[cal],
-                                 np.ones(40), ans_c, grid=(0.0005, 1.0))
+    c, params, th, by_c = choose_decider(x, y, np.ones(300), vx, vy, np.ones(200), ans_v, cited_v, cal, x[cal], y[cal],
+                                         np.ones(40), ans_c, grid=(0.0005, 1.0))
     assert set(by_c) == {0.0005, 1.0}
     assert by_c[c]["heldout_logloss"] == min(v["heldout_logloss"] for v in by_c.values())
-    pv = probabilities(fit_decider(x, y, np.ones(300), c), vx)
+    assert params == fit_decider(x, y, np.ones(300), c)  # the chosen C's model, as fitted
+    pv = probabilities(params, vx)
     pc = cross_fitted(x, y, np.ones(300), cal, x[cal], c=c)
     assert th == choose_thresholds(pv, vy.astype(bool), cited_v, pc[ans_c], pc[~ans_c])
     # a model that barely fits (C 0.0005) separates less: its held-out log-loss is worse
@@ -183,3 +184,12 @@ def test_shipped_decider_respects_the_declared_directions():
     d = Decider.load()
     for name, direction in MONOTONE.items():
         assert direction * d.coef[QUESTION_FEATURES.index(name)] >= 0, name
+
+
+def test_source_weights_give_each_source_the_same_total():
+    from types import SimpleNamespace
+
+    from eval.train import source_weights
+
+    examples = [SimpleNamespace(source=s) for s in ("stard", "stard", "stard", "dev")]
+    assert source_weights(examples, 6).tolist() == [2.0, 2.0, 2.0, 6.0]
