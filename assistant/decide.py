@@ -5,7 +5,8 @@ ranked candidates: the gaps between the ranker's scores, the best clause's featu
 how much of the question the corpus knows at all, whether the question's place is governed by
 the documents found, and whether the best clauses give the kind of answer asked for (a number,
 a date, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
-against '各市地要合理确定最低生活保障标准' names the topic without answering it. It is a logistic regression over standardised features, stored as
+against '各市地要合理确定最低生活保障标准' names the topic without answering it. It is a logistic
+regression over standardised features, each coefficient on the side `MONOTONE` declares, stored as
 readable JSON (`assistant/models/answerability.json`, written by `python -m eval train`) with
 the two thresholds chosen on the validation split:
 

@@ -233,9 +233,9 @@ def make_router(ui) -> APIRouter:
     """The /v1 routes over a PolicyQAApp (`ui.assistant`, `ui.settings`, `ui.chat_log`); its assistant
     may be None while the index loads (503)."""
     bearer = HTTPBearer(auto_error=False, description="POLICYQA_API_KEY, when the server has one")
-    # extractive answers being computed at once; the others wait in the order they came (asyncio's
-    # semaphore is first come, first served), so a burst of clients does not share the CPU and the GIL
-    # twenty ways and finish all late
+    # extractive answers in flight from /v1; the others wait here, in the order they came, without
+    # taking a worker thread each. The limit on answers computed at once across every entry point is
+    # the Assistant's (assistant/slots.py); this only keeps a burst of clients out of the thread pool
     answering = asyncio.Semaphore(ui.settings.api_concurrency)
 
     # the dependencies are `async`: FastAPI would send a plain function to a worker thread, and every
