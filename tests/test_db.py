@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 from index.settings import REPO_ROOT, Settings
@@ -150,6 +151,31 @@ def test_processes_starting_at_once_import_the_old_log_once(tmp_path, database_l
     assert log.count() == 80 and [r["id"] for r in log.latest(100)] == [f"q{i}" for i in range(80)]
     assert sorted(p.name for p in tmp_path.glob("chat_log*")) == ["chat_log.1.jsonl.imported",
                                                                    "chat_log.jsonl.imported"]
+
+
+def test_connections_opening_a_new_sqlite_file_at_once_all_open_it(tmp_path):
+    """SQLite answers PRAGMA journal_mode = WAL with "database is locked" at once, not after the
+    busy timeout, to the connections that lose the race to convert a new file; opening retries it.
+    Threads, not processes: each Database has its own connections, and the race is the same."""
+    failures = []
+
+    def open_and_write(path, barrier):
+        barrier.wait()
+        try:
+            log = ChatLog(Database(path), max_rows=100)
+            log.append({"id": threading.current_thread().name, "answer": {}})
+        except Exception as error:  # noqa: BLE001 - collected, the assertion names them
+            failures.append(repr(error))
+
+    for round_ in range(80):
+        path, barrier = tmp_path / f"r{round_}.sqlite3", threading.Barrier(8)
+        threads = [threading.Thread(target=open_and_write, args=(path, barrier), name=f"t{k}") for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == [], f"round {round_}"
+        assert ChatLog(Database(path), max_rows=100).count() == 8
 
 
 # ---------------------------------------------------------------- wrong, dead or gone

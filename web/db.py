@@ -23,6 +23,9 @@ password); so does one that goes away later, on the read or write that finds it 
 from __future__ import annotations
 
 import contextlib
+import random
+import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +44,22 @@ CONNECT_TIMEOUT_S = 5  # how long opening a PostgreSQL connection may take befor
 URL_EXAMPLES = "postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to/file.sqlite3"
 
 metadata = MetaData()
+
+
+def _set_wal(dbapi_connection: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """PRAGMA journal_mode = WAL (kept in the file; a no-op once set), retried for up to the busy
+    timeout. SQLite does not wait out a lock for this pragma as it does for other statements: with
+    several processes opening a new file at once, the ones that lose the race to convert it get
+    "database is locked" at once."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))  # jittered, so the losers do not collide again
 
 ratings = Table(
     "ratings", metadata,
@@ -161,7 +180,7 @@ class Database:
             # the driver's own transaction handling off: BEGIN is issued below, IMMEDIATE for writes
             dbapi_connection.isolation_level = None
             dbapi_connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            dbapi_connection.execute("PRAGMA journal_mode = WAL")  # kept in the file; a no-op once set
+            _set_wal(dbapi_connection, busy_timeout_s)
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
