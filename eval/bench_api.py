@@ -112,45 +112,52 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load(make_call: Callable[[], Callable[[str], object]], questions: list[str], clients: int,
-             seconds: float, server_pid: int | None = None) -> dict:
-    """`clients` threads, each with its own call (made before the clock starts), asking in turn
-    until `seconds` have passed: requests, errors (by kind), rate and latency of the answers, and
-    the server's CPU time per request when its process is known."""
-    calls = [make_call() for _ in range(clients)]
+def run_load(paths: dict[str, Callable[[], Callable[[str], object]]], questions: list[str], clients: int,
+             seconds: float, server_pid: int | None = None) -> dict[str, dict]:
+    """`clients` threads per path, all at once, each with its own call (made before the clock
+    starts), asking in turn until `seconds` have passed. Per path: requests, errors (by kind), rate
+    and latency of the answers; and the server's CPU time per request (all paths together) when its
+    process is known."""
+    workers = [(name, make()) for name, make in paths.items() for _ in range(clients)]
     cpu0 = cpu_seconds(server_pid)
-    latencies: list[float] = []
-    errors: Counter = Counter()
+    latencies: dict[str, list[float]] = {name: [] for name in paths}
+    errors: dict[str, Counter] = {name: Counter() for name in paths}
     lock = threading.Lock()
     start = time.monotonic()
     stop = start + seconds
 
     def worker(k: int):
+        name, call = workers[k]
         i = k
         while time.monotonic() < stop:
             question = questions[i % len(questions)]
-            i += clients
+            i += len(workers)
             t = time.perf_counter()
             try:
-                calls[k](question)
+                call(question)
             except Exception as exc:  # counted: an error is a result of the benchmark
                 with lock:
-                    errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+                    errors[name][f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
                 continue
             with lock:
-                latencies.append((time.perf_counter() - t) * 1000)
+                latencies[name].append((time.perf_counter() - t) * 1000)
 
-    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)]
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(len(workers))]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     elapsed = time.monotonic() - start
     cpu1 = cpu_seconds(server_pid)
-    done = len(latencies) + sum(errors.values())
-    cpu = round((cpu1 - cpu0) * 1000 / done, 1) if cpu0 is not None and cpu1 is not None and done else None
-    return {"requests": done, "errors": sum(errors.values()), "error_kinds": dict(errors.most_common(5)),
-            "per_s": round(done / elapsed, 2), **summary(latencies), "server_cpu_ms_per_request": cpu}
+    done_all = sum(len(v) for v in latencies.values()) + sum(sum(e.values()) for e in errors.values())
+    cpu = round((cpu1 - cpu0) * 1000 / done_all, 1) if cpu0 is not None and cpu1 is not None and done_all else None
+    out = {}
+    for name in paths:
+        done = len(latencies[name]) + sum(errors[name].values())
+        out[name] = {"requests": done, "errors": sum(errors[name].values()),
+                     "error_kinds": dict(errors[name].most_common(5)), "per_s": round(done / elapsed, 2),
+                     **summary(latencies[name]), "server_cpu_ms_per_request": cpu}
+    return out
 
 
 def measure(url: str, args, server_pid: int | None = None) -> dict:
@@ -175,8 +182,12 @@ def measure(url: str, args, server_pid: int | None = None) -> dict:
         gradio = Client(url, verbose=False, auth=("bench", key) if os.environ.get("POLICYQA_API_KEY") else None)
         return lambda q: gradio.predict(q, [], api_name="/ask")
 
-    load = {"api": run_load(api_call, questions, args.clients, args.seconds, server_pid),
-            "gradio": run_load(gradio_call, questions, args.clients, args.seconds, server_pid)}
+    load = {"api": run_load({"api": api_call}, questions, args.clients, args.seconds, server_pid)["api"],
+            "gradio": run_load({"gradio": gradio_call}, questions, args.clients, args.seconds, server_pid)["gradio"]}
+    # both doors at once, half the clients each: they share the Assistant's answer slots
+    half = max(1, args.clients // 2)
+    both = run_load({"api": api_call, "gradio": gradio_call}, questions, half, args.seconds, server_pid)
+    load.update({"both_api": both["api"], "both_gradio": both["gradio"]})
     api = load["api"]
     return {"url": url, "model": args.model, "questions": len(questions), "clients": args.clients,
             "seconds": args.seconds,
@@ -212,11 +223,15 @@ def print_table(result: dict) -> None:
     print(f"sequential, streamed through the openai SDK ({seq['n']} questions, model {result['model']}):")
     print(f"  time to first token  p50 {seq['ttft']['p50_ms']:8.1f} ms   p95 {seq['ttft']['p95_ms']:8.1f} ms")
     print(f"  whole answer         p50 {seq['total']['p50_ms']:8.1f} ms   p95 {seq['total']['p95_ms']:8.1f} ms")
-    print(f"load: {result['clients']} concurrent clients for {result['seconds']:g} s each")
+    print(f"load: {result['clients']} concurrent clients for {result['seconds']:g} s each; in the 'both' rows "
+          f"half of them on each path at once (server CPU there is per request of either path)")
     print(f"  {'path':32} {'requests':>9} {'errors':>7} {'req/s':>7} {'p50 ms':>9} {'p95 ms':>9} "
           f"{'server CPU ms/req':>18}")
-    for name, label in (("api", "/v1 (openai SDK, streamed)"), ("gradio", "Gradio /ask (gradio_client)")):
-        r = result["load"][name]
+    for name, label in (("api", "/v1 (openai SDK, streamed)"), ("gradio", "Gradio /ask (gradio_client)"),
+                        ("both_api", "both: /v1"), ("both_gradio", "both: Gradio /ask")):
+        r = result["load"].get(name)
+        if r is None:  # a result file from before the mixed run
+            continue
         cpu = r["server_cpu_ms_per_request"]
         print(f"  {label:32} {r['requests']:9d} {r['errors']:7d} {r['per_s']:7.2f} {r['p50_ms']:9.1f} "
               f"{r['p95_ms']:9.1f} {'' if cpu is None else f'{cpu:.1f}':>18}")
