@@ -83,3 +83,23 @@ def unknown_share(terms: list[tuple[str, float]], weights: TermWeights) -> float
     unknown = sum(w for t, w in terms
                   if not weights.doc_freq(t) and not any(weights.doc_freq(s) for s in lex.synonyms.get(t, ())))
     return unknown / total
+
+
+SENTENCE_END = re.compile(r"(?<=[。；;！？!?\n])")
+
+
+def focus_sentence(terms: list[tuple[str, float]], text: str, weights: TermWeights) -> str:
+    """The sentence of a clause that holds the most of the question's evidence terms (those tied
+    for the most, joined), its clause markers blanked: whether a clause gives the kind of answer
+    asked for is read there, not anywhere in a long clause and not in its label ('4.' is no
+    number of days). For '要在多少天内办参保登记?' against '4.工商部门…还必须告知…在规定时间内到
+    社会保险经办机构办理参保登记手续' it is that sentence, and it holds no number."""
+    from index.clauses import MARKER
+
+    sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
+    if len(sentences) > 1 and terms:
+        scores = [sum(w * present(t, s, weights) for t, w in terms) for s in sentences]
+        top = max(scores)
+        if top > 0:
+            sentences = [s for s, v in zip(sentences, scores) if v == top]
+    return MARKER.sub(" ", "".join(sentences))

@@ -21,7 +21,7 @@ import numpy as np
 
 from assistant.candidates import Candidate, PoolSettings, TitleIndex, gather
 from assistant.decide import Decider, Decision, question_features
-from assistant.evidence import best_coverage, evidence_terms, unknown_share
+from assistant.evidence import best_coverage, evidence_terms, focus_sentence, unknown_share
 from assistant.features import Question, TermWeights, clause_text
 from assistant.featurize import feature_matrix
 from assistant.rank import Ranker
@@ -147,10 +147,11 @@ class Searcher:
         stale = self._stale_year(prep.question.norm, hits)
         place_unmatched = bool(prep.asked_places) and (
             bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
+        unmet = [self.lexicon.unmet_types(types, focus_sentence(terms, clause_text(h), self.weights))
+                 for h in hits] if types else []
         qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],
                                best_coverage(terms, hits, self.weights), unknown_share(terms, self.weights),
-                               len(prep.question.terms), place_unmatched, stale is not None,
-                               len(types), [self.lexicon.unmet_types(types, clause_text(h)) for h in hits])
+                               len(prep.question.terms), place_unmatched, stale is not None, len(types), unmet)
         return qx, stale
 
     def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,

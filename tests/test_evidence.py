@@ -1,0 +1,61 @@
+"""Whether the best clause gives the kind of answer asked for is read in its sentence about the
+question (assistant/evidence.py focus_sentence), not anywhere in the clause and not in its label."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.decide import QUESTION_FEATURES
+from assistant.evidence import evidence_terms, focus_sentence
+from assistant.features import TermWeights
+from index.lexicon import load_lexicon
+from index.normalize import to_simplified
+
+LEX = load_lexicon()
+CLAUSE = ("4.工商行政管理部门在核发营业执照时,必须告知用人单位在规定时间内到社会保险经办机构办理参保登记手续。"
+          "社会保险经办机构每月25日前将新参保单位名单报送地税部门。")
+
+
+def weights() -> TermWeights:
+    return TermWeights(lambda t: 1, 100, LEX)
+
+
+def test_the_sentence_about_the_question_is_read_and_the_label_is_not_a_number():
+    question = "新注册的企业领了营业执照后,要在多少天内去办参保登记?"
+    terms = evidence_terms(question, weights())
+    focus = focus_sentence(terms, CLAUSE, weights())
+    assert "营业执照" in focus and "25日" not in focus and "4." not in focus
+    wanted = LEX.wanted_types(question)
+    assert wanted == ("number",)
+    assert LEX.unmet_types(wanted, focus) == 1  # the sentence names the deadline without giving it
+    assert LEX.unmet_types(wanted, CLAUSE) == 0  # the whole clause would pass on '4.' and '25日'
+
+
+def test_a_sentence_that_gives_the_number_meets_the_question():
+    question = "经办机构每月什么时候把新参保单位名单报给地税部门?"
+    focus = focus_sentence(evidence_terms(question, weights()), CLAUSE, weights())
+    assert focus.startswith("社会保险经办机构每月25日前")
+    assert LEX.unmet_types(LEX.wanted_types(question), focus) == 0
+
+
+@pytest.mark.parametrize("terms, expected", [
+    ([], " 工商部门负责登记。地税部门负责征收。"),  # nothing to look for: the whole clause
+    ([("部门", 1.0), ("负责", 1.0)], " 工商部门负责登记。地税部门负责征收。"),  # a tie: both sentences
+    ([("征收", 1.0)], "地税部门负责征收。"),
+])
+def test_tied_or_absent_terms_keep_every_sentence(terms, expected):
+    assert focus_sentence(terms, "(一)工商部门负责登记。地税部门负责征收。", weights()) == expected
+
+
+@pytest.mark.parametrize("question, unmet", [
+    ("本溪新注册的企业领了营业执照后,要在多少天内去社保经办机构办参保登记?", 1.0),  # a near miss
+    ("自由职业者缴费基数最低是多少?", 0.0),  # 四、(四): 月平均工资的60%
+    ("原来单位断缴了好几年,我还能接着交养老保险吗", 0.0),  # '好几年' asks for no number
+])
+def test_the_answerability_features_of_bundled_questions(nano_assistant, question, unmet):
+    searcher = nano_assistant.searcher
+    prep = searcher.prepare(to_simplified(question))
+    idx, scores = searcher.order(prep)
+    qx, _ = searcher.question_vector(prep, idx, scores)
+    got = dict(zip(QUESTION_FEATURES, np.asarray(qx, dtype=float)))
+    assert got["top_wants_unmet"] == unmet
