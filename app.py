@@ -60,7 +60,7 @@ class PolicyQAApp:
                 self.documents.build(demo, tabs, chat_docs)
                 self.evaluate.build()
         # the Assistant is thread-safe for ask; uploads run one at a time in the UploadQueue worker
-        demo.queue(default_concurrency_limit=8, max_size=256)
+        demo.queue(default_concurrency_limit=self.settings.door_workers, max_size=256)
         self.demo = demo
         return demo
 

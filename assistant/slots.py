@@ -41,3 +41,8 @@ class AnswerSlots:
     @property
     def busy(self) -> int:
         return self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Callers in line for a slot."""
+        return len(self._waiting)

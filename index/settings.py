@@ -81,6 +81,9 @@ class Settings:
     # /v1, the CLI); the others wait their turn in order (assistant/slots.py). Answering is CPU-bound
     # and most of it holds the GIL, so more than 2 or 3 only adds switching
     api_concurrency: int = 2
+    # requests each door (Gradio's queue, /v1) lets wait in a worker thread for those slots; the
+    # same for both, so that under load from both neither crowds the other out of the slots' queue
+    door_workers: int = 8
     # ratings and the chat log: the SQLite file ratings_db, or the database at database_url when it is
     # set (postgresql+psycopg://user:password@host:5432/dbname; kept out of repr for its password)
     ratings_db: str = str(REPO_ROOT / "var" / "ratings.sqlite3")
@@ -117,7 +120,8 @@ class Settings:
         for name in ("llm_deadline_s", "llm_max_reply_chars", "max_evaluator_chars", "max_comment_chars"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
-        for name in ("max_upload_chars", "max_upload_chunks", "max_request_bytes", "api_concurrency"):
+        for name in ("max_upload_chars", "max_upload_chunks", "max_request_bytes", "api_concurrency",
+                     "door_workers"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if self.milvus_uri and not (self.milvus_uri.endswith(".db") or MILVUS_SCHEMES.match(self.milvus_uri)):

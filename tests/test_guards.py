@@ -254,7 +254,8 @@ def test_without_a_key_gradio_stays_open(api_assistant):
 
 
 class CountingAssistant:
-    """An Assistant whose answers record how many were being computed at once."""
+    """An Assistant that records how many answers /v1 had handed it at once (waiting for a slot or
+    being computed)."""
 
     def __init__(self, inner):
         self.inner, self.active, self.most = inner, 0, 0
@@ -279,14 +280,14 @@ class CountingAssistant:
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
-def test_extractive_answers_are_computed_a_few_at_a_time(api_assistant, concurrency):
+def test_v1_lets_a_few_extractive_answers_in_at_a_time(api_assistant, concurrency):
     counting = CountingAssistant(api_assistant)
-    with served(counting, api_concurrency=concurrency) as s:
+    with served(counting, door_workers=concurrency) as s:
         client = s.client()
         with ThreadPoolExecutor(8) as pool:
             streams = list(pool.map(lambda q: list(ask(client, q, stream=True)), [Q_LOCAL_TAX, Q_FREELANCE] * 4))
     assert all(chunks[-1].choices[0].finish_reason == "stop" for chunks in streams)
-    assert counting.most == concurrency  # 8 clients, never more than the setting, and it is reached
+    assert counting.most == concurrency  # 8 clients, never more than door_workers, and it is reached
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -442,3 +443,27 @@ def test_the_web_ui_and_the_api_share_one_answer_limit(tmp_path, fake_index_dir,
             results = list(pool.map(lambda job: job(), jobs))
     assert all(results)
     assert seen["most"] == concurrency  # 9 callers through three doors, never more than the setting at once
+
+
+def test_v1_lets_as_many_wait_for_a_slot_as_gradios_queue_does(tmp_path, fake_index_dir):
+    """The answer slots serve in arrival order, so a door's share of the answers under load is its
+    share of the line. /v1 lets `door_workers` requests into it, as Gradio's queue does (2 against
+    8 gave /v1 a fifth of the answers with clients at both doors); the rest wait without a thread."""
+    from assistant.core import Assistant
+
+    shutil.copytree(fake_index_dir, tmp_path / "index")
+    a = Assistant.from_settings(make_settings(tmp_path, api_concurrency=1), progress=False)
+    with served(a, door_workers=3) as s:
+        assert s.ui.demo._queue.default_concurrency_limit == 3  # Gradio's queue: the same number
+        client = s.client()
+        with ThreadPoolExecutor(6) as pool:
+            with a.answer_slots.slot():  # the one slot taken: every request queues
+                futures = [pool.submit(lambda: list(ask(client, Q_LOCAL_TAX, stream=True))) for _ in range(6)]
+                deadline = time.monotonic() + 30
+                while a.answer_slots.waiting < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.3)  # had more got in line, they would be there by now
+                in_line = a.answer_slots.waiting
+            answers = [f.result(60) for f in futures]
+        assert in_line == 3
+        assert all(chunks[-1].choices[0].finish_reason == "stop" for chunks in answers)

@@ -233,10 +233,11 @@ def make_router(ui) -> APIRouter:
     """The /v1 routes over a PolicyQAApp (`ui.assistant`, `ui.settings`, `ui.chat_log`); its assistant
     may be None while the index loads (503)."""
     bearer = HTTPBearer(auto_error=False, description="POLICYQA_API_KEY, when the server has one")
-    # extractive answers in flight from /v1; the others wait here, in the order they came, without
-    # taking a worker thread each. The limit on answers computed at once across every entry point is
-    # the Assistant's (assistant/slots.py); this only keeps a burst of clients out of the thread pool
-    answering = asyncio.Semaphore(ui.settings.api_concurrency)
+    # extractive answers from /v1 waiting for the Assistant's answer slots in a worker thread (the
+    # limit on answers computed at once across every entry point is the slots', assistant/slots.py);
+    # the others wait here, in the order they came, without a thread. As many as Gradio's queue lets
+    # wait: with 2 here against its 8, /v1 got a fifth of the answers under load from both doors
+    answering = asyncio.Semaphore(ui.settings.door_workers)
 
     # the dependencies are `async`: FastAPI would send a plain function to a worker thread, and every
     # such trip waits for the GIL while answers are being computed
