@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from assistant.features import TermWeights, clause_context
+from index.clauses import MARKER
 
 QUESTION_WORD = re.compile(r"^(?:哪|什么|多少|几|怎|如何|为何|为什么|是否)")
 CONTENT_POS = ("n", "v", "a", "j", "l", "i", "s", "vn", "an", "eng")
@@ -94,8 +95,6 @@ def focus_sentence(terms: list[tuple[str, float]], text: str, weights: TermWeigh
     asked for is read there, not anywhere in a long clause and not in its label ('4.' is no
     number of days). For '要在多少天内办参保登记?' against '4.工商部门…还必须告知…在规定时间内到
     社会保险经办机构办理参保登记手续' it is that sentence, and it holds no number."""
-    from index.clauses import MARKER
-
     sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
     if len(sentences) > 1 and terms:
         scores = [sum(w * present(t, s, weights) for t, w in terms) for s in sentences]
