@@ -176,6 +176,14 @@ class Searcher:
         else:
             decision = self.decider.decide(qx)
         timings["decide"] = (time.perf_counter() - t) * 1000
+        hits, kept_scores = self.top_hits(prep, idx, scores, k)
+        return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, self.covered,
+                      stale, tuple(timings.items()))
+
+    @staticmethod
+    def top_hits(prep: Prepared, idx: list[int], scores, k: int) -> tuple[list[Hit], list[float]]:
+        """The clauses the question names, then the k best others of the ranking (each clause once),
+        and the ranker's scores of those k."""
         seen = {h.clause.clause_id for h in prep.lookups}
         hits = list(prep.lookups)
         kept_scores = []
@@ -186,8 +194,7 @@ class Searcher:
             if h.clause.clause_id not in seen:
                 hits.append(h)
                 kept_scores.append(float(s))
-        return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, self.covered,
-                      stale, tuple(timings.items()))
+        return hits, kept_scores
 
     def _stale_year(self, question_norm: str, hits: list[Hit]) -> int | None:
         """The best document's year when the question asks about the present and it is years old."""

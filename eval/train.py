@@ -53,10 +53,31 @@ class Example:
 
 
 def article_key(hit) -> str:
+    return clause_key(hit.doc, hit.clause)
+
+
+def clause_key(doc, clause) -> str:
+    """The law and article a clause belongs to ('劳动合同法#第十条'), or the clause itself outside articles."""
     from eval.stard import article_of, law_key
 
-    art = article_of(hit.clause.path)
-    return law_key(hit.doc.title, art) if art else f"{hit.doc.doc_id}#{hit.clause.label}"
+    art = article_of(clause.path)
+    return law_key(doc.title, art) if art else f"{doc.doc_id}#{clause.label}"
+
+
+def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bool:
+    """Whether the extractive answer to an example, built from its ranking as the answer path
+    builds it (the top_k best clauses), cites a gold article: what the reply would show, where the
+    ranking's top 3 overstate it (the composer quotes fewer clauses than it is given)."""
+    from assistant.compose import extractive_answer
+
+    gold = {article_key(c.hit) for c, label in zip(e.prep.candidates, e.labels) if label}
+    if not gold:
+        return False
+    searcher, data = assistant.searcher, assistant.data
+    hits, _ = searcher.top_hits(e.prep, order[0], order[1], assistant.settings.top_k)
+    _, citations = extractive_answer(e.prep.question.norm, hits, searcher.weights, searcher.clauses_by_doc)
+    cited = [data.clauses[c.clause_id] for c in citations if c.clause_id in data.clauses]
+    return any(clause_key(data.docs[cl.doc_id], cl) in gold for cl in cited)
 
 
 def law_name(title: str) -> str:
@@ -355,7 +376,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     vw = source_weights(valid_all, len(ex_valid))
     cw = source_weights(dev_cal + near_cal, len(ex_valid))
     is_ans = np.array([e.answerable for e in valid_all])
-    cited = np.array([any(e.labels[i] for i in v_orders[k][0][:3]) for k, e in enumerate(valid_all)])
+    cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
     c, params, thresholds, by_c = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw,
                                                  dev_ans)

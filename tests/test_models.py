@@ -193,3 +193,22 @@ def test_source_weights_give_each_source_the_same_total():
 
     examples = [SimpleNamespace(source=s) for s in ("stard", "stard", "stard", "dev")]
     assert source_weights(examples, 6).tolist() == [2.0, 2.0, 2.0, 6.0]
+
+
+def test_threshold_choice_counts_the_articles_the_answer_cites(nano_assistant):
+    """The STARD share the caution threshold is chosen on counts a reply whose extractive answer,
+    built from the ranking as the answer path builds it, cites a gold clause; a gold clause the
+    ranking holds but the answer does not quote does not count."""
+    from eval.devset import load_set
+    from eval.train import cites_gold, dev_examples
+
+    item = next(it for it in load_set("dev") if it["question"] == "自由职业者怎么交养老保险?")
+    e = dev_examples(nano_assistant, [item], "dev")[0]
+    order = nano_assistant.searcher.order(e.prep)
+    assert e.labels.sum() >= 1 and cites_gold(nano_assistant, e, order)
+    ranked = [e.prep.candidates[i].hit.clause.label for i in order[0]]
+    assert ranked[0] == "四、(四)"
+    e.labels[:] = 0
+    assert not cites_gold(nano_assistant, e, order)  # nothing gold
+    e.labels[order[0][-1]] = 1  # gold only at the bottom of the ranking: in the pool, not in the answer
+    assert not cites_gold(nano_assistant, e, order)
