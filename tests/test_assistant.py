@@ -277,8 +277,6 @@ def test_subject_opens_a_text_also_in_its_full_name(subject, text, expected):
     assert opens_with(subject, text, load_lexicon().pattern("agent")) is expected
 
 
-@pytest.mark.xfail(strict=True, reason="known regression of the learned ranker: it puts 四、(一) before the clause "
-                   "about 工商部门 (四、(二)4.), which the hand-tuned rerank found")
 def test_abbreviated_department_is_answered_from_the_clause_about_it(fake_assistant):
     """'工商部门' in the question, '工商行政管理部门' in the 本溪 plan: the clause about it is quoted."""
     ans = fake_assistant.ask("本溪的专项行动里工商部门负责什么?")
