@@ -78,6 +78,12 @@ def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evi
     return np.asarray(out, dtype=np.float64)
 
 
+def probabilities(x: np.ndarray, mean, scale, coef, intercept: float) -> np.ndarray:
+    """P of each row of x (rows, features): the logistic of its standardised features' weighted sum."""
+    z = ((x - np.asarray(mean)) / np.asarray(scale)) @ np.asarray(coef) + intercept
+    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+
+
 @dataclass(frozen=True)
 class Decision:
     outcome: str  # answered | uncertain | abstained
@@ -109,8 +115,7 @@ class Decider:
                    {k: v for k, v in raw.items() if k not in ("mean", "scale", "coef")})
 
     def probability(self, qx: np.ndarray) -> float:
-        z = float(((qx - self.mean) / self.scale) @ self.coef + self.intercept)
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return float(probabilities(np.asarray(qx)[None, :], self.mean, self.scale, self.coef, self.intercept)[0])
 
     def decide(self, qx: np.ndarray) -> Decision:
         p = self.probability(qx)

@@ -26,6 +26,7 @@ import numpy as np
 
 from assistant.candidates import PoolSettings
 from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, MONOTONE, QUESTION_FEATURES
+from assistant.decide import probabilities as decider_probabilities
 from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
 from assistant.search import Prepared
@@ -244,8 +245,8 @@ def fit_decider(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float = 1.
 
 
 def probabilities(params: dict, x: np.ndarray) -> np.ndarray:
-    z = ((x - np.array(params["mean"])) / np.array(params["scale"])) @ np.array(params["coef"]) + params["intercept"]
-    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+    """P of each row of x under fitted parameters, by the formula the shipped Decider uses."""
+    return decider_probabilities(x, params["mean"], params["scale"], params["coef"], params["intercept"])
 
 
 def cross_fitted(x: np.ndarray, y: np.ndarray, w: np.ndarray, held_rows: list[int], hx: np.ndarray,
