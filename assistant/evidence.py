@@ -61,6 +61,11 @@ def present(term: str, text: str, weights: TermWeights) -> float:
     return sum(p in text for p in parts) / len(parts) if parts else 0.0
 
 
+def held_weight(terms: list[tuple[str, float]], text: str, weights: TermWeights) -> float:
+    """The summed weight of the evidence terms a text holds (an ad-hoc compound in part)."""
+    return sum(w * present(t, text, weights) for t, w in terms)
+
+
 def best_coverage(terms: list[tuple[str, float]], hits, weights: TermWeights, max_hits: int = 3) -> float:
     """Weighted share of the evidence terms found in the best of the top clauses (with title and
     headings), 0..1."""
@@ -71,7 +76,7 @@ def best_coverage(terms: list[tuple[str, float]], hits, weights: TermWeights, ma
     for hit in hits[:max_hits]:
         cl = hit.clause
         text = clause_context(cl, hit.doc) + hit.doc.norm_text[cl.start:cl.end]
-        best = max(best, sum(w * present(t, text, weights) for t, w in terms) / total)
+        best = max(best, held_weight(terms, text, weights) / total)
     return best
 
 
@@ -97,7 +102,7 @@ def focus_sentence(terms: list[tuple[str, float]], text: str, weights: TermWeigh
     社会保险经办机构办理参保登记手续' it is that sentence, and it holds no number."""
     sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
     if len(sentences) > 1 and terms:
-        scores = [sum(w * present(t, s, weights) for t, w in terms) for s in sentences]
+        scores = [held_weight(terms, s, weights) for s in sentences]
         top = max(scores)
         if top > 0:
             sentences = [s for s, v in zip(sentences, scores) if v == top]
