@@ -46,21 +46,6 @@ URL_EXAMPLES = "postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to/
 metadata = MetaData()
 
 
-def _set_wal(dbapi_connection: sqlite3.Connection, busy_timeout_s: float) -> None:
-    """PRAGMA journal_mode = WAL (kept in the file; a no-op once set), retried for up to the busy
-    timeout. SQLite does not wait out a lock for this pragma as it does for other statements: with
-    several processes opening a new file at once, the ones that lose the race to convert it get
-    "database is locked" at once."""
-    deadline = time.monotonic() + busy_timeout_s
-    while True:
-        try:
-            dbapi_connection.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
-                raise
-            time.sleep(random.uniform(0.005, 0.05))  # jittered, so the losers do not collide again
-
 ratings = Table(
     "ratings", metadata,
     Column("evaluator", Text, primary_key=True),
@@ -127,6 +112,22 @@ def database_url(location: str | Path) -> URL:
         raise DatabaseUnavailable(f"unsupported database {url.render_as_string(hide_password=True)}: PolicyQA "
                                   f"stores ratings and the chat log in PostgreSQL or SQLite ({URL_EXAMPLES})")
     return url
+
+
+def _set_wal(dbapi_connection: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """PRAGMA journal_mode = WAL (kept in the file; a no-op once set), retried for up to the busy
+    timeout. SQLite does not wait out a lock for this pragma as it does for other statements: with
+    several processes opening a new file at once, the ones that lose the race to convert it get
+    "database is locked" at once."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))  # jittered, so the losers do not collide again
 
 
 class Database:
