@@ -149,15 +149,12 @@ def run_load(paths: dict[str, Callable[[], Callable[[str], object]]], questions:
         th.join()
     elapsed = time.monotonic() - start
     cpu1 = cpu_seconds(server_pid)
-    done_all = sum(len(v) for v in latencies.values()) + sum(sum(e.values()) for e in errors.values())
-    cpu = round((cpu1 - cpu0) * 1000 / done_all, 1) if cpu0 is not None and cpu1 is not None and done_all else None
-    out = {}
-    for name in paths:
-        done = len(latencies[name]) + sum(errors[name].values())
-        out[name] = {"requests": done, "errors": sum(errors[name].values()),
-                     "error_kinds": dict(errors[name].most_common(5)), "per_s": round(done / elapsed, 2),
-                     **summary(latencies[name]), "server_cpu_ms_per_request": cpu}
-    return out
+    done = {name: len(latencies[name]) + sum(errors[name].values()) for name in paths}
+    total = sum(done.values())
+    cpu = round((cpu1 - cpu0) * 1000 / total, 1) if cpu0 is not None and cpu1 is not None and total else None
+    return {name: {"requests": done[name], "errors": sum(errors[name].values()),
+                   "error_kinds": dict(errors[name].most_common(5)), "per_s": round(done[name] / elapsed, 2),
+                   **summary(latencies[name]), "server_cpu_ms_per_request": cpu} for name in paths}
 
 
 def measure(url: str, args, server_pid: int | None = None) -> dict:
