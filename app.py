@@ -114,5 +114,6 @@ if __name__ == "__main__":
     # oversubscribes the cores; a member the OS pauses holds up its team at every barrier. On a busy
     # 2-core machine a query embedding took a median 63 ms on one thread and 780 ms on two. Uploads
     # embedded by the app use one thread too; `python -m assistant index` is not affected. Set it to override.
+    # A question computed alone still embeds on every core (Settings.query_threads, assistant/slots.py).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main())

