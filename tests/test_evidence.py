@@ -38,6 +38,18 @@ def test_a_sentence_that_gives_the_number_meets_the_question():
     assert LEX.unmet_types(LEX.wanted_types(question), focus) == 0
 
 
+@pytest.mark.parametrize("wanted, text, unmet", [
+    (("number",), "合理确定缴费比例和待遇标准,2005年起在全市实行。", 1),  # a year is not the amount asked
+    (("number",), "累计缴费满15年的,按月领取基本养老金。", 0),  # a count of years is
+    (("number",), "缴费基数为上年度职工月平均工资的60%。", 0),
+    (("number",), "领取期限最长为二十四个月。", 0),
+    (("date",), "2005年起在全市实行。", 0),  # the year answers when
+    (("number", "date"), "2005年起在全市实行。", 1),
+])
+def test_a_year_gives_a_date_but_not_a_quantity(wanted, text, unmet):
+    assert LEX.unmet_types(wanted, text) == unmet
+
+
 @pytest.mark.parametrize("terms, expected", [
     ([], " 工商部门负责登记。地税部门负责征收。"),  # nothing to look for: the whole clause
     ([("部门", 1.0), ("负责", 1.0)], " 工商部门负责登记。地税部门负责征收。"),  # a tie: both sentences
@@ -51,6 +63,7 @@ def test_tied_or_absent_terms_keep_every_sentence(terms, expected):
     ("本溪新注册的企业领了营业执照后,要在多少天内去社保经办机构办参保登记?", 1.0),  # a near miss
     ("自由职业者缴费基数最低是多少?", 0.0),  # 四、(四): 月平均工资的60%
     ("原来单位断缴了好几年,我还能接着交养老保险吗", 0.0),  # '好几年' asks for no number
+    ("天津进城务工的农民工参加养老保险,单位和个人各交百分之几?", 1.0),  # 二、(一)1.: '2005年起' only
 ])
 def test_the_answerability_features_of_bundled_questions(nano_assistant, question, unmet):
     searcher = nano_assistant.searcher
