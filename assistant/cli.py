@@ -21,14 +21,36 @@ def cmd_index(args) -> int:
     """Add or update documents (the index keeps everything else it holds); `--remove` takes some out;
     `--rebuild` re-embeds everything, holding exactly the paths given (or, without paths, what it held)."""
     from index.held import read_held
+    from index.ingest import ingest_lock
+
+    settings = _settings(args)
+    if args.rebuild and args.remove:
+        raise PolicyQAError("--remove and --rebuild do not combine: --rebuild keeps only the paths it is given")
+    index_dir = Path(settings.index_dir)
+
+    def waiting():
+        print(f"waiting for the upload or index update running on {index_dir} to finish …", file=sys.stderr, flush=True)
+
+    with ingest_lock(index_dir, on_busy=waiting):  # what the index holds is read and published as one step
+        report = _index_documents(args, settings, read_held(index_dir))
+    print(report.format())
+    if args.json:
+        print(json.dumps({"documents": len(report.indexed), "skipped": len(report.skipped), "removed": report.removed,
+                          "lost": report.lost, "embedded_chunks": report.embedded_chunks,
+                          "timings_s": report.timings_s}, ensure_ascii=False))
+    if report.lost:
+        print(f"error: {len(report.lost)} document(s) lost: neither their file nor their stored copy is usable",
+              file=sys.stderr)
+        return 5
+    return 0
+
+
+def _index_documents(args, settings, held):
+    """Build or update the index as `index`'s arguments say; returns the build report."""
     from index.pipeline import build_index, build_sources, update_index
     from index.sources import merge_sources
 
-    settings = _settings(args)
-    held = read_held(Path(settings.index_dir))
     quiet = dict(progress=not args.quiet, load=False)
-    if args.rebuild and args.remove:
-        raise PolicyQAError("--remove and --rebuild do not combine: --rebuild keeps only the paths it is given")
     if not held.entries and held.origin in ("none", "manifest"):  # no index yet: the bundled corpus by default
         if args.remove:
             raise PolicyQAError(f"--remove: there is no index at {settings.index_dir}")
@@ -44,16 +66,7 @@ def cmd_index(args) -> int:
         _, report = build_sources(sources, settings, rebuild=True, **quiet)
     else:
         _, report = update_index(args.paths, settings, remove=tuple(args.remove or ()), **quiet)
-    print(report.format())
-    if args.json:
-        print(json.dumps({"documents": len(report.indexed), "skipped": len(report.skipped), "removed": report.removed,
-                          "lost": report.lost, "embedded_chunks": report.embedded_chunks,
-                          "timings_s": report.timings_s}, ensure_ascii=False))
-    if report.lost:
-        print(f"error: {len(report.lost)} document(s) lost: neither their file nor their stored copy is usable",
-              file=sys.stderr)
-        return 5
-    return 0
+    return report
 
 
 def cmd_clauses(args) -> int:

@@ -118,15 +118,22 @@ def stored_name(folder: Path, name: str, data: bytes) -> tuple[str, bool]:
 
 
 @contextmanager
-def ingest_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index folder's upload lock, or raise UploadBusy at once (threads and processes alike;
-    a killed process releases it)."""
+def ingest_lock(index_dir: Path, on_busy: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the index folder's writer lock (threads and processes alike; a killed process releases it).
+
+    Every writer that reads what the index holds and publishes a generation from it holds this lock
+    (an upload, `python -m assistant index`), so neither publishes over the other's document. Without
+    `on_busy` a held lock raises UploadBusy at once (the app's upload); with it, `on_busy()` is called
+    and the lock waited for (the command line)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / LOCK_FILE, "a+") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UploadBusy(f"另一个文件正在导入，请等它完成后再上传。{UNCHANGED}") from None
+            if on_busy is None:
+                raise UploadBusy(f"另一个文件正在导入，请等它完成后再上传。{UNCHANGED}") from None
+            on_busy()
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:

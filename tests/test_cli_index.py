@@ -73,3 +73,41 @@ def test_remove_and_rebuild_are_the_only_ways_out(env, capsys):
     assert run(uploads, "--rebuild", "--index-dir", index) == 0  # the full list: only the uploads stay
     assert docs(index) == {"通知", "办法"}
     assert "removed   001_3bcf7633bcc6b282" in capsys.readouterr().out
+
+
+def test_index_waits_for_an_upload_in_progress_and_keeps_its_document(env, capsys):
+    """An upload and `index` each publish a generation from what the index held when they started:
+    without one lock for both, the later publish dropped the other's document."""
+    import threading
+    import time
+
+    from index.embed import HashingEmbeddings
+    from index.ingest import ingest_upload
+    from index.settings import Settings
+
+    corpus, uploads, index = env
+    run(corpus, "--index-dir", index)
+    settings = Settings.from_env(index_dir=str(index))
+    embedding, go = threading.Event(), threading.Event()
+
+    def progress(fraction, desc):
+        if 0.05 < fraction < 0.95 and not embedding.is_set():  # inside the update, what it holds read
+            embedding.set()
+            go.wait(30)
+
+    src = uploads / "上传.txt"
+    src.write_text(NOTICE + "三、上传附则。", encoding="utf-8")
+    upload = threading.Thread(target=ingest_upload, args=(settings, HashingEmbeddings(), src, "上传.txt"),
+                              kwargs={"on_progress": progress})
+    upload.start()
+    assert embedding.wait(30)
+    cli = threading.Thread(target=run, args=(uploads / "通知.txt", "--index-dir", index))
+    cli.start()
+    time.sleep(1.0)
+    assert cli.is_alive()  # waiting for the upload's lock
+    go.set()
+    upload.join(60)
+    cli.join(60)
+    assert not upload.is_alive() and not cli.is_alive()
+    assert {"通知", "上传"} <= docs(index) and len(docs(index)) == 7
+    assert "waiting for the upload or index update" in capsys.readouterr().err
