@@ -2,7 +2,8 @@
 
 Layout of an index directory::
 
-    CURRENT                 name of the live generation, replaced atomically (os.replace)
+    CURRENT                 name of the live generation, replaced atomically (os.replace);
+                            if it is lost, the newest gen-* is the live one
     gen-<stamp>/            one complete, immutable build
         manifest.json       format, embedder name and dim, settings; per document: source, sha256,
                             title, counts, warnings and its shard (with the shard files' sizes
@@ -299,13 +300,31 @@ class GenerationWriter:
 # ---- reading ----
 
 def current_generation(index_dir: Path) -> Path | None:
-    """The live generation directory, or None if no complete build exists."""
-    pointer = Path(index_dir) / "CURRENT"
-    if not pointer.exists():
+    """The live generation directory, or None if no complete build exists.
+
+    That is the one CURRENT names. When CURRENT is lost, unreadable or names a directory that is
+    gone, it is the newest `gen-*` left: a generation directory gets its name only once complete
+    (`GenerationWriter.commit`), so the index keeps every document it held instead of being built
+    again from the bundled corpus. The next commit writes CURRENT again."""
+    index_dir = Path(index_dir)
+    try:
+        name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    gen = index_dir / name
+    if name and gen.is_dir():
+        return gen
+    return newest_generation(index_dir)
+
+
+def newest_generation(index_dir: Path) -> Path | None:
+    """The newest complete generation directory (by its stamp's second, then its time of change), or None."""
+    try:
+        gens = [(d.name[4:19], d.stat().st_mtime, d) for d in Path(index_dir).iterdir()
+                if d.name.startswith("gen-") and d.is_dir()]
+    except OSError:
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
-    gen = Path(index_dir) / name
-    return gen if name and gen.is_dir() else None
+    return max(gens, key=lambda g: g[:2])[2] if gens else None
 
 
 def read_manifest(index_dir: Path, expect_embedder: str | None = None) -> tuple[Path, dict]:

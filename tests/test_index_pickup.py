@@ -96,9 +96,12 @@ def test_a_generation_that_cannot_be_loaded_keeps_the_old_one(fake_index_dir, tm
     settings = make_settings(tmp_path, reload_check_s=0.0)
     reader = Assistant.from_settings(settings, progress=False)
     before = reader.data
-    (tmp_path / "index" / "CURRENT").write_text("gen-missing", encoding="utf-8")
+    broken = tmp_path / "index" / "gen-broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "index" / "CURRENT").write_text("gen-broken", encoding="utf-8")
     assert not reader.refresh()
-    assert reader.data is before and "gen-missing not loaded" in capsys.readouterr().err
+    assert reader.data is before and "gen-broken not loaded" in capsys.readouterr().err
     reader.ask(QUESTION)  # still answers, from the generation it has
     assert reader.data is before
 

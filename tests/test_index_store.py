@@ -314,3 +314,33 @@ def test_a_shard_damaged_in_place_is_not_reused(tmp_path, corpus):
     data, report = build_index([corpus], settings, progress=False)
     assert [d["doc_id"] for d in report.indexed if not d["reused"]] == ["003_50930e0fa3d1836b"]
     assert len(load_index(tmp_path / "index").docs) == 5
+
+
+@pytest.mark.parametrize("pointer", ["deleted", "names_a_missing_generation", "garbled"])
+def test_a_lost_current_pointer_falls_back_to_the_newest_generation(tmp_path, corpus, pointer):
+    """CURRENT lost, or naming a generation that is gone: the index used to count as never built,
+    and the app built it again from the bundled corpus alone, dropping every other document."""
+    from assistant.core import open_index
+    from index.pipeline import update_index
+
+    settings = make_settings(tmp_path, corpus_dir=str(corpus))
+    build_index([corpus], settings, progress=False, load=False)
+    extra = tmp_path / "上传.txt"
+    extra.write_text("一、适用范围\n本办法适用于本市灵活就业人员。\n二、缴费\n按月缴纳养老保险费。\n", encoding="utf-8")
+    update_index([extra], settings, progress=False, load=False)
+    live = current_generation(tmp_path / "index")
+    assert len([d for d in (tmp_path / "index").iterdir() if d.name.startswith("gen-")]) == 2  # the older kept a round
+    current = tmp_path / "index" / "CURRENT"
+    if pointer == "deleted":
+        current.unlink()
+    elif pointer == "garbled":
+        current.write_bytes(b"\xff\xfe\x00gen")
+    else:
+        current.write_text("gen-20000101-000000-1-000000", encoding="utf-8")
+    assert current_generation(tmp_path / "index") == live  # the newest, not the one before it
+    emb = CountingEmbedder()
+    data = open_index(settings, embedder=emb, progress=False)
+    assert len(data.docs) == 6 and "上传" in data.docs and emb.texts == 0  # loaded, not built again
+    update_index([], settings, remove=("上传",), progress=False, load=False)  # the next commit writes CURRENT
+    assert current.read_text(encoding="utf-8") == current_generation(tmp_path / "index").name
+    assert len(load_index(tmp_path / "index").docs) == 5
