@@ -113,12 +113,8 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
         if d in doc_score:
             doc_score[d] += s / 10.0
     leading = sorted(doc_score, key=lambda d: -doc_score[d])[: settings.docs]
-    extra = []
-    if qvec is not None and settings.per_doc:
-        for d in leading:  # each found by a search within `docs` already
-            extra.append(_rows(backend.dense(qvec, settings.per_doc, [d], exact=False)))
-    if extra:
-        more = np.setdiff1d(np.concatenate(extra), rows)
+    if qvec is not None and settings.per_doc and leading:  # each found by a search within `docs` already
+        more = np.setdiff1d(_rows(backend.dense_each_doc(qvec, settings.per_doc, leading)), rows)
         if len(more):
             more_dense, more_bm = backend.score_rows(qvec, tokens, more)
             rows = np.concatenate([rows, more])

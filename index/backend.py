@@ -41,6 +41,10 @@ class SearchBackend(Protocol):
         """The k rows nearest to a unit query vector (inner product), best first. With `exact` False
         an engine may give its own approximate order and scores (for a caller that rescores)."""
 
+    def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
+        """The k rows nearest to the query within each of `docs` (a document with fewer gives all
+        its rows), in the engine's own order and scores: one search per document, or one grouped search."""
+
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
         """The k rows with the highest BM25 score for the query tokens (score > 0), best first."""
 
@@ -128,6 +132,9 @@ class LocalBackend(RowMap):
         rows = np.arange(self.n) if rows is None else rows
         sims = self.vectors[rows] @ q
         return [(int(rows[i]), float(sims[i])) for i in top_indices(sims, k)]
+
+    def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
+        return [hit for d in docs for hit in self.dense(query_vec, k, [d], exact=False)]
 
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
         if not tokens or not self.n or self.bm25 is None or k <= 0:

@@ -45,6 +45,12 @@ class MilvusBackend(RowMap):
         params = {"metric_type": "IP", "params": {"ef": max(k, MIN_EF)}}
         return self._search("vector", [np.asarray(query_vec, dtype=np.float32).tolist()], k, docs, params)
 
+    def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
+        """One grouped search (group_by_field doc_id, group_size k) instead of one search per document."""
+        params = {"metric_type": "IP", "params": {"ef": max(k * len(docs), MIN_EF)}}
+        return self._search("vector", [np.asarray(query_vec, dtype=np.float32).tolist()], len(docs), docs, params,
+                            group_size=k)
+
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
         query: dict[int, float] = {}
         for t in tokens:
@@ -93,9 +99,13 @@ class MilvusBackend(RowMap):
                                     f"the next question loads the live one")
         return got
 
-    def _search(self, field: str, data: list, k: int, docs: list[str] | None, params: dict) -> list[tuple[int, float]]:
-        if k <= 0 or (docs is not None and not docs):
+    def _search(self, field: str, data: list, k: int, docs: list[str] | None, params: dict,
+                group_size: int = 0) -> list[tuple[int, float]]:
+        """The k best rows, or with `group_size` the group_size best of each of k documents."""
+        if k <= 0 or (docs is not None and not docs) or group_size < 0:
             return []
+        grouping = {"group_by_field": "doc_id", "group_size": group_size} if group_size else {}
+        wanted = k * max(group_size, 1)
         skip: list[str] = []
         out: list[tuple[int, float]] = []
         for _ in range(MAX_ROUNDS):
@@ -103,7 +113,7 @@ class MilvusBackend(RowMap):
                 [f"version not in {_quote(skip)}"] if skip else [])
             hits = self.store.call("search", self.store.client.search, self.store.name, data=data, anns_field=field,
                                    limit=k, filter=" and ".join(parts), search_params=params,
-                                   output_fields=["pk"])[0]
+                                   output_fields=["pk"], **grouping)[0]
             out, stale = [], set()
             for h in hits:
                 version, _, i = str(h["pk"]).rpartition(":")
@@ -111,7 +121,7 @@ class MilvusBackend(RowMap):
                     out.append((self.base[version] + int(i), float(h["distance"])))
                 else:
                     stale.add(version)
-            if not stale or len(hits) < k:
+            if not stale or len(hits) < wanted:
                 break
             skip.extend(stale)
         return out

@@ -108,6 +108,21 @@ def test_document_filter_becomes_a_milvus_expression(pair, docs, kind):
     assert getattr(data.backend, kind)(arg, 10, []) == []
 
 
+@pytest.mark.parametrize("k", [1, 4, 500])
+def test_the_nearest_rows_of_each_document_are_one_grouped_search(pair, k):
+    """The law-first stage's per-document searches: Milvus answers them with one grouped search
+    (group_by_field doc_id), the embedded store with one search per document; the same rows."""
+    q = pair["local"].embedder.embed_query_array("养老保险缴费基数和扩面征缴").astype(np.float32)
+    docs = [LIAONING, BENXI, "003_50930e0fa3d1836b"]
+    local, milvus = (pair[b].data.backend.dense_each_doc(q, k, docs) for b in BACKENDS)
+    chunks = pair["local"].data.chunks
+    per_doc = {d: sum(c.doc_id == d for c in chunks) for d in docs}
+    assert sorted(r for r, _ in milvus) == sorted(r for r, _ in local)
+    assert len(local) == sum(min(k, n) for n in per_doc.values())  # k of each, or all of a shorter one
+    assert {chunks[r].doc_id for r, _ in milvus} == set(docs)
+    assert pair["milvus"].data.backend.dense_each_doc(q, k, []) == []
+
+
 @pytest.mark.parametrize("query", ["地税部门在扩面工作中负责什么", "灵活就业人员 缴费 缴费 基数", "工伤保险浮动费率"])
 @pytest.mark.parametrize("docs", [None, [BENXI], [LIAONING, BENXI]])
 def test_milvus_scores_the_projects_bm25(pair, query, docs):
