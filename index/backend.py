@@ -178,8 +178,9 @@ def index_publisher(settings: Settings):
 
 
 def live_generation(index_dir: Path) -> str:
-    """Name of the generation CURRENT points at ('' when none): one small read, for pickup checks."""
-    try:
-        return (Path(index_dir) / "CURRENT").read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
+    """Name of the live generation ('' when none), for pickup checks: the one loading would load
+    (index.store.current_generation: one small read of CURRENT, a listing only when it is lost)."""
+    from index.store import current_generation
+
+    gen = current_generation(Path(index_dir))
+    return gen.name if gen is not None else ""

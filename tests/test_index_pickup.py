@@ -106,6 +106,20 @@ def test_a_generation_that_cannot_be_loaded_keeps_the_old_one(fake_index_dir, tm
     assert reader.data is before
 
 
+@pytest.mark.parametrize("pointer", [b"gen-missing", b"\xff\xfe\x00gen"])
+def test_a_dangling_or_garbled_current_keeps_the_loaded_generation_without_reloading_it(fake_index_dir, tmp_path,
+                                                                                       pointer):
+    """The pickup check reads the live generation as loading does: a CURRENT naming a directory that is
+    gone means the newest generation, the one already loaded, so nothing is loaded again at every
+    check; a garbled one no longer fails the question."""
+    shutil.copytree(fake_index_dir, tmp_path / "index")
+    reader = Assistant.from_settings(make_settings(tmp_path, reload_check_s=0.0), progress=False)
+    before = reader.data
+    (tmp_path / "index" / "CURRENT").write_bytes(pointer)
+    assert not reader.refresh()
+    assert reader.ask("自由职业者怎么交养老保险?").citations and reader.data is before
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
