@@ -134,10 +134,9 @@ class Settings:
         if bad:
             raise ValueError(f"cors_origins must be origins separated by commas, each scheme://host[:port] without "
                              f"a path or trailing slash (http://localhost:3210), or *; got {bad[0].strip()!r}")
-        if self.query_threads < 0:
-            raise ValueError(f"query_threads must be 0 or more, got {self.query_threads}")
-        if self.reload_check_s < 0:
-            raise ValueError(f"reload_check_s must be 0 or more, got {self.reload_check_s}")
+        for name in ("query_threads", "reload_check_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.answerer not in ("extractive", "llm"):
             raise ValueError(f"answerer must be 'extractive' or 'llm', got {self.answerer!r}")
 

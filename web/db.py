@@ -45,7 +45,6 @@ URL_EXAMPLES = "postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to/
 
 metadata = MetaData()
 
-
 ratings = Table(
     "ratings", metadata,
     Column("evaluator", Text, primary_key=True),
