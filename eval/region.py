@@ -13,7 +13,7 @@ tuned on and trained on. Each question is one of:
 - uncovered: no regulation of that place on the topic is in the corpus. Scored: abstained share.
 
 For both: wrong_place = the reply (answered or uncertain) cites a regulation made for another
-place, one that does not govern the place asked about. These questions are never training data.
+place, one that does not govern the place asked about. The test part's questions are never training data.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def corpus_files(path: Path = DATA / "region_corpus.txt", root: Path = LOCAL) ->
     return files
 
 
-def load_questions(path: Path = DATA / "region.jsonl") -> list[dict]:
+def load_questions(path: Path = PARTS["test"]) -> list[dict]:
     return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
 
 
