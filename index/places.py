@@ -9,6 +9,8 @@ that are ordinary words more often than places. A code's prefix gives its ancest
 >>> g = load_gazetteer()
 >>> [p.name for p in g.find("我在本溪工作，老家是河南的")]
 ['本溪市', '河南省']
+>>> [p.name for p in g.find("义乌的灵活就业人员")]   # a county-level city, named without 市
+['义乌市']
 >>> g.governs(g.find("辽宁省")[0], g.find("本溪")[0])   # a province's rules apply in its cities
 True
 >>> g.governs(g.find("本溪")[0], g.find("辽宁")[0])     # a city's rules do not cover the province
@@ -104,8 +106,10 @@ class Gazetteer:
         self.names: dict[str, list[Place]] = {}
         rank = {lvl: i for i, lvl in enumerate(LEVELS)}
         for p in sorted(places, key=lambda p: (rank[p.level], p.code)):
-            # a county only by its full name: short ones are ordinary words too often ('长安', '和平')
-            for name in ({p.name, p.short} if p.level != "county" else {p.name}):
+            # a county only by its full name, short ones are ordinary words too often ('长安', '和平');
+            # but a county-level city by its short name too, as people say it ('义乌', '昆山')
+            short = p.level != "county" or p.name.endswith("市")
+            for name in ({p.name, p.short} if short else {p.name}):
                 if len(name) >= 2 and name not in ignore:
                     self.names.setdefault(name, []).append(p)
         self.max_len = max((len(n) for n in self.names), default=0)

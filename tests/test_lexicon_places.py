@@ -75,6 +75,10 @@ def test_short_names(name, short):
     ("长安的汽车", []),  # a county only by its full name
     ("朝阳区的低保", ["朝阳区"]),
     ("民法典第五十四条", []),
+    ("我在义乌的工厂被拖欠工资", ["义乌市"]),  # a county-level city, as people name it
+    ("昆山灵活就业人员怎么交社保", ["昆山市"]),
+    ("农民专业合作社怎么交养老保险", []),  # 合作市 only with 市: 合作 is a word
+    ("东方的医保", []),
 ])
 def test_places_named_in_a_question(text, names):
     assert [p.name for p in load_gazetteer().find(text)] == names
