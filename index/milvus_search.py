@@ -47,6 +47,8 @@ class MilvusBackend(RowMap):
 
     def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
         """One grouped search (group_by_field doc_id, group_size k) instead of one search per document."""
+        if k <= 0:  # a group size of 0 would mean no grouping: len(docs) rows of any documents
+            return []
         params = {"metric_type": "IP", "params": {"ef": max(k * len(docs), MIN_EF)}}
         return self._search("vector", [np.asarray(query_vec, dtype=np.float32).tolist()], len(docs), docs, params,
                             group_size=k)
@@ -102,7 +104,7 @@ class MilvusBackend(RowMap):
     def _search(self, field: str, data: list, k: int, docs: list[str] | None, params: dict,
                 group_size: int = 0) -> list[tuple[int, float]]:
         """The k best rows, or with `group_size` the group_size best of each of k documents."""
-        if k <= 0 or (docs is not None and not docs) or group_size < 0:
+        if k <= 0 or (docs is not None and not docs):
             return []
         grouping = {"group_by_field": "doc_id", "group_size": group_size} if group_size else {}
         wanted = k * max(group_size, 1)

@@ -121,6 +121,7 @@ def test_the_nearest_rows_of_each_document_are_one_grouped_search(pair, k):
     assert len(local) == sum(min(k, n) for n in per_doc.values())  # k of each, or all of a shorter one
     assert {chunks[r].doc_id for r, _ in milvus} == set(docs)
     assert pair["milvus"].data.backend.dense_each_doc(q, k, []) == []
+    assert all(pair[b].data.backend.dense_each_doc(q, 0, docs) == [] for b in BACKENDS)  # none of each
 
 
 @pytest.mark.parametrize("query", ["地税部门在扩面工作中负责什么", "灵活就业人员 缴费 缴费 基数", "工伤保险浮动费率"])
