@@ -1,13 +1,15 @@
 """Candidates: a deep pool of clauses for one question, with the raw signals the ranker needs.
 
-Three first-stage searches feed the pool, all through the index's search backend
+Up to four first-stage searches feed the pool, all through the index's search backend
 (`data.backend`, index/backend.py: FAISS and the project's BM25 in this process, or Milvus):
 
-1. dense: the `pool_dense` nearest chunks;
-2. lexical: the `pool_bm25` best chunks by BM25 over the chunk text;
-3. the law first: documents are scored by aggregating their chunks' reciprocal ranks in the
-   two lists above plus a BM25 over their titles, and inside the `pool_docs` leading documents
-   the `pool_per_doc` nearest chunks are added, found or not by the global searches.
+1. dense: the `dense` nearest chunks;
+2. lexical: the `bm25` best chunks by BM25 over the chunk text;
+3. expanded lexical: the `expanded` best chunks by BM25 over the question's words plus the
+   clause words learned to go with them (assistant/expansion.py), when the ranker has an expansion;
+4. the law first: documents are scored by aggregating their chunks' reciprocal ranks in the
+   dense and BM25 lists plus a BM25 over their titles, and inside the `docs` leading documents
+   the `per_doc` nearest chunks are added, found or not by the global searches.
 
 Then the backend scores every pooled chunk exactly (`score_rows`: cosine and BM25), and chunks
 are folded into their clause (the best dense and BM25 score of its chunks). Each candidate
@@ -44,6 +46,8 @@ class Candidate:
     doc_rank: int  # 0-based rank of the document by doc_score
     doc_hits: int  # candidates of the same document in the pool
     title_bm25: float  # BM25 of the question against the document title
+    bm25_exp: float = 0.0  # BM25 of the question and its expansion words (0 without an expansion)
+    bm25_exp_rank: int = 0  # 0-based rank in the pool by bm25_exp
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,10 @@ class PoolSettings:
     bm25: int = 100
     docs: int = 5
     per_doc: int = 10
+    expanded: int = 0  # the expanded search's depth (used only with an expansion)
 
     def __post_init__(self):
-        for name in ("dense", "bm25", "docs", "per_doc"):
+        for name in ("dense", "bm25", "docs", "per_doc", "expanded"):
             if getattr(self, name) < 0:
                 raise ValueError(f"pool {name} must be 0 or more, got {getattr(self, name)}")
 
@@ -78,8 +83,10 @@ class TitleIndex:
 
 
 def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
-           docs: list[str] | None, title_scores: dict[str, float]) -> tuple[list[Candidate], dict]:
-    """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded).
+           docs: list[str] | None, title_scores: dict[str, float],
+           expansion: tuple[list[str], list[float]] = ([], [])) -> tuple[list[Candidate], dict]:
+    """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded),
+    and the (words, weights) its learned expansion adds to the tokens.
 
     `docs` (doc_ids) restricts every search to those documents' chunks; None means all.
     """
@@ -91,6 +98,11 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
         return [], timings
     t = time.perf_counter()
     lex_rows = _rows(backend.lexical(tokens, settings.bm25, docs) if tokens else [])
+    exp_words, exp_weights = expansion
+    exp_rows = _rows([])
+    if tokens and exp_words and settings.expanded:  # without a depth the expansion is a feature only
+        exp_rows = _rows(backend.lexical(tokens + exp_words, settings.expanded, docs,
+                                         [1.0] * len(tokens) + list(exp_weights)))
     timings["bm25"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
@@ -101,11 +113,11 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     timings["faiss"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
-    rows = np.unique(np.concatenate([dense_rows, lex_rows]))
+    rows = np.unique(np.concatenate([dense_rows, lex_rows, exp_rows]))
     dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
     doc_score: dict[str, float] = {}
-    for ranking in (dense_rows, lex_rows):
+    for ranking in (dense_rows, lex_rows):  # the expanded list adds nothing here (validation pool coverage)
         for r, row in enumerate(ranking):
             d = data.chunks[row].doc_id
             doc_score[d] = doc_score.get(d, 0.0) + 1.0 / (RRF_K + r + 1)
@@ -120,35 +132,41 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
             rows = np.concatenate([rows, more])
             dense_of = np.concatenate([dense_of, more_dense])
             bm_of = np.concatenate([bm_of, more_bm])
-    # fold chunks into clauses: the best dense and BM25 of the clause's chunks
+    ex_of = bm_of
+    if exp_words:
+        ex_of = bm_of + backend.score_rows(None, exp_words, rows, list(exp_weights))[1]
+    # fold chunks into clauses: the best dense, BM25 and expanded BM25 of the clause's chunks
     best: dict[str, list] = {}
-    for row, ds, bs in zip(rows.tolist(), dense_of.tolist(), bm_of.tolist()):
+    for row, ds, bs, es in zip(rows.tolist(), dense_of.tolist(), bm_of.tolist(), ex_of.tolist()):
         ch = data.chunks[row]
         cur = best.get(ch.clause_id)
         if cur is None:
-            best[ch.clause_id] = [row, ds, bs]
+            best[ch.clause_id] = [row, ds, bs, es]
         else:
             if ds > cur[1]:
                 cur[0], cur[1] = row, ds
             cur[2] = max(cur[2], bs)
+            cur[3] = max(cur[3], es)
     items = list(best.values())
     d_order = sorted(range(len(items)), key=lambda i: (-items[i][1], -items[i][2]))
     b_order = sorted(range(len(items)), key=lambda i: (-items[i][2], -items[i][1]))
+    e_order = sorted(range(len(items)), key=lambda i: (-items[i][3], -items[i][1]))
     d_rank = {i: r for r, i in enumerate(d_order)}
     b_rank = {i: r for r, i in enumerate(b_order)}
+    e_rank = {i: r for r, i in enumerate(e_order)}
     doc_rank = {d: r for r, d in enumerate(sorted(doc_score, key=lambda d: -doc_score[d]))}
     per_doc: dict[str, int] = {}
-    for row, _, _ in items:
+    for row, *_ in items:
         d = data.chunks[row].doc_id
         per_doc[d] = per_doc.get(d, 0) + 1
     out = []
-    for i, (row, ds, bs) in enumerate(items):
+    for i, (row, ds, bs, es) in enumerate(items):
         ch = data.chunks[row]
         rrf = 1.0 / (RRF_K + d_rank[i] + 1) + (1.0 / (RRF_K + b_rank[i] + 1) if bs > 0 else 0.0)
         hit = Hit(ch, data.clauses[ch.clause_id], data.docs[ch.doc_id], rrf, d_rank[i], b_rank[i] if bs > 0 else None)
         out.append(Candidate(hit, float(ds), float(bs), d_rank[i], b_rank[i], rrf, doc_score.get(ch.doc_id, 0.0),
                              doc_rank.get(ch.doc_id, len(doc_rank)), per_doc[ch.doc_id],
-                             title_scores.get(ch.doc_id, 0.0)))
+                             title_scores.get(ch.doc_id, 0.0), float(es), e_rank[i]))
     out.sort(key=lambda c: -c.rrf)
     timings["fusion"] = (time.perf_counter() - t) * 1000
     return out, timings

@@ -69,13 +69,17 @@ def load_models(settings: Settings) -> tuple[Ranker, Decider]:
 class Assistant:
     """Answers questions over one index. Thread-safe for concurrent `ask` calls."""
 
-    def __init__(self, data: IndexData, embedder, settings: Settings, chat_model=None, models=None):
+    def __init__(self, data: IndexData, embedder, settings: Settings, chat_model=None, models=None,
+                 first_stage=None):
+        """`models` (ranker, decider) default to the files the settings name; `first_stage`
+        (assistant.expansion.FirstStage) gathers candidates when no ranker is given (training)."""
         self.settings = settings
         self.embedder = embedder
         self.chat_model = chat_model
         self.lexicon = load_lexicon(settings.lexicon_dir or None)
         self.gazetteer = load_gazetteer()
         self.ranker, self.decider = models if models is not None else load_models(settings)
+        self.first_stage = first_stage
         self._refresh_lock = threading.Lock()
         self._next_check = 0.0
         self.answer_slots = AnswerSlots(settings.api_concurrency, settings.query_cores)
@@ -83,18 +87,19 @@ class Assistant:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, embedder=None, chat_model=None, progress: bool = True,
-                      models=None) -> "Assistant":
+                      models=None, first_stage=None) -> "Assistant":
         settings = settings or Settings.from_env()
         models = models if models is not None else load_models(settings)  # a bad model file fails before any build
         embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
         data = open_index(settings, embedder, progress=progress)
         return cls(data, embedder, settings, chat_model if chat_model is not None else make_chat_model(settings),
-                   models)
+                   models, first_stage)
 
     def _set_data(self, data: IndexData):
         # one assignment, so a question in flight sees either the old index or the new one
         self._state = IndexState(data, Searcher(data, self.embedder, self.settings, self.lexicon, self.gazetteer,
-                                                self.ranker, self.decider, self.answer_slots.threads_for_one))
+                                                self.ranker, self.decider, self.answer_slots.threads_for_one,
+                                                self.first_stage))
 
     @property
     def data(self) -> IndexData:

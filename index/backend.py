@@ -45,11 +45,13 @@ class SearchBackend(Protocol):
         """The k rows nearest to the query within each of `docs` (a document with fewer gives all
         its rows), in the engine's own order and scores: one search per document, or one grouped search."""
 
-    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
-        """The k rows with the highest BM25 score for the query tokens (score > 0), best first."""
+    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None,
+                weights: list[float] | None = None) -> list[tuple[int, float]]:
+        """The k rows with the highest BM25 score for the query tokens (score > 0), best first;
+        `weights` (one per token, default 1) scale each token's part of the score."""
 
-    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str],
-                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str], rows: np.ndarray,
+                   weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(cosine, BM25 score) of each given row, float32; zeros without a vector or tokens."""
 
     def rows(self, docs: list[str] | None) -> np.ndarray | None:
@@ -136,7 +138,8 @@ class LocalBackend(RowMap):
     def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
         return [hit for d in docs for hit in self.dense(query_vec, k, [d], exact=False)]
 
-    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
+    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None,
+                weights: list[float] | None = None) -> list[tuple[int, float]]:
         if not tokens or not self.n or self.bm25 is None or k <= 0:
             return []
         rows = self.rows(docs)
@@ -144,14 +147,14 @@ class LocalBackend(RowMap):
         if rows is not None:
             mask = np.zeros(self.n, dtype=bool)
             mask[rows] = True
-        return self.bm25.top(tokens, k, mask)
+        return self.bm25.top(tokens, k, mask, weights)
 
-    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str],
-                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str], rows: np.ndarray,
+                   weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         rows = np.asarray(rows, dtype=np.int64)
         dense = (self.vectors[rows] @ np.asarray(query_vec, dtype=np.float32)) if query_vec is not None \
             else np.zeros(len(rows), dtype=np.float32)
-        lexical = self.bm25.scores_of(tokens, rows) if (tokens and self.bm25 is not None) \
+        lexical = self.bm25.scores_of(tokens, rows, weights) if (tokens and self.bm25 is not None) \
             else np.zeros(len(rows), dtype=np.float32)
         return dense, lexical
 

@@ -44,6 +44,11 @@ def count_terms(token_lists: list[list[str]]) -> tuple[list[str], np.ndarray]:
     return list(vocab), triples
 
 
+def unit_weights(n: int) -> list[float]:
+    """The default query-token weights: [1.0] * n."""
+    return [1.0] * n
+
+
 class BM25:
     """Term -> postings matrix with precomputed BM25 weights; `top()` answers one query."""
 
@@ -87,32 +92,36 @@ class BM25:
         """The collection statistics without the postings."""
         return TermStats(self.vocab, self.df, self.n_docs, self.avglen, self.k1, self.b)
 
-    def scores(self, tokens: list[str]) -> np.ndarray:
-        """(n_docs,) scores; a repeated query token counts again, an unknown one not at all."""
+    def scores(self, tokens: list[str], weights: list[float] | None = None) -> np.ndarray:
+        """(n_docs,) scores; a repeated query token counts again, an unknown one not at all.
+        `weights` (one per token, default 1) scale each token's contribution."""
         out = np.zeros(self.n_docs, dtype=np.float32)
-        for t in tokens:
+        for t, w in zip(tokens, weights or unit_weights(len(tokens))):
             j = self.vocab.get(t)
             if j is not None:
                 s, e = self.indptr[j], self.indptr[j + 1]
-                out[self.doc_ids[s:e]] += self.weights[s:e]  # doc ids are unique within a term
+                part = self.weights[s:e]
+                out[self.doc_ids[s:e]] += part if w == 1 else part * np.float32(w)  # doc ids are unique within a term
         return out
 
-    def scores_of(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
-        """scores(tokens)[rows], computed for those rows only: the same float32 sums, bit for bit."""
+    def scores_of(self, tokens: list[str], rows: np.ndarray, weights: list[float] | None = None) -> np.ndarray:
+        """scores(tokens, weights)[rows], computed for those rows only: the same float32 sums, bit for bit."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.zeros(len(rows), dtype=np.float32)
-        for t in tokens if len(rows) else ():
+        for t, w in zip(tokens, weights or unit_weights(len(tokens))) if len(rows) else ():
             j = self.vocab.get(t)
             if j is not None:
                 ids = self.doc_ids[self.indptr[j]:self.indptr[j + 1]]
                 at = np.minimum(np.searchsorted(ids, rows), len(ids) - 1)
                 hit = ids[at] == rows
-                out[hit] += self.weights[self.indptr[j] + at[hit]]
+                part = self.weights[self.indptr[j] + at[hit]]
+                out[hit] += part if w == 1 else part * np.float32(w)
         return out
 
-    def top(self, tokens: list[str], k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def top(self, tokens: list[str], k: int, mask: np.ndarray | None = None,
+            weights: list[float] | None = None) -> list[tuple[int, float]]:
         """Best k (row, score) pairs with score > 0; `mask` (bool, n_docs) restricts the rows."""
-        scores = self.scores(tokens)
+        scores = self.scores(tokens, weights)
         if mask is not None:
             scores[~mask] = 0
         return [(int(i), float(scores[i])) for i in top_indices(scores, k) if scores[i] > 0]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from index.backend import RowMap
-from index.bm25 import TermStats
+from index.bm25 import TermStats, unit_weights
 from index.errors import MilvusUnavailable
 from index.milvus import MAX_ROUNDS, MIN_EF, MilvusStore, _quote, row_version, term_id
 
@@ -53,24 +53,26 @@ class MilvusBackend(RowMap):
         return self._search("vector", [np.asarray(query_vec, dtype=np.float32).tolist()], len(docs), docs, params,
                             group_size=k)
 
-    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None) -> list[tuple[int, float]]:
+    def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None,
+                weights: list[float] | None = None) -> list[tuple[int, float]]:
         query: dict[int, float] = {}
-        for t in tokens:
+        for t, w in zip(tokens, weights or unit_weights(len(tokens))):
             idf = self.stats.idf(t)
             if idf is not None:
-                query[term_id(t)] = query.get(term_id(t), 0.0) + idf  # a repeated token counts again
+                query[term_id(t)] = query.get(term_id(t), 0.0) + idf * w  # a repeated token counts again
         if not query:
             return []
         hits = self._search("terms", [query], k, docs, {"metric_type": "IP"})
         # best first, equal scores by row: Milvus leaves their order open
         return sorted(((r, s) for r, s in hits if s > 0), key=lambda h: (-h[1], h[0]))
 
-    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str],
-                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_rows(self, query_vec: np.ndarray | None, tokens: list[str], rows: np.ndarray,
+                   weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Fetches the rows' vectors and term weights and scores them here, as LocalBackend does
         (the BM25 sums in float32, token by token)."""
         rows = np.asarray(rows, dtype=np.int64)
-        query = [(term_id(t), np.float32(idf)) for t in tokens if (idf := self.stats.idf(t)) is not None]
+        query = [(term_id(t), np.float32(idf) * np.float32(w))
+                 for t, w in zip(tokens, weights or unit_weights(len(tokens))) if (idf := self.stats.idf(t)) is not None]
         fields = (["vector"] if query_vec is not None else []) + (["terms"] if query else [])
         dense = np.zeros(len(rows), dtype=np.float32)
         lexical = np.zeros(len(rows), dtype=np.float32)

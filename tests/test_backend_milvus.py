@@ -134,6 +134,19 @@ def test_milvus_scores_the_projects_bm25(pair, query, docs):
     assert dict(milvus) == pytest.approx(dict(local), rel=1e-5)  # the same rows, the same scores
 
 
+@pytest.mark.parametrize("docs", [None, [LIAONING, BENXI]])
+def test_weighted_lexical_search_agrees(pair, docs):
+    """The learned expansion's words weigh less than the question's own: the same weights in both backends."""
+    tokens = tokenize("地税部门 扩面") + ["缴费", "基数"]
+    weights = [1.0] * (len(tokens) - 2) + [0.5, 0.2]
+    local, milvus = (pair[b].data.backend.lexical(tokens, 30, docs, weights) for b in BACKENDS)
+    assert dict(milvus) == pytest.approx(dict(local), rel=1e-5)
+    assert dict(local) != pytest.approx(dict(pair["local"].data.backend.lexical(tokens, 30, docs)), rel=1e-3)
+    rows = np.asarray(sorted(r for r, _ in local))
+    (_, lb), (_, mb) = (pair[b].data.backend.score_rows(None, tokens, rows, weights) for b in BACKENDS)
+    assert mb == pytest.approx(lb, rel=1e-5) and lb == pytest.approx([dict(local)[r] for r in rows.tolist()], rel=1e-5)
+
+
 def test_exact_scores_of_given_rows_agree(pair):
     """score_rows reads the rows' vectors and term weights from Milvus: cosines bit for bit, BM25 to rounding."""
     q = pair["local"].embedder.embed_query_array("自由职业者养老保险缴费基数").astype(np.float32)

@@ -29,6 +29,21 @@ def test_ranker_file_with_other_features_is_refused(tmp_path):
         Ranker.load(path)
 
 
+def test_ranker_file_carries_its_first_stage(tmp_path):
+    """The shipped ranker gathers candidates with its own pool depths and learned expansion; a
+    damaged expansion or pool is refused with the fix, not used half-read."""
+    ranker = Ranker.load()
+    assert ranker.pool.expanded > 0 and ranker.first_stage.expansion is not None
+    words, weights = ranker.first_stage.expansion.expand(["房东", "押金"])  # learned: 房东 -> 承租人, 租赁
+    assert words and len(words) == len(weights) and max(weights) == pytest.approx(ranker.first_stage.expansion.weight)
+    raw = json.loads((MODELS_DIR / "ranker.json").read_text(encoding="utf-8"))
+    for damage in ({"pool": {"dense": 100, "depth": 3}}, {"expansion": {"table": {"老板": [["用人单位"]]}}}):
+        path = tmp_path / "r.json"
+        path.write_text(json.dumps({**raw, **damage}), encoding="utf-8")
+        with pytest.raises(PolicyQAError, match="damaged"):
+            Ranker.load(path)
+
+
 def test_answerability_file_of_another_version_is_refused(tmp_path):
     raw = json.loads((MODELS_DIR / "answerability.json").read_text(encoding="utf-8"))
     raw["version"] = 99

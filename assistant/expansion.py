@@ -1,0 +1,100 @@
+"""Query expansion learned from questions and the clauses that answer them.
+
+Citizens and the texts that answer them use different words: a question says 老板, 辞退, 工资,
+the law says 用人单位, 解除劳动合同, 劳动报酬. From (question, gold article) pairs, `fit_expansion`
+learns which clause words go with which question words: for a question word q and a clause word a,
+
+    assoc(q, a) = P(a in the gold article | q in the question) * log(lift),
+    lift = P(a in the gold article | q) / P(a in any chunk of the index)
+
+kept where a followed q in at least `min_pairs` pairs and lift > `min_lift`, the `per_term` best
+a of each q. A question's expansion sums assoc over its words, drops words it has already, keeps
+the `terms` best and scales them so the best weighs `weight` (the question's own words weigh 1).
+The expanded BM25 is a fourth first-stage search (`FirstStage.expanded` rows) and a ranker feature.
+
+Worked example: pairs (老板 辞退 → 用人单位 解除), (老板 工资 → 用人单位 劳动报酬) give 老板 → 用人单位 in
+2 of 2 pairs, P = 2 / (2 + 2) = 0.5 (two pseudo-pairs without it); with 用人单位 in 1% of chunks,
+lift = 50 and assoc = 0.5 * log(50) = 1.96.
+
+The table is fitted by `python -m eval train` on STARD's train split only and saved inside the
+ranker file, whose features were computed with it.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from assistant.candidates import PoolSettings
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Question word -> ((clause word, assoc), ...) and how much of it a question takes."""
+
+    table: dict = field(default_factory=dict)  # str -> tuple[tuple[str, float], ...], best first
+    terms: int = 20  # expansion words per question
+    weight: float = 0.5  # of the best expansion word; the question's own words weigh 1
+
+    def expand(self, tokens: list[str]) -> tuple[list[str], list[float]]:
+        """(words, weights) to add to a question's BM25 tokens; ([], []) when nothing is learned.
+
+        >>> e = Expansion({"老板": (("用人单位", 4.0), ("劳动", 1.0)), "辞退": (("解除", 2.0),)}, terms=2, weight=0.5)
+        >>> e.expand(["老板", "辞退", "劳动"])
+        (['用人单位', '解除'], [0.5, 0.25])
+        """
+        own = set(tokens)
+        score: Counter = Counter()
+        for t in own:
+            for a, v in self.table.get(t, ()):
+                if a not in own:
+                    score[a] += v
+        best = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[: self.terms]
+        if not best or best[0][1] <= 0:
+            return [], []
+        top = best[0][1]
+        return [a for a, _ in best], [self.weight * v / top for _, v in best]
+
+    def to_json(self) -> dict:
+        return {"terms": self.terms, "weight": self.weight,
+                "table": {q: [[a, round(v, 4)] for a, v in pairs] for q, pairs in sorted(self.table.items())}}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "Expansion":
+        table = {q: tuple((str(a), float(v)) for a, v in pairs) for q, pairs in raw.get("table", {}).items()}
+        return cls(table, int(raw.get("terms", 20)), float(raw.get("weight", 0.5)))
+
+
+@dataclass(frozen=True)
+class FirstStage:
+    """What gathers the candidates: the pool depths and the learned expansion (None: none)."""
+
+    pool: PoolSettings = PoolSettings()
+    expansion: Expansion | None = None
+
+
+def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: int, min_pairs: int = 2,
+                  min_lift: float = 3.0, per_term: int = 30, **kw) -> Expansion:
+    """Learn the table from (question words, gold clause words) pairs; `doc_freq(word)` counts the
+    index chunks holding a word (0: not in the index, never an expansion).
+
+    >>> pairs = [({"老板", "辞退"}, {"用人单位", "解除"}), ({"老板", "工资"}, {"用人单位", "劳动报酬"})]
+    >>> fit_expansion(pairs, lambda w: 1, 100).table["老板"][0][0]
+    '用人单位'
+    """
+    asked: Counter = Counter()
+    together: Counter = Counter()
+    for question, answer in pairs:
+        for q in question:
+            asked[q] += 1
+            together.update((q, a) for a in answer if a != q)
+    table: dict[str, list] = {}
+    for (q, a), c in together.items():
+        df = doc_freq(a)
+        if c < min_pairs or not df:
+            continue
+        p = c / (asked[q] + 2)  # two pseudo-questions without a: few pairs, little trust
+        lift = p / ((df + 1) / max(n_chunks, 1))
+        if lift > min_lift:
+            table.setdefault(q, []).append((a, p * math.log(lift)))
+    return Expansion({q: tuple(sorted(v, key=lambda kv: (-kv[1], kv[0]))[:per_term]) for q, v in table.items()}, **kw)

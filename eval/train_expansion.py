@@ -1,0 +1,72 @@
+"""The first stage of `python -m eval train`: the learned query expansion, and how often the pool holds gold.
+
+`learn_expansion` fits assistant/expansion.py's table on STARD train questions and their gold
+articles' text in the law index. `python -m eval pool --split validation` measures what the
+ranker can at best reach: the share of a split's gold articles anywhere in the candidate pool,
+for given pool depths and expansion settings. The shipped settings (FIRST_STAGE) were chosen with
+it on validation:
+
+    expanded depth, terms, weight    gold in pool (validation, 309 questions)   candidates
+    none (dense 100, BM25 100)       0.748                                      167
+    200, 10, 0.5                     0.802                                      266
+    150, 20, 0.5                     0.814                                      236
+    200, 20, 0.3                     0.813                                      263
+    200, 20, 0.5                     0.823                                      275
+    200, 30, 0.5                     0.827                                      281
+"""
+from __future__ import annotations
+
+from assistant.candidates import PoolSettings
+from assistant.expansion import Expansion, FirstStage, fit_expansion
+from index.normalize import to_simplified
+
+FIRST_STAGE = {"expanded": 200, "terms": 20, "weight": 0.5}
+
+
+def question_words(lexicon, text: str) -> list[str]:
+    """The BM25 tokens of a question, as the searcher makes them (synonyms appended)."""
+    return lexicon.tokenize(lexicon.expand(to_simplified(text)))
+
+
+def article_words(data, lexicon) -> dict[str, set[str]]:
+    """Article key ('劳动合同法#第十条', eval.train.clause_key) -> the BM25 tokens of its chunks."""
+    from eval.train import clause_key
+
+    out: dict[str, set[str]] = {}
+    for ch in data.chunks:
+        key = clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id])
+        out.setdefault(key, set()).update(lexicon.tokenize(to_simplified(ch.text)))
+    return out
+
+
+def learn_expansion(data, lexicon, queries, terms: int = FIRST_STAGE["terms"],
+                    weight: float = FIRST_STAGE["weight"]) -> Expansion:
+    """The expansion table from `queries` (eval.stard.Query: text, gold article keys) over a law index."""
+    words = article_words(data, lexicon)
+    pairs = []
+    for q in queries:
+        gold = set().union(*(words.get(g, set()) for g in q.gold)) if q.gold else set()
+        if gold:
+            pairs.append((set(question_words(lexicon, q.text)), gold))
+    bm25 = data.bm25
+    return fit_expansion(pairs, bm25.doc_freq if bm25 is not None else (lambda w: 0), len(data.chunks),
+                         terms=terms, weight=weight)
+
+
+def first_stage(expansion: Expansion | None, expanded: int = FIRST_STAGE["expanded"]) -> FirstStage:
+    """Default pool depths, with the expanded search `expanded` deep when there is an expansion."""
+    return FirstStage(PoolSettings(expanded=expanded if expansion is not None else 0), expansion)
+
+
+def pool_coverage(assistant, queries) -> dict:
+    """Share of the queries' gold articles anywhere in the candidate pool, and the pool's size."""
+    from eval.train import article_key
+
+    found = size = 0.0
+    for q in queries:
+        _, prep, _ = assistant.prepare(q.text)
+        keys = {article_key(c.hit) for c in prep.candidates}
+        found += len(q.gold & keys) / len(q.gold) if q.gold else 0.0
+        size += len(prep.candidates)
+    n = max(len(queries), 1)
+    return {"queries": len(queries), "gold_in_pool": found / n, "candidates": size / n}
