@@ -3,7 +3,8 @@
 The answerability model estimates P(the first citation really answers the question) from the
 ranked candidates: the gaps between the ranker's scores, the best clause's features,
 how much of the question the corpus knows at all, whether the question's place is governed by
-the documents found, and whether the best clauses give the kind of answer asked for (a number,
+the documents found, whether the best clause's document is about another topic (a work-injury
+question against 广东省失业保险条例: data/lexicon/topics.tsv), and whether the best clauses give the kind of answer asked for (a number,
 a date, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
 against '各市地要合理确定最低生活保障标准' names the topic without answering it. It is a logistic
 regression over standardised features, each coefficient on the side `MONOTONE` declares, stored as
@@ -43,7 +44,7 @@ def _top_index(name: str) -> int:
 QUESTION_FEATURES = (
     "gap_1_2", "gap_1_5", "gap_1_10", "same_doc_top3",
     *(f"top_{n}" for n in TOP_FEATURES),
-    "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "stale",
+    "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "top_topic_other", "stale",
     "wants_n", "top_wants_unmet", "top3_wants_unmet",
 )
 
@@ -52,12 +53,12 @@ QUESTION_FEATURES = (
 # features not named here are free
 MONOTONE = {"top_dense": 1, "top_bm25_rel": 1, "top_cov": 1, "top_cov_unique": 1, "top_cov_chunk": 1,
             "top_subject_opens": 1, "top_phrase": 1, "top_title_cov": 1, "top_named_doc": 1, "top_lookup": 1,
-            "evidence_cov": 1, "unknown_share": -1, "place_unmatched": -1, "stale": -1, "top_wants_unmet": -1,
+            "evidence_cov": 1, "unknown_share": -1, "place_unmatched": -1, "top_topic_other": -1, "stale": -1, "top_wants_unmet": -1,
             "top3_wants_unmet": -1}
 
 
 def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evidence_cov: float,
-                      unknown_share: float, n_terms: int, place_unmatched: bool, stale: bool,
+                      unknown_share: float, n_terms: int, place_unmatched: bool, topic_other: bool, stale: bool,
                       wants_n: int, unmet: list[int]) -> np.ndarray:
     """(len(QUESTION_FEATURES),) features of one question, given the candidates sorted best first:
     their ranker scores, their feature rows and their documents; wants_n is how many kinds of
@@ -73,7 +74,7 @@ def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evi
     # whole (adding a constant to all of them changes no loss), so their level says nothing
     out = [s[0] - pad[1], s[0] - pad[4], s[0] - pad[9], float(len(set(doc_ids[:3])) == 1)]
     out += [float(x[0, _top_index(n)]) for n in TOP_FEATURES]
-    out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(stale)]
+    out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(topic_other), float(stale)]
     out += [float(wants_n), float(unmet[0]) if unmet else float(wants_n), float(min(unmet, default=wants_n))]
     return np.asarray(out, dtype=np.float64)
 

@@ -8,7 +8,8 @@ learns which clause words go with which question words: for a question word q an
     lift = P(a in the gold article | q) / P(a in any chunk of the index)
 
 kept where a followed q in at least `min_pairs` pairs and lift > `min_lift`, the `per_term` best
-a of each q. A question's expansion sums assoc over its words, drops words it has already, keeps
+a of each q. Numerals are never expansion words: 八百 follows 公司 only because the company
+articles of 民法典 are numbered 第八百…条, and a number a question does not ask is no clue. A question's expansion sums assoc over its words, drops words it has already, keeps
 the `terms` best and scales them so the best weighs `weight` (the question's own words weigh 1).
 The expanded BM25 is a fourth first-stage search (`FirstStage.expanded` rows) and a ranker feature.
 
@@ -22,10 +23,14 @@ ranker file, whose features were computed with it.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from assistant.candidates import PoolSettings
+from index.clauses import CN_NUM
+
+NUMERAL = re.compile(rf"(?:{CN_NUM}|[\d.%％]+)")
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: in
     table: dict[str, list] = {}
     for (q, a), c in together.items():
         df = doc_freq(a)
-        if c < min_pairs or not df:
+        if c < min_pairs or not df or NUMERAL.fullmatch(a):
             continue
         p = c / (asked[q] + 2)  # two pseudo-questions without a: few pairs, little trust
         lift = p / ((df + 1) / max(n_chunks, 1))

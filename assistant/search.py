@@ -30,6 +30,7 @@ from assistant.rank import Ranker
 from assistant.retrieve import HybridRetriever
 from assistant.types import Hit
 from index.lexicon import Lexicon
+from index.normalize import to_simplified
 from index.places import Gazetteer, Place, document_place
 from index.store import IndexData
 
@@ -160,9 +161,11 @@ class Searcher:
             bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
         unmet = [self.lexicon.unmet_types(types, focus_sentence(terms, clause_text(h), self.weights))
                  for h in hits] if types else []
+        topic_other = bool(hits) and self.lexicon.other_topic(prep.question.norm, to_simplified(hits[0].doc.title))
         qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],
                                best_coverage(terms, hits, self.weights), unknown_share(terms, self.weights),
-                               len(prep.question.terms), place_unmatched, stale is not None, len(types), unmet)
+                               len(prep.question.terms), place_unmatched, topic_other, stale is not None,
+                               len(types), unmet)
         return qx, stale
 
     def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,

@@ -1,14 +1,17 @@
 """`python -m eval train`: fit the ranker and the answer-or-abstain model, and choose their settings.
 
-Data, and what each part is used for:
+Data (eval/train_examples.py), and what each part is used for:
 
 - STARD train (law index): ranker training; out-of-fold ranker scores give the answerability
   model its positives and negatives (is the first clause a gold article?), and the same
   questions with their gold laws left out of the index give negatives with the same wording.
+- STARD train questions asked of the bundled corpus, which holds none of their laws:
+  answerability negatives of another kind, questions whose words the index barely knows (a
+  deployment over five policy documents asked about tenancy or traffic law).
 - dev calibration part and near-miss calibration part (bundled corpus): ranker training
   (answerable items) and answerability training (all; the near misses and out-of-corpus
   questions are negatives).
-- STARD validation: the number of boosting rounds, and with the dev and near-miss calibration
+- STARD validation (law index, and asked of the bundled corpus): the number of boosting rounds, and with the dev and near-miss calibration
   parts the two thresholds; the calibration questions' probabilities for that choice come from
   answerability models fitted without them (cross-fitting). Test splits are never read here.
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +31,8 @@ from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, MONOTONE, QUESTION_F
 from assistant.decide import probabilities as decider_probabilities
 from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
-from assistant.search import Prepared
-from index.normalize import to_simplified
+from eval.train_examples import (Example, cites_gold, dev_examples, offcorpus_examples, source_weights,
+                                 stard_examples)
 
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
@@ -40,105 +43,6 @@ ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/3
 # (46 dev calibration items against 925 STARD ones would otherwise be noise to the ranker)
 POLICY_SHARE = 0.5
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
-
-
-@dataclass
-class Example:
-    """One question's candidates with their labels."""
-
-    source: str  # stard | stard-leaveout | dev | nearmiss
-    qid: str
-    prep: Prepared
-    labels: np.ndarray  # (candidates,) 1 where the clause answers the question
-    answerable: bool  # whether the index holds an answer at all
-
-
-def article_key(hit) -> str:
-    return clause_key(hit.doc, hit.clause)
-
-
-def clause_key(doc, clause) -> str:
-    """The law and article a clause belongs to ('劳动合同法#第十条'), or the clause itself outside articles."""
-    from eval.stard import article_of, law_key
-
-    art = article_of(clause.path)
-    return law_key(doc.title, art) if art else f"{doc.doc_id}#{clause.label}"
-
-
-def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bool:
-    """Whether the extractive answer to an example, built from its ranking as the answer path
-    builds it (the top_k best clauses), cites a gold article: what the reply would show, where the
-    ranking's top 3 overstate it (the composer quotes fewer clauses than it is given)."""
-    from assistant.compose import extractive_answer
-
-    gold = {article_key(c.hit) for c, label in zip(e.prep.candidates, e.labels) if label}
-    if not gold:
-        return False
-    searcher, data = assistant.searcher, assistant.data
-    hits, _ = searcher.top_hits(e.prep, order[0], order[1], assistant.settings.top_k)
-    _, citations = extractive_answer(e.prep.question.norm, hits, searcher.weights, searcher.clauses_by_doc)
-    cited = [data.clauses[c.clause_id] for c in citations if c.clause_id in data.clauses]
-    return any(clause_key(data.docs[cl.doc_id], cl) in gold for cl in cited)
-
-
-def law_name(title: str) -> str:
-    from eval.stard import law_key
-
-    return law_key(title, "")
-
-
-def stard_examples(assistant, queries, leave_out: bool = False, progress=None) -> list[Example]:
-    """Examples of STARD queries; with leave_out, the documents of the gold laws are excluded."""
-    out = []
-    by_law: dict[str, list[str]] = {}
-    for d in assistant.data.docs.values():
-        by_law.setdefault(law_name(d.title), []).append(d.doc_id)
-    for q in queries:
-        gold_laws = {law_name_of_key(g) for g in q.gold}
-        exclude = {d for law in gold_laws for d in by_law.get(law, [])}
-        if leave_out and not exclude:
-            continue
-        if leave_out:
-            prep = assistant.searcher.prepare(to_simplified(q.text), exclude_docs=exclude, lookup=False)
-        else:
-            _, prep, _ = assistant.prepare(q.text)
-        labels = np.array([article_key(c.hit) in q.gold for c in prep.candidates], dtype=np.float32)
-        out.append(Example("stard-leaveout" if leave_out else "stard", str(q.qid), prep, labels, not leave_out))
-        if progress:
-            progress()
-    return out
-
-
-def law_name_of_key(key: str) -> str:
-    import re
-
-    m = re.match(r"(.+?)第[一二三四五六七八九十百千零〇两]+条", key)
-    return m.group(1) if m else key
-
-
-def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:
-    """Examples of gold-set items over the bundled corpus: a candidate is right when it is the
-    gold clause or its own text holds the gold evidence."""
-    out = []
-    for it in items:
-        _, prep, _ = assistant.prepare(it["question"], it.get("history") or [])
-        ev = to_simplified(it.get("gold_evidence", "")) if it.get("answerable") else None
-        labels = np.zeros(len(prep.candidates), dtype=np.float32)
-        if ev:
-            for i, c in enumerate(prep.candidates):
-                cl = c.hit.clause
-                labels[i] = (cl.doc_id == it["doc_id"] and cl.label == it["gold_label"]) or ev in to_simplified(cl.text)
-        out.append(Example(source, it["id"], prep, labels, bool(it.get("answerable"))))
-    return out
-
-
-def source_weights(examples: list[Example], total: float) -> np.ndarray:
-    """(examples,) weights giving each source (stard, dev, ...) `total` in all: sources of 3 and 1
-    examples, total 6 -> [2, 2, 2, 6]."""
-    counts: dict[str, int] = {}
-    for e in examples:
-        counts[e.source] = counts.get(e.source, 0) + 1
-    return np.array([total / counts[e.source] for e in examples], dtype=np.float64)
 
 
 def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
@@ -355,6 +259,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     ex_leave = stard_examples(law_assistant, q_train, leave_out=True)
     ex_valid = stard_examples(law_assistant, q_valid)
     ex_valid_leave = stard_examples(law_assistant, q_valid, leave_out=True)
+    off_train, off_valid = offcorpus_examples(dev_assistant, q_train), offcorpus_examples(dev_assistant, q_valid)
     dev_cal = dev_examples(dev_assistant, set_part(load_set("dev"), "dev", "calibration"), "dev")
     near_cal = dev_examples(dev_assistant, set_part(load_set("nearmiss"), "nearmiss", "calibration"), "nearmiss")
     log(f"  {time.time() - t0:.0f} s; choosing boosting rounds on validation …")
@@ -362,14 +267,15 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     booster = fit_ranker(ex_train + dev_cal, rounds)
     log(f"  rounds {rounds} (validation MRR@10 {round_scores}); answerability model …")
 
-    fit_examples = ex_train + ex_leave + dev_cal + near_cal
+    fit_examples = ex_train + ex_leave + off_train + dev_cal + near_cal
     orders = out_of_fold(fit_examples, rounds)
-    by_source = {"stard": law_assistant, "stard-leaveout": law_assistant, "dev": dev_assistant, "nearmiss": dev_assistant}
+    by_source = {"stard": law_assistant, "stard-leaveout": law_assistant, "stard-offcorpus": dev_assistant,
+                 "dev": dev_assistant, "nearmiss": dev_assistant}
     x, y = decider_rows(by_source, fit_examples, orders)
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
     weights = source_weights(fit_examples, len(ex_train))
-    valid_all = ex_valid + ex_valid_leave
+    valid_all = ex_valid + ex_valid_leave + off_valid
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
     vx, vy = decider_rows(by_source, valid_all, v_orders)
     cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}

@@ -29,8 +29,8 @@ def question_words(lexicon, text: str) -> list[str]:
 
 
 def article_words(data, lexicon) -> dict[str, set[str]]:
-    """Article key ('劳动合同法#第十条', eval.train.clause_key) -> the BM25 tokens of its chunks."""
-    from eval.train import clause_key
+    """Article key ('劳动合同法#第十条', eval.train_examples.clause_key) -> the BM25 tokens of its chunks."""
+    from eval.train_examples import clause_key
 
     out: dict[str, set[str]] = {}
     for ch in data.chunks:
@@ -60,7 +60,7 @@ def first_stage(expansion: Expansion | None, expanded: int = FIRST_STAGE["expand
 
 def pool_coverage(assistant, queries) -> dict:
     """Share of the queries' gold articles anywhere in the candidate pool, and the pool's size."""
-    from eval.train import article_key
+    from eval.train_examples import article_key
 
     found = size = 0.0
     for q in queries:

@@ -10,6 +10,7 @@ Everything is read from a folder of small text files (default `data/lexicon/`), 
     doc_kinds.tsv   title ending<TAB>kind  法 -> law, 通知 -> notice
     answer_types.tsv  type<TAB>asks<TAB>gives  the kind of answer a question asks for (a number,
                     a date, materials, a place, a contact) and how a text that gives one reads
+    topics.tsv      topic<TAB>regex        the scheme or part of labour law a question or title names
 
 Nothing changes jieba's global dictionary: each Lexicon owns a `jieba.Tokenizer`, built on
 first use, so importing this module is cheap and two lexicons never interfere.
@@ -35,7 +36,8 @@ from index.errors import PolicyQAError
 DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
 _WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]")
 CACHED_TEXT_CHARS = 200  # texts up to this long have their tokens kept (see Lexicon.tokenize)
-FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv", "answer_types.tsv")
+FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv", "answer_types.tsv",
+         "topics.tsv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -57,6 +59,7 @@ class Lexicon:
     patterns: dict[str, re.Pattern]
     doc_kinds: tuple[tuple[str, str], ...]  # (title ending, kind)
     answer_types: tuple[tuple[str, re.Pattern, re.Pattern], ...] = ()  # (type, asks, gives)
+    topics: tuple[tuple[str, re.Pattern], ...] = ()  # (topic, how a text names it)
     digest: str = ""  # of the files that change index tokens (stopwords, jieba changes)
     _state: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -90,8 +93,14 @@ class Lexicon:
             except (IndexError, re.error) as exc:
                 raise PolicyQAError(f"{folder / 'answer_types.tsv'}: expected type<TAB>asks<TAB>gives regexes, "
                                     f"got {row!r} ({exc})") from exc
+        topics = []
+        for row in _rows(folder / "topics.tsv"):
+            try:
+                topics.append((row[0], re.compile(row[1])))
+            except (IndexError, re.error) as exc:
+                raise PolicyQAError(f"{folder / 'topics.tsv'}: expected topic<TAB>regex, got {row!r} ({exc})") from exc
         digest = hashlib.sha256(repr((sorted(stopwords), changes)).encode()).hexdigest()[:12]
-        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, tuple(answer_types), digest)
+        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, tuple(answer_types), tuple(topics), digest)
 
     # ---- tokenizing ----
 
@@ -182,6 +191,19 @@ class Lexicon:
         """How many of the wanted kinds the text does not give: (('number',), '合理确定保障标准') -> 1."""
         gives = {name: g for name, _, g in self.answer_types}
         return sum(1 for name in wanted if not gives[name].search(text_norm))
+
+    def topics_named(self, text_norm: str) -> frozenset[str]:
+        """The topics a simplified text names: '深圳工伤赔偿' -> {'工伤'}, '广东省失业保险条例' -> {'失业'}."""
+        return frozenset(name for name, pat in self.topics if pat.search(text_norm))
+
+    def other_topic(self, question_norm: str, title_norm: str) -> bool:
+        """Whether the title names topics and none of those the question names:
+        ('深圳工伤赔偿', '广东省失业保险条例') -> True; ('…', '社会保险法') -> False (names none)."""
+        asked = self.topics_named(question_norm)
+        if not asked:
+            return False
+        named = self.topics_named(title_norm)
+        return bool(named) and not asked & named
 
     def doc_kind(self, title: str) -> str:
         """'中华人民共和国劳动合同法' -> 'law', '…的通知' -> 'notice', else 'other'."""

@@ -83,3 +83,11 @@ def test_weighted_bm25_scales_each_token_and_unit_weights_change_nothing():
 def test_first_stage_default_has_no_expansion():
     stage = FirstStage()
     assert stage.expansion is None and stage.pool.expanded == 0
+
+
+@pytest.mark.parametrize("numeral", ["八百", "五十", "2020", "30%", "两"])
+def test_numerals_are_never_expansion_words(numeral):
+    # the company articles of 民法典 are numbered 第八百…条: 公司 -> 八百 has lift, and is no clue
+    pairs = [({"公司", "股东"}, {numeral, "法人"}), ({"公司", "分红"}, {numeral, "法人"})]
+    e = fit_expansion(pairs, lambda w: 1, 1000)
+    assert [a for a, _ in e.table["公司"]] == ["法人"]

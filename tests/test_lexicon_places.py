@@ -36,6 +36,7 @@ def test_a_changed_synonym_file_changes_expansion(tmp_path):
     ("jieba.tsv", "change\t报给\n"),
     ("patterns.tsv", "asks_number\t(unclosed\n"),
     ("answer_types.tsv", "number\t多少\n"),
+    ("topics.tsv", "工伤\t(unclosed\n"),
 ])
 def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
     folder = tmp_path / "lex"
@@ -55,6 +56,22 @@ def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
 ])
 def test_the_kinds_of_answer_a_question_asks_for(question, kinds):
     assert load_lexicon().wanted_types(question) == kinds
+
+
+@pytest.mark.parametrize("question,title,other", [
+    ("我在深圳被机器压伤了手，一次性伤残补助金能拿几个月？", "广东省失业保险条例", True),
+    ("我在深圳被机器压伤了手，一次性伤残补助金能拿几个月？", "广东省工伤保险条例", False),
+    ("公司给我办了医保，从第几个月开始能报销？", "郑州市企业职工基本养老保险条例", True),
+    ("试用期工资怎么算？", "中华人民共和国劳动合同法", False),  # both name labour relations
+    ("试用期工资怎么算？", "中华人民共和国劳动法", False),  # a title that names no topic is never another
+    ("自由职业者怎么交养老保险?", "本溪市人民政府批转市劳动保障局关于巩固和完善城镇社会养老保险体系专项行动实施方案的通知", False),
+    ("房子着火了能申请临时救助吗？", "河南省工伤保险条例", True),
+    ("厂子不要我了，我能在开封办失业登记吗？", "河南省就业促进条例", False),  # 失业登记 is the employment rules'
+    ("厂子不要我了，失业金能领多久？", "河南省就业促进条例", True),
+    ("驾驶证到期了怎么换证?", "广东省失业保险条例", False),  # the question names no topic
+])
+def test_a_title_about_another_topic(question, title, other):
+    assert load_lexicon().other_topic(question, title) is other
 
 
 def test_a_missing_lexicon_folder_is_a_clear_error(tmp_path):

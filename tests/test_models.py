@@ -90,13 +90,13 @@ def test_decision_follows_the_logistic_formula_and_thresholds():
 def test_question_features_from_a_ranking():
     x = np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32)
     x[0, FEATURE_NAMES.index("dense")] = 0.9
-    qx = question_features(np.array([3.0, 1.0, 0.5]), x, ["a", "a", "b"], 0.8, 0.1, 5, True, False, 2, [2, 1, 1])
+    qx = question_features(np.array([3.0, 1.0, 0.5]), x, ["a", "a", "b"], 0.8, 0.1, 5, True, True, False, 2, [2, 1, 1])
     got = dict(zip(QUESTION_FEATURES, qx))
     assert got["gap_1_2"] == 2.0 and got["gap_1_5"] == 2.5 and got["gap_1_10"] == 2.5 and "top_score" not in got
     assert got["top_dense"] == pytest.approx(0.9) and got["same_doc_top3"] == 0.0
-    assert got["place_unmatched"] == 1.0 and got["evidence_cov"] == 0.8
+    assert got["place_unmatched"] == 1.0 and got["top_topic_other"] == 1.0 and got["evidence_cov"] == 0.8
     assert got["wants_n"] == 2.0 and got["top_wants_unmet"] == 2.0 and got["top3_wants_unmet"] == 1.0
-    empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False, 0, [])
+    empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False, False, 0, [])
     assert len(empty) == len(QUESTION_FEATURES) and np.isfinite(empty).all()
 
 
@@ -204,7 +204,7 @@ def test_shipped_decider_respects_the_declared_directions():
 def test_source_weights_give_each_source_the_same_total():
     from types import SimpleNamespace
 
-    from eval.train import source_weights
+    from eval.train_examples import source_weights
 
     examples = [SimpleNamespace(source=s) for s in ("stard", "stard", "stard", "dev")]
     assert source_weights(examples, 6).tolist() == [2.0, 2.0, 2.0, 6.0]
@@ -215,7 +215,7 @@ def test_threshold_choice_counts_the_articles_the_answer_cites(nano_assistant):
     built from the ranking as the answer path builds it, cites a gold clause; a gold clause the
     ranking holds but the answer does not quote does not count."""
     from eval.devset import load_set
-    from eval.train import cites_gold, dev_examples
+    from eval.train_examples import cites_gold, dev_examples
 
     item = next(it for it in load_set("dev") if it["question"] == "自由职业者怎么交养老保险?")
     e = dev_examples(nano_assistant, [item], "dev")[0]

@@ -1,0 +1,125 @@
+"""The examples `python -m eval train` learns from: one question's candidates with their labels.
+
+- `stard_examples`: STARD questions over the law index, a candidate right when it belongs to a
+  gold article; with leave_out, the gold laws are left out of the index (same wording, no answer).
+- `offcorpus_examples`: STARD questions asked of the bundled corpus, which holds none of their
+  laws: every candidate wrong, the question unanswerable there.
+- `dev_examples`: gold-set items over the bundled corpus.
+- `source_weights`: how much each source weighs in a fit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.search import Prepared
+from index.normalize import to_simplified
+
+@dataclass
+class Example:
+    """One question's candidates with their labels."""
+
+    source: str  # stard | stard-leaveout | stard-offcorpus | dev | nearmiss
+    qid: str
+    prep: Prepared
+    labels: np.ndarray  # (candidates,) 1 where the clause answers the question
+    answerable: bool  # whether the index holds an answer at all
+
+
+def article_key(hit) -> str:
+    return clause_key(hit.doc, hit.clause)
+
+
+def clause_key(doc, clause) -> str:
+    """The law and article a clause belongs to ('劳动合同法#第十条'), or the clause itself outside articles."""
+    from eval.stard import article_of, law_key
+
+    art = article_of(clause.path)
+    return law_key(doc.title, art) if art else f"{doc.doc_id}#{clause.label}"
+
+
+def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bool:
+    """Whether the extractive answer to an example, built from its ranking as the answer path
+    builds it (the top_k best clauses), cites a gold article: what the reply would show, where the
+    ranking's top 3 overstate it (the composer quotes fewer clauses than it is given)."""
+    from assistant.compose import extractive_answer
+
+    gold = {article_key(c.hit) for c, label in zip(e.prep.candidates, e.labels) if label}
+    if not gold:
+        return False
+    searcher, data = assistant.searcher, assistant.data
+    hits, _ = searcher.top_hits(e.prep, order[0], order[1], assistant.settings.top_k)
+    _, citations = extractive_answer(e.prep.question.norm, hits, searcher.weights, searcher.clauses_by_doc)
+    cited = [data.clauses[c.clause_id] for c in citations if c.clause_id in data.clauses]
+    return any(clause_key(data.docs[cl.doc_id], cl) in gold for cl in cited)
+
+
+def law_name(title: str) -> str:
+    from eval.stard import law_key
+
+    return law_key(title, "")
+
+
+def stard_examples(assistant, queries, leave_out: bool = False, progress=None) -> list[Example]:
+    """Examples of STARD queries; with leave_out, the documents of the gold laws are excluded."""
+    out = []
+    by_law: dict[str, list[str]] = {}
+    for d in assistant.data.docs.values():
+        by_law.setdefault(law_name(d.title), []).append(d.doc_id)
+    for q in queries:
+        gold_laws = {law_name_of_key(g) for g in q.gold}
+        exclude = {d for law in gold_laws for d in by_law.get(law, [])}
+        if leave_out and not exclude:
+            continue
+        if leave_out:
+            prep = assistant.searcher.prepare(to_simplified(q.text), exclude_docs=exclude, lookup=False)
+        else:
+            _, prep, _ = assistant.prepare(q.text)
+        labels = np.array([article_key(c.hit) in q.gold for c in prep.candidates], dtype=np.float32)
+        out.append(Example("stard-leaveout" if leave_out else "stard", str(q.qid), prep, labels, not leave_out))
+        if progress:
+            progress()
+    return out
+
+
+def offcorpus_examples(assistant, queries) -> list[Example]:
+    """STARD queries asked of an index that holds none of their laws (the bundled corpus): every
+    candidate is wrong and the question unanswerable there."""
+    out = []
+    for q in queries:
+        _, prep, _ = assistant.prepare(q.text)
+        out.append(Example("stard-offcorpus", str(q.qid), prep, np.zeros(len(prep.candidates), dtype=np.float32), False))
+    return out
+
+
+def law_name_of_key(key: str) -> str:
+    import re
+
+    m = re.match(r"(.+?)第[一二三四五六七八九十百千零〇两]+条", key)
+    return m.group(1) if m else key
+
+
+def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:
+    """Examples of gold-set items over the bundled corpus: a candidate is right when it is the
+    gold clause or its own text holds the gold evidence."""
+    out = []
+    for it in items:
+        _, prep, _ = assistant.prepare(it["question"], it.get("history") or [])
+        ev = to_simplified(it.get("gold_evidence", "")) if it.get("answerable") else None
+        labels = np.zeros(len(prep.candidates), dtype=np.float32)
+        if ev:
+            for i, c in enumerate(prep.candidates):
+                cl = c.hit.clause
+                labels[i] = (cl.doc_id == it["doc_id"] and cl.label == it["gold_label"]) or ev in to_simplified(cl.text)
+        out.append(Example(source, it["id"], prep, labels, bool(it.get("answerable"))))
+    return out
+
+
+def source_weights(examples: list[Example], total: float) -> np.ndarray:
+    """(examples,) weights giving each source (stard, dev, ...) `total` in all: sources of 3 and 1
+    examples, total 6 -> [2, 2, 2, 6]."""
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    return np.array([total / counts[e.source] for e in examples], dtype=np.float64)
