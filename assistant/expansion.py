@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from assistant.candidates import PoolSettings
 from index.clauses import CN_NUM
 
-NUMERAL = re.compile(rf"(?:{CN_NUM}|[\d.%％]+)")
+NUMERAL = re.compile(rf"(?:第?{CN_NUM}[条章节款项编]?|[\d.%％]+)")
 
 
 @dataclass(frozen=True)
