@@ -8,7 +8,10 @@ learns which clause words go with which question words: for a question word q an
     lift = P(a in the gold article | q) / P(a in any chunk of the index)
 
 kept where a followed q in at least `min_pairs` pairs and lift > `min_lift`, the `per_term` best
-a of each q. Numerals are never expansion words: 八百 follows 公司 only because the company
+a of each q. Only words the law rarely says itself are expanded: a question word in more than
+`own_df` chunks of the index (负责, 部门, 工商, 公司) is the law's own word, and what follows it in
+STARD's answers is the topics STARD asks about (负责 -> 保管人, 承揽人), not its translation; it
+would pull contract articles into a question about a department's duties. Numerals are never expansion words: 八百 follows 公司 only because the company
 articles of 民法典 are numbered 第八百…条, and a number a question does not ask is no clue. A question's expansion sums assoc over its words, drops words it has already, keeps
 the `terms` best and scales them so the best weighs `weight` (the question's own words weigh 1).
 The expanded BM25 is a fourth first-stage search (`FirstStage.expanded` rows) and a ranker feature.
@@ -40,6 +43,7 @@ class Expansion:
     table: dict = field(default_factory=dict)  # str -> tuple[tuple[str, float], ...], best first
     terms: int = 20  # expansion words per question
     weight: float = 0.5  # of the best expansion word; the question's own words weigh 1
+    own_df: int | None = None  # what the table was fitted with (fit_expansion); a record, not used here
 
     def expand(self, tokens: list[str]) -> tuple[list[str], list[float]]:
         """(words, weights) to add to a question's BM25 tokens; ([], []) when nothing is learned.
@@ -61,13 +65,14 @@ class Expansion:
         return [a for a, _ in best], [self.weight * v / top for _, v in best]
 
     def to_json(self) -> dict:
-        return {"terms": self.terms, "weight": self.weight,
+        return {"terms": self.terms, "weight": self.weight, "own_df": self.own_df,
                 "table": {q: [[a, round(v, 4)] for a, v in pairs] for q, pairs in sorted(self.table.items())}}
 
     @classmethod
     def from_json(cls, raw: dict) -> "Expansion":
         table = {q: tuple((str(a), float(v)) for a, v in pairs) for q, pairs in raw.get("table", {}).items()}
-        return cls(table, int(raw.get("terms", 20)), float(raw.get("weight", 0.5)))
+        own = raw.get("own_df")
+        return cls(table, int(raw.get("terms", 20)), float(raw.get("weight", 0.5)), None if own is None else int(own))
 
 
 @dataclass(frozen=True)
@@ -79,18 +84,26 @@ class FirstStage:
 
 
 def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: int, min_pairs: int = 2,
-                  min_lift: float = 3.0, per_term: int = 30, **kw) -> Expansion:
+                  min_lift: float = 3.0, per_term: int = 30, own_df: int | None = None, **kw) -> Expansion:
     """Learn the table from (question words, gold clause words) pairs; `doc_freq(word)` counts the
     index chunks holding a word (0: not in the index, never an expansion).
 
     >>> pairs = [({"老板", "辞退"}, {"用人单位", "解除"}), ({"老板", "工资"}, {"用人单位", "劳动报酬"})]
     >>> fit_expansion(pairs, lambda w: 1, 100).table["老板"][0][0]
     '用人单位'
+    >>> pairs += [({"工资", "拖欠"}, {"劳动报酬"})]
+    >>> df = {"老板": 0, "工资": 50}
+    >>> sorted(fit_expansion(pairs, lambda w: df.get(w, 1), 100).table)
+    ['工资', '老板']
+    >>> sorted(fit_expansion(pairs, lambda w: df.get(w, 1), 100, own_df=10).table)
+    ['老板']
     """
     asked: Counter = Counter()
     together: Counter = Counter()
     for question, answer in pairs:
         for q in question:
+            if own_df is not None and doc_freq(q) > own_df:
+                continue
             asked[q] += 1
             together.update((q, a) for a in answer if a != q)
     table: dict[str, list] = {}
@@ -102,4 +115,5 @@ def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: in
         lift = p / ((df + 1) / max(n_chunks, 1))
         if lift > min_lift:
             table.setdefault(q, []).append((a, p * math.log(lift)))
-    return Expansion({q: tuple(sorted(v, key=lambda kv: (-kv[1], kv[0]))[:per_term]) for q, v in table.items()}, **kw)
+    return Expansion({q: tuple(sorted(v, key=lambda kv: (-kv[1], kv[0]))[:per_term]) for q, v in table.items()},
+                     own_df=own_df, **kw)

@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     expansion = None
     if args.terms:
         expansion = learn_expansion(data, load_lexicon(), load_queries(split="train")[:args.sample], terms=args.terms,
-                                    weight=args.weight)
+                                    weight=args.weight, own_df=args.own_df if args.own_df >= 0 else None)
     stage = first_stage(expansion, args.expanded)
     law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
@@ -104,7 +104,7 @@ def cmd_pool(args) -> int:
     expansion = None
     if args.terms:
         expansion = learn_expansion(data, load_lexicon(), load_queries(split="train"), terms=args.terms,
-                                    weight=args.weight)
+                                    weight=args.weight, own_df=args.own_df if args.own_df >= 0 else None)
     law = Assistant(data, make_embedder(spec), eval_settings(str(index), spec), models=(None, None),
                     first_stage=first_stage(expansion, args.expanded))
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
@@ -142,6 +142,8 @@ def _first_stage_options(sp, defaults: dict) -> None:
     sp.add_argument("--terms", type=int, default=defaults["terms"],
                     help="learned expansion words per question (0: no expansion)")
     sp.add_argument("--weight", type=float, default=defaults["weight"], help="weight of the best expansion word")
+    sp.add_argument("--own-df", type=int, default=defaults["own_df"],
+                    help="question words in more law-index chunks than this are not expanded (-1: every word)")
 
 
 def build_parser() -> argparse.ArgumentParser:

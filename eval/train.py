@@ -43,6 +43,10 @@ ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/3
 # (46 dev calibration items against 925 STARD ones would otherwise be noise to the ranker)
 POLICY_SHARE = 0.5
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
+# the off-corpus negatives' weight in the answerability fit, as a share of STARD's answerable
+# questions, tried with each C; the pair with the lowest held-out log-loss is kept (the held-out
+# rows weigh the same whatever the share)
+OFFCORPUS_SHARES = (1.0, 0.5, 0.25)
 
 
 def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
@@ -274,7 +278,6 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     x, y = decider_rows(by_source, fit_examples, orders)
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
-    weights = source_weights(fit_examples, len(ex_train))
     valid_all = ex_valid + ex_valid_leave + off_valid
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
     vx, vy = decider_rows(by_source, valid_all, v_orders)
@@ -287,9 +290,16 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
-    c, params, thresholds, by_c = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw,
-                                                 dev_ans)
-    log(f"  answerability C {c} ({by_c})")
+    chosen, by_share = None, {}
+    for share in OFFCORPUS_SHARES:
+        weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
+        fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
+        by_share[share] = fit[3]
+        loss = fit[3][fit[0]]["heldout_logloss"]
+        if chosen is None or loss < chosen[0]:
+            chosen = (loss, share, *fit)
+    _, share, c, params, thresholds, _ = chosen
+    log(f"  answerability: off-corpus share {share}, C {c} ({by_share})")
     log(f"  thresholds {thresholds}")
 
     trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -306,7 +316,9 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
                                                 "features": list(QUESTION_FEATURES), "clause_features": list(FEATURE_NAMES),
-                                                **params, "C": c, "signs": MONOTONE, "chosen_by_C": {str(k): v for k, v in by_c.items()},
+                                                **params, "C": c, "signs": MONOTONE, "offcorpus_share": share,
+                                                "chosen_by_share_and_C": {f"{sh} {k}": v for sh, d in by_share.items()
+                                                                          for k, v in d.items()},
                                                 "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
                                                 "chosen_on_validation": thresholds["chosen_on"],
                                                 "trained": {**trained, "examples": {s: counts[s] for s in counts},

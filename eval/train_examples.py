@@ -116,10 +116,11 @@ def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:
     return out
 
 
-def source_weights(examples: list[Example], total: float) -> np.ndarray:
-    """(examples,) weights giving each source (stard, dev, ...) `total` in all: sources of 3 and 1
-    examples, total 6 -> [2, 2, 2, 6]."""
+def source_weights(examples: list[Example], total: float, shares: dict[str, float] | None = None) -> np.ndarray:
+    """(examples,) weights giving each source (stard, dev, ...) `total` in all, or `total` times its
+    share: sources of 3 and 1 examples, total 6 -> [2, 2, 2, 6]; with shares {b: 0.5} -> [2, 2, 2, 3]."""
     counts: dict[str, int] = {}
     for e in examples:
         counts[e.source] = counts.get(e.source, 0) + 1
-    return np.array([total / counts[e.source] for e in examples], dtype=np.float64)
+    shares = shares or {}
+    return np.array([total * shares.get(e.source, 1.0) / counts[e.source] for e in examples], dtype=np.float64)

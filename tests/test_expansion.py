@@ -59,10 +59,19 @@ def test_expand(tokens, words, weights):
     assert got_words == words and got_weights == pytest.approx(weights)
 
 
+@pytest.mark.parametrize("own_df, expanded", [(None, ["工资", "老板"]), (50, ["工资", "老板"]), (10, ["老板"]),
+                                              (0, ["老板"])])
+def test_words_the_law_itself_uses_often_are_not_expanded(own_df, expanded):
+    # 工资 is in 30 chunks, 老板 in none: with own_df below 30, only 老板 is translated
+    df = {**DF, "工资": 30}
+    e = fit_expansion(PAIRS, lambda w: df.get(w, 0), 1000, own_df=own_df)
+    assert sorted(e.table) == expanded and e.own_df == own_df
+
+
 def test_json_round_trip():
-    e = fit_expansion(PAIRS, lambda w: DF.get(w, 0), 1000, terms=7, weight=0.25)
+    e = fit_expansion(PAIRS, lambda w: DF.get(w, 0), 1000, terms=7, weight=0.25, own_df=400)
     back = Expansion.from_json(json.loads(json.dumps(e.to_json(), ensure_ascii=False)))
-    assert (back.terms, back.weight) == (7, 0.25)
+    assert (back.terms, back.weight, back.own_df) == (7, 0.25, 400)
     assert back.table.keys() == e.table.keys()
     (words, weights), (words0, weights0) = back.expand(["老板", "工资"]), e.expand(["老板", "工资"])
     assert words == words0 and weights == pytest.approx(weights0, abs=1e-3)

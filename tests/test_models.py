@@ -208,6 +208,8 @@ def test_source_weights_give_each_source_the_same_total():
 
     examples = [SimpleNamespace(source=s) for s in ("stard", "stard", "stard", "dev")]
     assert source_weights(examples, 6).tolist() == [2.0, 2.0, 2.0, 6.0]
+    assert source_weights(examples, 6, {"dev": 0.5}).tolist() == [2.0, 2.0, 2.0, 3.0]
+    assert source_weights(examples, 6, {"other": 0.5}).tolist() == [2.0, 2.0, 2.0, 6.0]
 
 
 def test_threshold_choice_counts_the_articles_the_answer_cites(nano_assistant):
