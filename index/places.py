@@ -15,6 +15,17 @@ that are ordinary words more often than places. A code's prefix gives its ancest
 True
 >>> g.governs(g.find("本溪")[0], g.find("辽宁")[0])     # a city's rules do not cover the province
 False
+
+Other countries come from `pycountry`'s ISO 3166 names in Chinese (美国, 日本, 大韩民国 and 韩国).
+No document here governs them, national ones included: '美国的社会保障号怎么申请?' asks about
+another country's rules. An ethnic group's name (朝鲜族) is not its namesake country.
+
+>>> [(p.name, p.level) for p in g.find("美国的社会保障号怎么申请")]
+[('美国', 'country')]
+>>> g.governs(None, g.find("美国")[0])
+False
+>>> g.find("我是朝鲜族")
+[]
 """
 from __future__ import annotations
 
@@ -32,6 +43,7 @@ from index.lexicon import DEFAULT_LEXICON_DIR
 SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
             "省", "市", "盟", "县", "区")
 LEVELS = ("province", "city", "county")
+CHINA = ("CN", "HK", "MO", "TW")  # ISO 3166 codes of China's own regions (in cpca's divisions)
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,28 @@ def _nations() -> tuple[str, ...]:
     return tuple(sorted(names, key=len, reverse=True))
 
 
+@lru_cache(maxsize=1)
+def _countries() -> tuple[Place, ...]:
+    """Other countries by their Chinese ISO 3166 names from pycountry, each under its name, its
+    common name and its official name ('大韩民国', '韩国'), code 'iso:KR'."""
+    import gettext
+
+    import pycountry
+
+    try:
+        zh = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
+    except OSError as exc:
+        raise PolicyQAError(f"cannot read pycountry's Chinese country names: {exc}") from exc
+    out = []
+    for c in pycountry.countries:
+        if c.alpha_2 in CHINA:
+            continue
+        names = {zh.gettext(n) for n in (c.name, getattr(c, "common_name", ""), getattr(c, "official_name", "")) if n}
+        out += [Place(f"iso:{c.alpha_2}", n, "country") for n in sorted(names)
+                if len(n) >= 2 and re.fullmatch(r"[\u4e00-\u9fff·]+", n)]
+    return tuple(out)
+
+
 def _level(code: str) -> str:
     if code[2:] == "0" * 10:
         return "province"
@@ -105,14 +139,18 @@ class Gazetteer:
         self.by_code = {p.code: p for p in places}
         self.names: dict[str, list[Place]] = {}
         rank = {lvl: i for i, lvl in enumerate(LEVELS)}
-        for p in sorted(places, key=lambda p: (rank[p.level], p.code)):
+        for p in sorted((p for p in places if p.level in rank), key=lambda p: (rank[p.level], p.code)):
             # a county only by its full name, short ones are ordinary words too often ('长安', '和平');
             # but a county-level city by its short name too, as people say it ('义乌', '昆山')
             short = p.level != "county" or p.name.endswith("市")
             for name in ({p.name, p.short} if short else {p.name}):
                 if len(name) >= 2 and name not in ignore:
                     self.names.setdefault(name, []).append(p)
-        self.max_len = max((len(n) for n in self.names), default=0)
+        for p in places:
+            if p.level == "country" and p.name not in ignore:
+                self.names.setdefault(p.name, []).append(p)
+        self.not_places = {n for n in _nations() if n not in self.names}  # 朝鲜族 is no 朝鲜
+        self.max_len = max((len(n) for n in (*self.names, *self.not_places)), default=0)
 
     def find(self, text: str) -> list[Place]:
         """Places named in the text, in order, longest name first at each position; a name shared by
@@ -122,9 +160,11 @@ class Gazetteer:
         i = 0
         while i < len(text):
             for size in range(min(self.max_len, len(text) - i), 1, -1):
-                hit = self.names.get(text[i:i + size])
-                if hit:
-                    hits.append(hit)
+                word = text[i:i + size]
+                hit = self.names.get(word)
+                if hit or word in self.not_places:
+                    if hit:
+                        hits.append(hit)
                     i += size
                     break
             else:
@@ -139,7 +179,9 @@ class Gazetteer:
 
     def governs(self, rule_place: Place | None, asked: Place) -> bool:
         """Whether rules made for `rule_place` apply in `asked`: the same place or one above it.
-        National rules (None) apply everywhere."""
+        National rules (None) apply everywhere in China; no document governs another country."""
+        if asked.level == "country":
+            return rule_place is not None and rule_place.code == asked.code
         return rule_place is None or rule_place.code == asked.code or rule_place.code in asked.ancestors()
 
     def get(self, code: str | None) -> Place | None:
@@ -156,6 +198,7 @@ def load_gazetteer(ignore_file: str | None = None) -> Gazetteer:
     except OSError as exc:
         raise PolicyQAError(f"cannot read the gazetteer {path}: {exc.strerror or exc}") from exc
     places = [Place(r["adcode"], r["name"], _level(r["adcode"])) for r in rows if r.get("adcode") and r.get("name")]
+    places += _countries()
     ignore_path = Path(ignore_file) if ignore_file else DEFAULT_LEXICON_DIR / "places_ignore.txt"
     ignore = {line.strip() for line in ignore_path.read_text(encoding="utf-8").splitlines()
               if line.strip() and not line.startswith("#")}

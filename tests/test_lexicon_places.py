@@ -96,6 +96,12 @@ def test_short_names(name, short):
     ("昆山灵活就业人员怎么交社保", ["昆山市"]),
     ("农民专业合作社怎么交养老保险", []),  # 合作市 only with 市: 合作 is a word
     ("东方的医保", []),
+    ("在美国工作怎么交社保", ["美国"]),  # another country (pycountry's Chinese names)
+    ("韩国的养老金", ["韩国"]),
+    ("印度尼西亚的劳工", ["印度尼西亚"]),  # the longest name, not 印度
+    ("我是朝鲜族", []),  # an ethnic group, not the country
+    ("内蒙古的低保", ["内蒙古自治区"]),  # not 蒙古
+    ("沿海地区的灵活就业人员", []),  # 海地 only inside a phrase
 ])
 def test_places_named_in_a_question(text, names):
     assert [p.name for p in load_gazetteer().find(text)] == names
@@ -116,6 +122,8 @@ def test_rules_of_a_province_govern_its_cities_not_the_reverse():
     liaoning, benxi, henan = g.find("辽宁")[0], g.find("本溪")[0], g.find("河南")[0]
     assert g.governs(liaoning, benxi) and not g.governs(benxi, liaoning) and not g.governs(henan, benxi)
     assert g.governs(None, benxi)  # national rules apply everywhere
+    usa = g.find("美国")[0]
+    assert not g.governs(None, usa) and not g.governs(liaoning, usa)  # ... in China, not in another country
 
 
 @pytest.mark.parametrize("title,issuer,number,place", [
