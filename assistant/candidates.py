@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.types import Hit
-from index.bm25 import BM25
+from index.bm25 import BM25, unit_weights
 
 RRF_K = 60  # reciprocal-rank constant of the document aggregate (the usual value)
 
@@ -102,7 +102,7 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     exp_rows = _rows([])
     if tokens and exp_words and settings.expanded:  # without a depth the expansion is a feature only
         exp_rows = _rows(backend.lexical(tokens + exp_words, settings.expanded, docs,
-                                         [1.0] * len(tokens) + list(exp_weights)))
+                                         unit_weights(len(tokens)) + list(exp_weights)))
     timings["bm25"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()

@@ -87,6 +87,7 @@ class Searcher:
         self.places = {d.doc_id: document_place(d.meta.title or d.title, d.meta.issuer, d.meta.doc_number, gazetteer)
                        for d in docs}
         self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
+        self.simple_titles = {d.doc_id: to_simplified(d.title) for d in docs}  # topics are read in simplified script
         self.covered = tuple({p.code: p.short for p in self.places.values() if p is not None}.values())
         self.feature_cache: dict = {}  # clause contexts and unpunctuated texts, made once per index
 
@@ -161,7 +162,7 @@ class Searcher:
             bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
         unmet = [self.lexicon.unmet_types(types, focus_sentence(terms, clause_text(h), self.weights))
                  for h in hits] if types else []
-        topic_other = bool(hits) and self.lexicon.other_topic(prep.question.norm, to_simplified(hits[0].doc.title))
+        topic_other = bool(hits) and self.lexicon.other_topic(prep.question.norm, self.simple_titles[hits[0].doc.doc_id])
         qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],
                                best_coverage(terms, hits, self.weights), unknown_share(terms, self.weights),
                                len(prep.question.terms), place_unmatched, topic_other, stale is not None,

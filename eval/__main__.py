@@ -68,18 +68,11 @@ def cmd_train(args) -> int:
 
     index = Path(args.law_index) if args.law_index else default_law_index()
     data, spec = open_law_index(index, None, progress=not args.quiet)
+    from eval.stard import load_queries
     from index.embed import make_embedder
 
-    from eval.stard import load_queries
-    from eval.train_expansion import first_stage, learn_expansion
-    from index.lexicon import load_lexicon
-
     embedder = make_embedder(spec)
-    expansion = None
-    if args.terms:
-        expansion = learn_expansion(data, load_lexicon(), load_queries(split="train")[:args.sample], terms=args.terms,
-                                    weight=args.weight, own_df=args.own_df if args.own_df >= 0 else None)
-    stage = first_stage(expansion, args.expanded)
+    stage = _first_stage(args, data, load_queries(split="train")[:args.sample])
     law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
@@ -95,18 +88,13 @@ def cmd_pool(args) -> int:
     from assistant.core import Assistant
     from eval.runner import eval_settings
     from eval.stard import default_law_index, load_queries, open_law_index
-    from eval.train_expansion import first_stage, learn_expansion, pool_coverage
+    from eval.train_expansion import pool_coverage
     from index.embed import make_embedder
-    from index.lexicon import load_lexicon
 
     index = Path(args.law_index) if args.law_index else default_law_index()
     data, spec = open_law_index(index, None, progress=False)
-    expansion = None
-    if args.terms:
-        expansion = learn_expansion(data, load_lexicon(), load_queries(split="train"), terms=args.terms,
-                                    weight=args.weight, own_df=args.own_df if args.own_df >= 0 else None)
     law = Assistant(data, make_embedder(spec), eval_settings(str(index), spec), models=(None, None),
-                    first_stage=first_stage(expansion, args.expanded))
+                    first_stage=_first_stage(args, data, load_queries(split="train")))
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
     print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
           f"({res['queries']} questions; expanded {args.expanded}, terms {args.terms}, weight {args.weight})")
@@ -134,6 +122,19 @@ def cmd_report(args) -> int:
     print(f"wrote {summary['readme']}")
     _emit({"command": "report", **summary})
     return 0
+
+
+def _first_stage(args, data, train_queries):
+    """The first stage the --expanded/--terms/--weight/--own-df options ask for, its expansion
+    learned from `train_queries` over the law index `data` (none with --terms 0)."""
+    from eval.train_expansion import first_stage, learn_expansion
+    from index.lexicon import load_lexicon
+
+    expansion = None
+    if args.terms:
+        expansion = learn_expansion(data, load_lexicon(), train_queries, terms=args.terms, weight=args.weight,
+                                    own_df=args.own_df if args.own_df >= 0 else None)
+    return first_stage(expansion, args.expanded)
 
 
 def _first_stage_options(sp, defaults: dict) -> None:

@@ -96,7 +96,9 @@ def offcorpus_examples(assistant, queries) -> list[Example]:
 def law_name_of_key(key: str) -> str:
     import re
 
-    m = re.match(r"(.+?)第[一二三四五六七八九十百千零〇两]+条", key)
+    from index.clauses import CN_NUM
+
+    m = re.match(rf"(.+?)第{CN_NUM}条", key)
     return m.group(1) if m else key
 
 

@@ -42,7 +42,7 @@ from index.lexicon import DEFAULT_LEXICON_DIR
 # longest first: '内蒙古自治区' -> '内蒙古', '延边朝鲜族自治州' -> '延边'
 SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
             "省", "市", "盟", "县", "区")
-LEVELS = ("province", "city", "county")
+LEVELS = ("province", "city", "county", "country")
 CHINA = ("CN", "HK", "MO", "TW")  # ISO 3166 codes of China's own regions (in cpca's divisions)
 
 
@@ -111,8 +111,7 @@ def _countries() -> tuple[Place, ...]:
         if c.alpha_2 in CHINA:
             continue
         names = {zh.gettext(n) for n in (c.name, getattr(c, "common_name", ""), getattr(c, "official_name", "")) if n}
-        out += [Place(f"iso:{c.alpha_2}", n, "country") for n in sorted(names)
-                if len(n) >= 2 and re.fullmatch(r"[\u4e00-\u9fff·]+", n)]
+        out += [Place(f"iso:{c.alpha_2}", n, "country") for n in sorted(names) if re.fullmatch(r"[\u4e00-\u9fff·]+", n)]
     return tuple(out)
 
 
@@ -139,16 +138,14 @@ class Gazetteer:
         self.by_code = {p.code: p for p in places}
         self.names: dict[str, list[Place]] = {}
         rank = {lvl: i for i, lvl in enumerate(LEVELS)}
-        for p in sorted((p for p in places if p.level in rank), key=lambda p: (rank[p.level], p.code)):
+        for p in sorted(places, key=lambda p: (rank[p.level], p.code)):
             # a county only by its full name, short ones are ordinary words too often ('长安', '和平');
-            # but a county-level city by its short name too, as people say it ('义乌', '昆山')
-            short = p.level != "county" or p.name.endswith("市")
+            # but a county-level city by its short name too, as people say it ('义乌', '昆山');
+            # another country by each of its names as they are (_countries)
+            short = p.level in ("province", "city") or (p.level == "county" and p.name.endswith("市"))
             for name in ({p.name, p.short} if short else {p.name}):
                 if len(name) >= 2 and name not in ignore:
                     self.names.setdefault(name, []).append(p)
-        for p in places:
-            if p.level == "country" and p.name not in ignore:
-                self.names.setdefault(p.name, []).append(p)
         self.not_places = {n for n in _nations() if n not in self.names}  # 朝鲜族 is no 朝鲜
         self.max_len = max((len(n) for n in (*self.names, *self.not_places)), default=0)
 
