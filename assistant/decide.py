@@ -6,7 +6,9 @@ how much of the question the corpus knows at all, whether the question's place i
 the documents found, whether the best clause's document is about another topic (a work-injury
 question against 广东省失业保险条例: data/lexicon/topics.tsv), and whether the best clauses give the kind of answer asked for (a number,
 a date, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
-against '各市地要合理确定最低生活保障标准' names the topic without answering it. It is a logistic
+against '各市地要合理确定最低生活保障标准' names the topic without answering it; the score gaps come
+twice, as they are and only where the best clause gives what is asked (gap_1_2_met), so that how
+far a clause leads the others counts for little when it lacks the number asked for. It is a logistic
 regression over standardised features, each coefficient on the side `MONOTONE` declares, stored as
 readable JSON (`assistant/models/answerability.json`, written by `python -m eval train`) with
 the two thresholds chosen on the validation split:
@@ -45,7 +47,7 @@ QUESTION_FEATURES = (
     "gap_1_2", "gap_1_5", "gap_1_10", "same_doc_top3",
     *(f"top_{n}" for n in TOP_FEATURES),
     "evidence_cov", "unknown_share", "n_terms", "place_unmatched", "top_topic_other", "stale",
-    "wants_n", "top_wants_unmet", "top3_wants_unmet",
+    "wants_n", "top_wants_unmet", "top3_wants_unmet", "gap_1_2_met", "gap_1_10_met",
 )
 
 
@@ -75,7 +77,11 @@ def question_features(scores: np.ndarray, x: np.ndarray, doc_ids: list[str], evi
     out = [s[0] - pad[1], s[0] - pad[4], s[0] - pad[9], float(len(set(doc_ids[:3])) == 1)]
     out += [float(x[0, _top_index(n)]) for n in TOP_FEATURES]
     out += [evidence_cov, unknown_share, math.log1p(n_terms), float(place_unmatched), float(topic_other), float(stale)]
-    out += [float(wants_n), float(unmet[0]) if unmet else float(wants_n), float(min(unmet, default=wants_n))]
+    top_unmet = float(unmet[0]) if unmet else float(wants_n)
+    out += [float(wants_n), top_unmet, float(min(unmet, default=wants_n))]
+    # the gaps again, where the best clause gives every kind of answer asked for (0 where it does
+    # not): how far a clause leads says little when it lacks what the question asks
+    out += [out[0] * (top_unmet == 0), out[2] * (top_unmet == 0)]
     return np.asarray(out, dtype=np.float64)
 
 
@@ -102,6 +108,7 @@ class Decider:
     answer_at: float
     caution_at: float
     meta: dict
+    focus_share: float = 1.0  # the sentences a clause's answer kinds are read in (evidence.focus_sentence)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Decider":
@@ -113,7 +120,8 @@ class Decider:
         th = raw["thresholds"]
         return cls(np.asarray(raw["mean"]), np.asarray(raw["scale"]), np.asarray(raw["coef"]),
                    float(raw["intercept"]), float(th["answer"]), float(th["caution"]),
-                   {k: v for k, v in raw.items() if k not in ("mean", "scale", "coef")})
+                   {k: v for k, v in raw.items() if k not in ("mean", "scale", "coef")},
+                   float(raw.get("focus_share", 1.0)))
 
     def probability(self, qx: np.ndarray) -> float:
         return float(probabilities(np.asarray(qx)[None, :], self.mean, self.scale, self.coef, self.intercept)[0])

@@ -94,16 +94,45 @@ def unknown_share(terms: list[tuple[str, float]], weights: TermWeights) -> float
 SENTENCE_END = re.compile(r"(?<=[。；;！？!?\n])")
 
 
-def focus_sentence(terms: list[tuple[str, float]], text: str, weights: TermWeights) -> str:
-    """The sentence of a clause that holds the most of the question's evidence terms (those tied
-    for the most, joined), its clause markers blanked: whether a clause gives the kind of answer
-    asked for is read there, not anywhere in a long clause and not in its label ('4.' is no
-    number of days). For '要在多少天内办参保登记?' against '4.工商部门…还必须告知…在规定时间内到
-    社会保险经办机构办理参保登记手续' it is that sentence, and it holds no number."""
+def focus_sentence(terms: list[tuple[str, float]], text: str, weights: TermWeights, share: float = 1.0) -> str:
+    """The sentences of a clause about the question, its clause markers blanked: whether a clause
+    gives the kind of answer asked for is read there, not anywhere in a long clause and not in its
+    label ('4.' is no number of days).
+
+    A sentence is about the question when it holds at least `share` of the evidence weight the
+    best sentence holds (share 1: the best sentences only; the answerability model's file says
+    which share its features were read with). A sentence that announces a list ('…时间确定。具体
+    划分为：') brings the list's items: '（一）…满一年不足两年的为三个月；'.
+
+    For '要在多少天内办参保登记?' against '4.工商部门…还必须告知…在规定时间内到社会保险经办机构办
+    理参保登记手续。…每月25日前…' it is the first sentence, and it holds no number."""
     sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
     if len(sentences) > 1 and terms:
         scores = [held_weight(terms, s, weights) for s in sentences]
         top = max(scores)
         if top > 0:
-            sentences = [s for s, v in zip(sentences, scores) if v == top]
+            keep = {i for i, v in enumerate(scores) if v >= share * top}
+            for i in sorted(keep):
+                j = i + 1 if not _announces_list(sentences[i]) and i + 1 < len(sentences) \
+                    and _announces_list(sentences[i + 1]) else i
+                if not _announces_list(sentences[j]):
+                    continue
+                keep.add(j)
+                j += 1
+                while j < len(sentences) and _is_item(sentences[j]):
+                    keep.add(j)
+                    j += 1
+            sentences = [s for i, s in enumerate(sentences) if i in keep]
     return MARKER.sub(" ", "".join(sentences))
+
+
+LIST_ITEM = ("l2", "l3", "l4", "l5")  # the clause markers that number a list's items: （一） 1. (1) ①
+
+
+def _announces_list(sentence: str) -> bool:
+    return sentence.rstrip().endswith(("：", ":"))
+
+
+def _is_item(sentence: str) -> bool:
+    m = MARKER.match(sentence.lstrip())
+    return m is not None and any(m.group(k) for k in LIST_ITEM)

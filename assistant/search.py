@@ -151,16 +151,21 @@ class Searcher:
         idx = np.argsort(-scores, kind="stable")  # best first; of equal scores, the earlier candidate
         return idx.tolist(), scores[idx]
 
-    def question_vector(self, prep: Prepared, idx: list[int], scores: np.ndarray) -> tuple[np.ndarray, int | None]:
+    def question_vector(self, prep: Prepared, idx: list[int], scores: np.ndarray,
+                        focus_share: float | None = None) -> tuple[np.ndarray, int | None]:
         """(the answerability model's features, the best document's year when the question asks
-        about now and that document is years old)."""
+        about now and that document is years old). Whether a clause gives the kind of answer asked
+        for is read in its sentences about the question (evidence.focus_sentence) at `focus_share`,
+        by default the one the answerability model was fitted with."""
+        if focus_share is None:
+            focus_share = self.decider.focus_share if self.decider is not None else 1.0
         hits = [prep.candidates[i].hit for i in idx[:3]]
         types = self.lexicon.wanted_types(prep.question.norm)
         terms = evidence_terms(prep.question.norm, self.weights)
         stale = self._stale_year(prep.question.norm, hits)
         place_unmatched = bool(prep.asked_places) and (
             bool(prep.uncovered_places) or (bool(hits) and self.places.get(hits[0].doc.doc_id) is None))
-        unmet = [self.lexicon.unmet_types(types, focus_sentence(terms, clause_text(h), self.weights))
+        unmet = [self.lexicon.unmet_types(types, focus_sentence(terms, clause_text(h), self.weights, focus_share))
                  for h in hits] if types else []
         topic_other = bool(hits) and self.lexicon.other_topic(prep.question.norm, self.simple_titles[hits[0].doc.doc_id])
         qx = question_features(scores, prep.x[idx] if len(idx) else prep.x, [h.doc.doc_id for h in hits],

@@ -47,6 +47,10 @@ DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regula
 # questions, tried with each C; the pair with the lowest held-out log-loss is kept (the held-out
 # rows weigh the same whatever the share)
 OFFCORPUS_SHARES = (1.0, 0.5, 0.25)
+# the sentences of the best clauses in which the kinds of answer asked for are looked for: those
+# holding at least this share of the best sentence's evidence weight (evidence.focus_sentence);
+# tried with every off-corpus share and C, kept by the same held-out log-loss
+FOCUS_SHARES = (1.0, 0.75, 0.5, 0.25)
 
 
 def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
@@ -113,13 +117,14 @@ def out_of_fold(examples: list[Example], rounds: int, folds: int = 2, seed: int 
     return out
 
 
-def decider_rows(assistant_by_source, examples: list[Example], orders: dict[int, tuple]) -> tuple[np.ndarray, np.ndarray]:
+def decider_rows(assistant_by_source, examples: list[Example], orders: dict[int, tuple],
+                 focus_share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(question features, labels): label 1 when the first candidate is right."""
     xs, ys = [], []
     for i, e in enumerate(examples):
         idx, scores = orders[i]
         searcher = assistant_by_source[e.source].searcher
-        qx, _ = searcher.question_vector(e.prep, idx, scores)
+        qx, _ = searcher.question_vector(e.prep, idx, scores, focus_share)
         xs.append(qx)
         ys.append(float(e.answerable and top1_right(e, idx)))
     return np.array(xs), np.array(ys)
@@ -275,31 +280,35 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     orders = out_of_fold(fit_examples, rounds)
     by_source = {"stard": law_assistant, "stard-leaveout": law_assistant, "stard-offcorpus": dev_assistant,
                  "dev": dev_assistant, "nearmiss": dev_assistant}
-    x, y = decider_rows(by_source, fit_examples, orders)
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
     valid_all = ex_valid + ex_valid_leave + off_valid
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
-    vx, vy = decider_rows(by_source, valid_all, v_orders)
     cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}
-    cx, cy = decider_rows(by_source, dev_cal + near_cal, cal_orders)
-    cal_rows = list(range(len(fit_examples) - len(cx), len(fit_examples)))  # dev_cal + near_cal come last
+    cal_rows = list(range(len(fit_examples) - len(dev_cal + near_cal), len(fit_examples)))  # they come last
     # held-out rows weigh as the training rows do: each source as much as STARD's answerable questions
     vw = source_weights(valid_all, len(ex_valid))
     cw = source_weights(dev_cal + near_cal, len(ex_valid))
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
-    chosen, by_share = None, {}
-    for share in OFFCORPUS_SHARES:
-        weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
-        fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
-        by_share[share] = fit[3]
-        loss = fit[3][fit[0]]["heldout_logloss"]
-        if chosen is None or loss < chosen[0]:
-            chosen = (loss, share, *fit)
-    _, share, c, params, thresholds, _ = chosen
-    log(f"  answerability: off-corpus share {share}, C {c} ({by_share})")
+    chosen, by_setting = None, {}
+    for focus in FOCUS_SHARES:
+        x, y = decider_rows(by_source, fit_examples, orders, focus)
+        vx, vy = decider_rows(by_source, valid_all, v_orders, focus)
+        cx, cy = decider_rows(by_source, dev_cal + near_cal, cal_orders, focus)
+        for share in OFFCORPUS_SHARES:
+            weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
+            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
+            by_setting[(focus, share)] = fit[3]
+            loss = fit[3][fit[0]]["heldout_logloss"]
+            if chosen is None or loss < chosen[0]:
+                chosen = (loss, focus, share, *fit, int(y.sum()))
+    _, focus, share, c, params, thresholds, _, positives = chosen
+    best_by_focus = {fo: min(v["heldout_logloss"] for (f2, _), d in by_setting.items() if f2 == fo for v in d.values())
+                     for fo in FOCUS_SHARES}
+    log(f"  answerability: focus share {focus}, off-corpus share {share}, C {c} "
+        f"(lowest held-out log-loss by focus share: {best_by_focus})")
     log(f"  thresholds {thresholds}")
 
     trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -316,11 +325,13 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
                                                 "features": list(QUESTION_FEATURES), "clause_features": list(FEATURE_NAMES),
-                                                **params, "C": c, "signs": MONOTONE, "offcorpus_share": share,
-                                                "chosen_by_share_and_C": {f"{sh} {k}": v for sh, d in by_share.items()
-                                                                          for k, v in d.items()},
+                                                **params, "C": c, "signs": MONOTONE, "focus_share": focus,
+                                                "offcorpus_share": share,
+                                                "chosen_by_focus_share_and_C": {f"{fo} {sh} {k}": v
+                                                                                for (fo, sh), d in by_setting.items()
+                                                                                for k, v in d.items()},
                                                 "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
                                                 "chosen_on_validation": thresholds["chosen_on"],
                                                 "trained": {**trained, "examples": {s: counts[s] for s in counts},
-                                                            "positives": int(y.sum())}})
+                                                            "positives": positives}})
     return trained

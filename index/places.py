@@ -147,21 +147,34 @@ class Gazetteer:
                 if len(name) >= 2 and name not in ignore:
                     self.names.setdefault(name, []).append(p)
         self.not_places = {n for n in _nations() if n not in self.names}  # 朝鲜族 is no 朝鲜
-        self.max_len = max((len(n) for n in (*self.names, *self.not_places)), default=0)
+        # a county's short name right after its own province or city: '北京朝阳', '杭州萧山', '重庆渝北'
+        self.county_shorts: dict[str, list[Place]] = {}
+        for p in places:
+            if p.level == "county" and p.short != p.name and len(p.short) >= 2 and p.short not in ignore:
+                self.county_shorts.setdefault(p.short, []).append(p)
+        self.max_len = max((len(n) for n in (*self.names, *self.not_places, *self.county_shorts)), default=0)
 
     def find(self, text: str) -> list[Place]:
         """Places named in the text, in order, longest name first at each position; a name shared by
         several divisions counts as the one inside another place the text names ('重庆江北区' is
-        重庆's 江北区, not 宁波's), else as the highest-level one ('朝阳区')."""
+        重庆's 江北区, not 宁波's), else as the highest-level one ('朝阳区'). A county is named by its
+        short name only right after its province or city ('北京朝阳' is 北京's 朝阳区, not 辽宁's 朝阳市;
+        '朝阳' alone is the city)."""
         hits: list[list[Place]] = []
-        i = 0
+        i = end = 0  # end: where the last place named ends
         while i < len(text):
             for size in range(min(self.max_len, len(text) - i), 1, -1):
                 word = text[i:i + size]
                 hit = self.names.get(word)
+                if i == end and hits and len(hits[-1]) == 1 and word in self.county_shorts:
+                    around = hits[-1][0].code
+                    inside = [p for p in self.county_shorts[word] if around in p.ancestors()]
+                    if len(inside) == 1 and not any(around in p.ancestors() for p in hit or ()):
+                        hit = inside
                 if hit or word in self.not_places:
                     if hit:
                         hits.append(hit)
+                        end = i + size
                     i += size
                     break
             else:

@@ -59,6 +59,26 @@ def test_tied_or_absent_terms_keep_every_sentence(terms, expected):
     assert focus_sentence(terms, "(一)工商部门负责登记。地税部门负责征收。", weights()) == expected
 
 
+LISTED = ("第二十四条 失业人员领取失业保险金的期限，根据累计缴费时间确定。具体划分为：\n"
+          "（一）累计缴费时间满一年不足两年的为三个月；\n（二）累计缴费时间满两年不足三年的为六个月；\n"
+          "失业人员重新就业后，缴费时间重新计算。")
+
+
+def test_a_sentence_that_announces_a_list_brings_its_items():
+    question = "失业金的领取期限能有几个月?"
+    focus = focus_sentence(evidence_terms(question, weights()), LISTED, weights())
+    assert "根据累计缴费时间确定" in focus and "为三个月" in focus and "为六个月" in focus
+    assert "重新计算" not in focus
+    assert LEX.unmet_types(LEX.wanted_types(question), focus) == 0
+
+
+@pytest.mark.parametrize("share, second", [(1.0, False), (0.5, True)])
+def test_a_share_of_the_best_sentence_weight_keeps_more_sentences(share, second):
+    terms = [("征收", 1.0), ("登记", 1.0)]  # the second sentence holds half the best one's weight
+    focus = focus_sentence(terms, "(一)工商部门负责登记和征收。地税部门负责登记。", weights(), share)
+    assert "负责登记和征收" in focus and ("地税部门" in focus) is second
+
+
 @pytest.mark.parametrize("question, unmet", [
     ("本溪新注册的企业领了营业执照后,要在多少天内去社保经办机构办参保登记?", 1.0),  # a near miss
     ("自由职业者缴费基数最低是多少?", 0.0),  # 四、(四): 月平均工资的60%

@@ -102,6 +102,11 @@ def test_short_names(name, short):
     ("我是朝鲜族", []),  # an ethnic group, not the country
     ("内蒙古的低保", ["内蒙古自治区"]),  # not 蒙古
     ("沿海地区的灵活就业人员", []),  # 海地 only inside a phrase
+    ("我住在北京朝阳，儿子不给生活费", ["北京市", "朝阳区"]),  # a county's short name right after its city
+    ("在杭州萧山投诉克扣加班费", ["杭州市", "萧山区"]),
+    ("辽宁朝阳的低保", ["辽宁省", "朝阳市"]),  # the city inside the province named comes first
+    ("朝阳的低保", ["朝阳市"]),  # a short name alone is the city, never a county
+    ("山东省东平湖保护条例", ["山东省", "东平县"]),  # not Zhejiang's 平湖市
 ])
 def test_places_named_in_a_question(text, names):
     assert [p.name for p in load_gazetteer().find(text)] == names

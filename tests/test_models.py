@@ -53,6 +53,16 @@ def test_answerability_file_of_another_version_is_refused(tmp_path):
         Decider.load(path)
 
 
+def test_answerability_file_says_which_sentences_its_features_were_read_in(tmp_path):
+    raw = json.loads((MODELS_DIR / "answerability.json").read_text(encoding="utf-8"))
+    assert Decider.load().focus_share == raw["focus_share"]  # chosen by eval train
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({**raw, "focus_share": 0.5}), encoding="utf-8")
+    assert Decider.load(path).focus_share == 0.5
+    path.write_text(json.dumps({k: v for k, v in raw.items() if k != "focus_share"}), encoding="utf-8")
+    assert Decider.load(path).focus_share == 1.0  # files before the choice: the best sentences only
+
+
 def test_missing_or_damaged_model_files_say_how_to_fix(tmp_path):
     with pytest.raises(PolicyQAError, match="eval train"):
         Ranker.load(tmp_path / "none.json")
@@ -98,6 +108,20 @@ def test_question_features_from_a_ranking():
     assert got["wants_n"] == 2.0 and got["top_wants_unmet"] == 2.0 and got["top3_wants_unmet"] == 1.0
     empty = question_features(np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), [], 0, 0, 0, False, False, False, 0, [])
     assert len(empty) == len(QUESTION_FEATURES) and np.isfinite(empty).all()
+
+
+@pytest.mark.parametrize("wants_n, unmet, met_gaps", [
+    (0, [], (2.0, 2.5)),  # nothing asked: the gaps count as they are
+    (1, [0, 1, 1], (2.0, 2.5)),  # the best clause gives the number asked
+    (1, [1, 0, 0], (0.0, 0.0)),  # it does not: its lead says little
+    (2, [1, 0, 0], (0.0, 0.0)),  # one of two kinds missing
+])
+def test_the_gaps_count_again_only_where_the_best_clause_gives_what_is_asked(wants_n, unmet, met_gaps):
+    x = np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32)
+    qx = question_features(np.array([3.0, 1.0, 0.5]), x, ["a", "a", "b"], 0.8, 0.1, 5, False, False, False,
+                           wants_n, unmet)
+    got = dict(zip(QUESTION_FEATURES, qx))
+    assert (got["gap_1_2_met"], got["gap_1_10_met"]) == met_gaps and got["gap_1_2"] == 2.0
 
 
 @pytest.mark.parametrize("scores,order", [
