@@ -130,6 +130,14 @@ def score_evidence(question_norm: str, hits: list[Hit], weights: TermWeights,
     return out
 
 
+def _marked(sentence: str, n: int) -> str:
+    """A quoted sentence as an answer sentence with its marker: '应当缴费；' -> '应当缴费[1]。'."""
+    body = _sentence_end(sentence)
+    if not body.endswith(("。", "！", "？", "”")):
+        body += "。"
+    return f"{body[:-1]}[{n}]{body[-1]}" if body[-1] in "。！？" else f"{body}[{n}]"
+
+
 def _sentence_end(quote: str) -> str:
     return quote.rstrip("；;，,、：: ") if quote[-1:] in "；;，,、：: " else quote
 
@@ -206,8 +214,25 @@ def extractive_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
             lead = f"根据《{title}》{ev.clause.label}：" if not parts else f"《{title}》{ev.clause.label}还规定："
         else:
             lead = ""
-        body = _sentence_end(ev.sentence)
-        if not body.endswith(("。", "！", "？", "”")):
-            body += "。"
-        parts.append(f"{lead}{body[:-1]}[{existing.n}]{body[-1]}" if body[-1] in "。！？" else f"{lead}{body}[{existing.n}]")
+        parts.append(lead + _marked(ev.sentence, existing.n))
     return "".join(parts), citations
+
+
+def best_clauses_answer(question_norm: str, hits: list[Hit], weights: TermWeights,
+                        clauses_by_doc: dict[str, list[Clause]]) -> tuple[str, list[Citation]]:
+    """(text with [n] markers, citations) for an uncertain decision: each of the best clauses in
+    ranking order (compose.json's `uncertain_clauses`, as many as an abstention shows as nearest),
+    quoted by its own sentence that best answers the question, one line each: the reader checks
+    them against the question rather than reading one answer built from the first."""
+    evidence = score_evidence(question_norm, hits, weights, clauses_by_doc, max_hits=compose_weights()["uncertain_clauses"])
+    best: dict[int, Evidence] = {}
+    for ev in evidence:  # best first: the first of each clause is its best sentence
+        best.setdefault(ev.hit_rank, ev)
+    citations: list[Citation] = []
+    lines = []
+    for rank in sorted(best):
+        ev = best[rank]
+        citation = make_citation(len(citations) + 1, ev.clause, ev.doc, ev.sentence)
+        citations.append(citation)
+        lines.append(f"《{short_title(ev.doc.title)}》{ev.clause.label}：{_marked(ev.sentence, citation.n)}")
+    return "\n".join(lines), citations

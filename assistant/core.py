@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from assistant.compose import extractive_answer
+from assistant.compose import best_clauses_answer, extractive_answer
 from assistant.decide import Decider
 from assistant.history import bound_history, history_bounds
 from assistant.llm import LLMAnswerer, make_chat_model
@@ -280,12 +280,13 @@ class Assistant:
                         notices.append(f"大模型服务不可用，已改用抽取式回答（{exc}）")
             if not citations:
                 used = "extractive"
-                text, citations = extractive_answer(query.norm, hits, state.searcher.weights,
-                                                    state.searcher.clauses_by_doc)
+                compose = best_clauses_answer if outcome == "uncertain" else extractive_answer
+                text, citations = compose(query.norm, state.searcher.one_place(hits), state.searcher.weights,
+                                          state.searcher.clauses_by_doc)
                 if not citations:
                     outcome = "abstained"
             if outcome == "uncertain" and citations:
-                text = CAUTION_TEXT + text
+                text = CAUTION_TEXT + "\n" + text
         if outcome == "abstained":
             text = ABSTAIN_TEXT + self._abstain_reason(ranked)
             related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]

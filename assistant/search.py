@@ -200,6 +200,14 @@ class Searcher:
         return Ranked(tuple(hits), tuple(kept_scores), decision, prep.asked_places, prep.uncovered_places, self.covered,
                       stale, tuple(timings.items()))
 
+    def one_place(self, hits: list[Hit]) -> list[Hit]:
+        """The hits a reply may quote together: those whose rules are made for the first hit's
+        place, and national ones; a reply never sets one place's rules beside another's."""
+        if not hits:
+            return []
+        first = self.places.get(hits[0].doc.doc_id)
+        return [h for h in hits if self.places.get(h.doc.doc_id) in (None, first)]
+
     @staticmethod
     def top_hits(prep: Prepared, idx: list[int], scores, k: int) -> tuple[list[Hit], list[float]]:
         """The clauses the question names, then the k best others of the ranking (each clause once),

@@ -41,7 +41,7 @@ from index.lexicon import DEFAULT_LEXICON_DIR
 
 # longest first: '内蒙古自治区' -> '内蒙古', '延边朝鲜族自治州' -> '延边'
 SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
-            "省", "市", "盟", "县", "区")
+            "新区", "省", "市", "盟", "县", "区")  # 浦东新区 -> 浦东
 LEVELS = ("province", "city", "county", "country")
 CHINA = ("CN", "HK", "MO", "TW")  # ISO 3166 codes of China's own regions (in cpca's divisions)
 

@@ -80,7 +80,8 @@ def test_a_missing_lexicon_folder_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("name,short", [("广西壮族自治区", "广西"), ("本溪市", "本溪"), ("延边朝鲜族自治州", "延边"),
-                                        ("北京市", "北京"), ("内蒙古自治区", "内蒙古")])
+                                        ("北京市", "北京"), ("内蒙古自治区", "内蒙古"),
+                                        ("浦东新区", "浦东")])
 def test_short_names(name, short):
     assert short_name(name) == short
 
@@ -104,6 +105,7 @@ def test_short_names(name, short):
     ("沿海地区的灵活就业人员", []),  # 海地 only inside a phrase
     ("我住在北京朝阳，儿子不给生活费", ["北京市", "朝阳区"]),  # a county's short name right after its city
     ("在杭州萧山投诉克扣加班费", ["杭州市", "萧山区"]),
+    ("上海浦东的医保", ["上海市", "浦东新区"]),
     ("辽宁朝阳的低保", ["辽宁省", "朝阳市"]),  # the city inside the province named comes first
     ("朝阳的低保", ["朝阳市"]),  # a short name alone is the city, never a county
     ("山东省东平湖保护条例", ["山东省", "东平县"]),  # not Zhejiang's 平湖市

@@ -50,7 +50,7 @@ CSS = """
 .pqa-open:hover, .pqa-outline button:hover { background: var(--button-secondary-background-fill-hover); }
 .pqa-abstain { border: 2px solid #e8a33d; background: #fff6e5; color: #5c3b00; border-radius: 8px; padding: 10px 12px; }
 .pqa-abstain b { display: block; font-size: 15px; margin-bottom: 4px; }
-.pqa-uncertain { border: 2px dashed #7a8ca8; background: #f1f5fb; color: #233; border-radius: 8px; padding: 10px 12px; }
+.pqa-uncertain { white-space: pre-wrap; border: 2px dashed #7a8ca8; background: #f1f5fb; color: #233; border-radius: 8px; padding: 10px 12px; }
 .pqa-uncertain b { display: block; font-size: 15px; margin-bottom: 4px; }
 .pqa-related-title { font-weight: 600; margin-top: 4px; }
 .pqa-rewritten, .pqa-notice { border-radius: 6px; padding: 6px 10px; font-size: 13px; }

@@ -108,7 +108,7 @@ def answer_markdown(answer: Answer, script: str | None = None, variant: str = "s
         lines.append("⚠️ **" + c("未找到依据") + "**")
     elif answer.outcome == "uncertain":
         lines.append("❔ **" + c("依据不确定，请核对原文") + "**" + confidence_note(answer, c))
-    lines.append(md_escape(c(answer.text)))
+    lines += [md_escape(c(part)) for part in answer.text.split("\n") if part.strip()]  # a paragraph a line
     if answer.rewritten_query and answer.rewritten_query != answer.question:
         lines.append("*" + c("检索问题（按上文改写）") + "：" + md_escape(c(answer.rewritten_query)) + "*")
     for note in answer.notices:
