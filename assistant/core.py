@@ -251,6 +251,7 @@ class Assistant:
         if query.rewrite_ms is not None:
             timings["rewrite"] = query.rewrite_ms
         hits = list(ranked.hits)
+        quotable = state.searcher.one_place(hits)  # a reply speaks for one place's rules (and national ones)
         outcome = ranked.decision.outcome
         t_ans = time.perf_counter()
         text, citations, related, used = "", [], [], "extractive"
@@ -262,14 +263,14 @@ class Assistant:
                     try:
                         deltas, cut = [], None
                         try:
-                            for delta in self._llm_stream(question, hits):
+                            for delta in self._llm_stream(question, quotable):
                                 deltas.append(delta)
                                 yield "delta", to_script(delta, script, variant) if script == "traditional" else delta
                         except LLMReplyCut as exc:  # past the deadline or the length cap: keep what came
                             if not "".join(deltas).strip():
                                 raise
                             cut = exc
-                        text, citations, more = self._llm_verify("".join(deltas), hits)
+                        text, citations, more = self._llm_verify("".join(deltas), quotable)
                         if cut is not None:
                             notices.append(str(cut))
                         notices.extend(more)
@@ -281,8 +282,7 @@ class Assistant:
             if not citations:
                 used = "extractive"
                 compose = best_clauses_answer if outcome == "uncertain" else extractive_answer
-                text, citations = compose(query.norm, state.searcher.one_place(hits), state.searcher.weights,
-                                          state.searcher.clauses_by_doc)
+                text, citations = compose(query.norm, quotable, state.searcher.weights, state.searcher.clauses_by_doc)
                 if not citations:
                     outcome = "abstained"
             if outcome == "uncertain" and citations:

@@ -41,8 +41,8 @@ def clause_key(doc, clause) -> str:
 
 def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bool:
     """Whether the extractive answer to an example, built from its ranking as the answer path
-    builds it (the top_k best clauses), cites a gold article: what the reply would show, where the
-    ranking's top 3 overstate it (the composer quotes fewer clauses than it is given)."""
+    builds it (the top_k best clauses, of one place), cites a gold article: what the reply would
+    show, where the ranking's top 3 overstate it (the composer quotes fewer clauses than it is given)."""
     from assistant.compose import extractive_answer
 
     gold = {article_key(c.hit) for c, label in zip(e.prep.candidates, e.labels) if label}
@@ -50,7 +50,8 @@ def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bo
         return False
     searcher, data = assistant.searcher, assistant.data
     hits, _ = searcher.top_hits(e.prep, order[0], order[1], assistant.settings.top_k)
-    _, citations = extractive_answer(e.prep.question.norm, hits, searcher.weights, searcher.clauses_by_doc)
+    _, citations = extractive_answer(e.prep.question.norm, searcher.one_place(hits), searcher.weights,
+                                     searcher.clauses_by_doc)
     cited = [data.clauses[c.clause_id] for c in citations if c.clause_id in data.clauses]
     return any(clause_key(data.docs[cl.doc_id], cl) in gold for cl in cited)
 
