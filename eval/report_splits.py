@@ -58,11 +58,15 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
     answer = _load(MODELS_DIR / "answerability.json") or {}
     tr = ranker.get("trained", {})
     if tr:
-        lines += [f"Models written by `{tr.get('command')}` on {tr.get('created')}: ranker fitted on "
+        when = tr.get("created")
+        answer_when = (answer.get("trained") or {}).get("created")
+        when = f"{when} (answerability model {answer_when})" if answer_when and answer_when != when else when
+        lines += [f"Models written by `{tr.get('command')}` on {when}: ranker fitted on "
                   f"{tr.get('stard_train')} STARD train questions and {tr.get('dev_calibration')} dev calibration items "
                   f"over a law index of {tr.get('law_documents')} documents (`{tr.get('law_index')}`), "
                   f"{tr.get('rounds')} boosting rounds chosen on STARD validation; thresholds "
-                  f"{answer.get('thresholds')} and regularisation C {answer.get('C', 1.0)} chosen on STARD validation "
+                  f"{answer.get('thresholds')}, regularisation C {answer.get('C', 1.0)} and focus share "
+                  f"{answer.get('focus_share', 1.0)} chosen on STARD validation "
                   f"and on cross-fitted probabilities of the dev and near-miss calibration parts.", ""]
     stard_dir = folder / "stard"
     rows = []
