@@ -183,9 +183,21 @@ class Lexicon:
         except KeyError:
             raise PolicyQAError(f"the lexicon has no pattern {name!r} (patterns.tsv)") from None
 
+    def asked_part(self, question_norm: str) -> str:
+        """The phrases of a question that ask (a question word, or a question mark after them),
+        the story around them left out; the whole question when none does:
+        '我申请了低保,材料都交齐了,规定多少天内要办完?' -> '规定多少天内要办完?'."""
+        asking = self.pattern("interrogative")
+        parts = re.findall(r"[^,，。；;！!？?\n]+[,，。；;！!？?\n]?", question_norm)
+        kept = [p for p in parts if asking.search(p) or p[-1] in "？?"]
+        return "".join(kept) if kept else question_norm
+
     def wanted_types(self, question_norm: str) -> tuple[str, ...]:
-        """The kinds of answer a question asks for: '低保标准每月多少钱?什么时候发?' -> ('number', 'date')."""
-        return tuple(name for name, asks, _ in self.answer_types if asks.search(question_norm))
+        """The kinds of answer a question asks for, read in the phrases that ask
+        (`asked_part`): '低保标准每月多少钱?什么时候发?' -> ('number', 'date');
+        '材料都交齐了,多少天内审批完?' -> ('number',)."""
+        asked = self.asked_part(question_norm)
+        return tuple(name for name, asks, _ in self.answer_types if asks.search(asked))
 
     def unmet_types(self, wanted: tuple[str, ...], text_norm: str) -> int:
         """How many of the wanted kinds the text does not give: (('number',), '合理确定保障标准') -> 1."""

@@ -50,8 +50,10 @@ def llm_url(tmp_path_factory):
     model = gemma.assemble(tmp_path_factory.mktemp("gguf") / gemma.MODEL_NAME)
     port = free_port()
     log = open(tmp_path_factory.mktemp("llm-log") / "server.log", "w")
+    # one thread: llama.cpp's workers spin while they wait, so on a loaded two-core machine two of
+    # them starve each other (a 80-token reply took over 300 s there); one only slows down
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"], stdout=log, stderr=subprocess.STDOUT)
+                             "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.time() + 120

@@ -53,9 +53,22 @@ def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
     ("领导小组办公室设在哪个部门?", ()),  # a department, not a place to go
     ("举报电话是多少?", ("number", "contact")),
     ("自由职业者怎么交养老保险?", ()),
+    # the story around the question asks for nothing: the materials are handed in already
+    ("我给家里申请了低保，材料都交齐了，规定多少天内要办完审批？", ("number",)),
+    ("还有好几个月没领完，剩下的失业金能一次性领吗？", ()),  # 好几 tells, it does not ask
 ])
 def test_the_kinds_of_answer_a_question_asks_for(question, kinds):
     assert load_lexicon().wanted_types(question) == kinds
+
+
+@pytest.mark.parametrize("question, asked", [
+    ("我申请了低保,材料都交齐了,规定多少天内要办完?", "规定多少天内要办完?"),
+    ("想申请低保,要准备哪些材料?审批要多长时间?", "要准备哪些材料?审批要多长时间?"),
+    ("单位没给我交社保,我想去投诉?", "我想去投诉?"),  # a question mark asks without a question word
+    ("自由职业者交养老保险的标准", "自由职业者交养老保险的标准"),  # nothing asks: the whole question
+])
+def test_the_phrases_that_ask(question, asked):
+    assert load_lexicon().asked_part(question) == asked
 
 
 @pytest.mark.parametrize("question,title,other", [
