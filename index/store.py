@@ -34,6 +34,7 @@ import sys
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,14 @@ class IndexData:
     @property
     def embedder_name(self) -> str:
         return self.manifest.get("embedder", "")
+
+    @cached_property
+    def clause_codes(self) -> np.ndarray:
+        """(n_chunks,) int64: each chunk's clause as a number, equal for chunks of one clause
+        (the candidate stage folds chunks into clauses with it)."""
+        code: dict[str, int] = {}
+        return np.fromiter((code.setdefault(ch.clause_id, len(code)) for ch in self.chunks), dtype=np.int64,
+                           count=len(self.chunks))
 
 
 # ---- shards ----
