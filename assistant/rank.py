@@ -17,7 +17,7 @@ columns would mean something else.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class Ranker:
     features: tuple[str, ...]
     first_stage: FirstStage
     meta: dict
+    compiled: object = field(default=None, compare=False)  # the trees as machine code (assistant/compiled.py)
 
     @property
     def pool(self) -> PoolSettings:
@@ -62,13 +63,18 @@ class Ranker:
             first_stage = FirstStage(PoolSettings(**raw.get("pool", {})), expansion)
         except (TypeError, ValueError, AttributeError) as exc:
             raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
+        from assistant.compiled import compiled_predictor
+
         return cls(booster, tuple(raw["features"]), first_stage,
-                   {k: v for k, v in raw.items() if k not in ("booster", "expansion")})
+                   {k: v for k, v in raw.items() if k not in ("booster", "expansion")},
+                   compiled_predictor(raw["booster"], booster, len(raw["features"])))
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """(n,) scores of (n, features) rows."""
         if len(x) == 0:
             return np.zeros(0, dtype=np.float32)
+        if self.compiled is not None:
+            return np.asarray(self.compiled(x), dtype=np.float32)
         return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float32)
 
 

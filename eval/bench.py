@@ -193,6 +193,7 @@ def bench_latency(args) -> dict:
              for s, v in per_stage.items()}
     return {"index": settings.index_dir, "chunks": len(assistant.data.chunks), "questions": len(questions),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""), "query_threads": settings.query_cores,
+            "ranker_engine": "compiled" if getattr(assistant.ranker, "compiled", None) is not None else "lightgbm",
             "load_s": round(load_s, 2), "peak_rss_mb": round(peak_rss_mb()), "stages_ms": table}
 
 

@@ -316,7 +316,8 @@ def bench_section(bench: dict[str, dict]) -> list[str]:
                                      f"({r['chunks']} chunks, {r['questions']} questions)" for n, r in lat],
                         [[s] + [f"{fmt(r['stages_ms'][s]['p50'], 2)} / {fmt(r['stages_ms'][s]['p95'], 2)}"
                                 if s in r["stages_ms"] else "–" for _, r in lat] for s in stages]), ""]
-        lines += [f"- {n}: index load {r['load_s']} s, peak RSS {r['peak_rss_mb']} MB; {_ran(r)}" for n, r in lat]
+        lines += [f"- {n}: index load {r['load_s']} s, peak RSS {r['peak_rss_mb']} MB, ranker "
+                  f"{r.get('ranker_engine', 'lightgbm')}; {_ran(r)}" for n, r in lat]
         lines.append("")
     return lines
 
