@@ -247,6 +247,28 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
                           "stard_gold_cited_share": round(best_on[1], 4)}}
 
 
+def chosen_rows(by_source, fit_examples, orders, valid_all, v_orders, cal, cal_orders, focus):
+    """(fit rows, validation rows, calibration rows) of the chosen focus share, each (x, y, examples)."""
+    return tuple((*decider_rows(by_source, ex, o, focus), ex)
+                 for ex, o in ((fit_examples, orders), (valid_all, v_orders), (cal, cal_orders)))
+
+
+def heldout_loss_by_source(rows, params: dict, share: float, c: float, n_train: int, cal_rows: list[int]) -> dict:
+    """The chosen model's weighted log-loss on each held-out source: STARD validation answerable,
+    left-out and off-corpus rows (the model never saw them) and each calibration part (cross-fitted):
+    where a change of features gains or loses, which the one total hides."""
+    (x, y, fit_ex), (vx, vy, valid), (cx, cy, cal) = rows
+    w = source_weights(fit_ex, n_train, {"stard-offcorpus": share})
+    p = np.concatenate([probabilities(params, vx), cross_fitted(x, y, w, cal_rows, cx, c=c)])
+    yy = np.concatenate([vy, cy])
+    sources = [e.source for e in valid] + [e.source for e in cal]
+    out = {}
+    for s in dict.fromkeys(sources):
+        m = np.array([t == s for t in sources])
+        out[s] = round(log_loss(p[m], yy[m], np.ones(int(m.sum()))), 4)
+    return out
+
+
 def save_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -305,6 +327,10 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
             if chosen is None or loss < chosen[0]:
                 chosen = (loss, focus, share, *fit, int(y.sum()))
     _, focus, share, c, params, thresholds, _, positives = chosen
+    by_source_loss = heldout_loss_by_source(chosen_rows(by_source, fit_examples, orders, valid_all, v_orders,
+                                                        dev_cal + near_cal, cal_orders, focus),
+                                            params, share, c, len(ex_train), cal_rows)
+    log(f"  held-out log-loss by source: {by_source_loss}")
     best_by_focus = {fo: min(v["heldout_logloss"] for (f2, _), d in by_setting.items() if f2 == fo for v in d.values())
                      for fo in FOCUS_SHARES}
     log(f"  answerability: focus share {focus}, off-corpus share {share}, C {c} "
@@ -332,6 +358,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                                                                 for k, v in d.items()},
                                                 "thresholds": {k: thresholds[k] for k in ("answer", "caution")},
                                                 "chosen_on_validation": thresholds["chosen_on"],
+                                                "heldout_logloss_by_source": by_source_loss,
                                                 "trained": {**trained, "examples": {s: counts[s] for s in counts},
                                                             "positives": positives}})
     return trained
