@@ -68,6 +68,10 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                   f"{answer.get('thresholds')}, regularisation C {answer.get('C', 1.0)} and focus share "
                   f"{answer.get('focus_share', 1.0)} chosen on STARD validation "
                   f"and on cross-fitted probabilities of the dev and near-miss calibration parts.", ""]
+        by_source = answer.get("heldout_logloss_by_source")
+        if by_source:
+            lines += ["Answerability model's held-out log-loss by source (STARD validation rows; calibration "
+                      "parts cross-fitted): " + ", ".join(f"{k} {v}" for k, v in by_source.items()) + ".", ""]
     stard_dir = folder / "stard"
     rows = []
     for split in ("validation", "test", "test-full"):  # test-full: the test split on the full law index
