@@ -247,25 +247,20 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
                           "stard_gold_cited_share": round(best_on[1], 4)}}
 
 
-def chosen_rows(by_source, fit_examples, orders, valid_all, v_orders, cal, cal_orders, focus):
-    """(fit rows, validation rows, calibration rows) of the chosen focus share, each (x, y, examples)."""
-    return tuple((*decider_rows(by_source, ex, o, focus), ex)
-                 for ex, o in ((fit_examples, orders), (valid_all, v_orders), (cal, cal_orders)))
-
-
-def heldout_loss_by_source(rows, params: dict, share: float, c: float, n_train: int, cal_rows: list[int]) -> dict:
-    """The chosen model's weighted log-loss on each held-out source: STARD validation answerable,
-    left-out and off-corpus rows (the model never saw them) and each calibration part (cross-fitted):
-    where a change of features gains or loses, which the one total hides."""
-    (x, y, fit_ex), (vx, vy, valid), (cx, cy, cal) = rows
-    w = source_weights(fit_ex, n_train, {"stard-offcorpus": share})
-    p = np.concatenate([probabilities(params, vx), cross_fitted(x, y, w, cal_rows, cx, c=c)])
-    yy = np.concatenate([vy, cy])
-    sources = [e.source for e in valid] + [e.source for e in cal]
+def heldout_loss_by_source(rows: tuple, sources: list[str], weights: np.ndarray, params: dict, c: float,
+                           cal_rows: list[int]) -> dict:
+    """The chosen model's log-loss on each held-out source: STARD validation answerable, left-out
+    and off-corpus rows (the model never saw them) and each calibration part (cross-fitted), given
+    the decider rows (x, y, validation x, y, calibration x, y) of the chosen focus share, the held-out
+    rows' sources in order and the fit's weights: where a change of features gains or loses, which
+    the one total hides."""
+    x, y, vx, vy, cx, cy = rows
+    p = np.concatenate([probabilities(params, vx), cross_fitted(x, y, weights, cal_rows, cx, c=c)])
+    labels = np.concatenate([vy, cy])
     out = {}
     for s in dict.fromkeys(sources):
         m = np.array([t == s for t in sources])
-        out[s] = round(log_loss(p[m], yy[m], np.ones(int(m.sum()))), 4)
+        out[s] = round(log_loss(p[m], labels[m], np.ones(int(m.sum()))), 4)
     return out
 
 
@@ -314,22 +309,23 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
     dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
-    chosen, by_setting = None, {}
+    chosen, by_setting, rows_by_focus = None, {}, {}
     for focus in FOCUS_SHARES:
         x, y = decider_rows(by_source, fit_examples, orders, focus)
         vx, vy = decider_rows(by_source, valid_all, v_orders, focus)
         cx, cy = decider_rows(by_source, dev_cal + near_cal, cal_orders, focus)
+        rows_by_focus[focus] = (x, y, vx, vy, cx, cy)
         for share in OFFCORPUS_SHARES:
             weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
             fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
             by_setting[(focus, share)] = fit[3]
             loss = fit[3][fit[0]]["heldout_logloss"]
             if chosen is None or loss < chosen[0]:
-                chosen = (loss, focus, share, *fit, int(y.sum()))
-    _, focus, share, c, params, thresholds, _, positives = chosen
-    by_source_loss = heldout_loss_by_source(chosen_rows(by_source, fit_examples, orders, valid_all, v_orders,
-                                                        dev_cal + near_cal, cal_orders, focus),
-                                            params, share, c, len(ex_train), cal_rows)
+                chosen = (loss, focus, share, *fit)
+    _, focus, share, c, params, thresholds, _ = chosen
+    by_source_loss = heldout_loss_by_source(rows_by_focus[focus], [e.source for e in valid_all + dev_cal + near_cal],
+                                            source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share}),
+                                            params, c, cal_rows)
     log(f"  held-out log-loss by source: {by_source_loss}")
     best_by_focus = {fo: min(v["heldout_logloss"] for (f2, _), d in by_setting.items() if f2 == fo for v in d.values())
                      for fo in FOCUS_SHARES}
@@ -360,5 +356,5 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                                 "chosen_on_validation": thresholds["chosen_on"],
                                                 "heldout_logloss_by_source": by_source_loss,
                                                 "trained": {**trained, "examples": {s: counts[s] for s in counts},
-                                                            "positives": positives}})
+                                                            "positives": int(rows_by_focus[focus][1].sum())}})
     return trained
