@@ -12,7 +12,7 @@ Before it is used, the compiled model scores a fixed probe matrix and must agree
 to 1e-9 (they add the same trees in another order, so the last bits may differ). Whenever
 anything fails (lleaves missing, no writable cache, a compile error, a disagreement), the
 answer is None and the ranker keeps LightGBM's predict: slower, never wrong.
-`POLICYQA_RANKER_ENGINE=lightgbm` asks for LightGBM outright.
+`POLICYQA_RANKER_ENGINE=lightgbm` (Settings.ranker_engine) asks for LightGBM outright.
 """
 from __future__ import annotations
 
@@ -37,8 +37,6 @@ def cache_dir() -> Path:
 
 def compiled_predictor(model_text: str, booster, n_features: int, folder: Path | None = None):
     """A function (n, features) float rows -> (n,) float64 scores, or None (see the module docstring)."""
-    if os.environ.get("POLICYQA_RANKER_ENGINE", "compiled").strip().lower() == "lightgbm":
-        return None
     try:
         import lleaves
         import llvmlite

