@@ -77,10 +77,12 @@ class Expansion:
 
 @dataclass(frozen=True)
 class FirstStage:
-    """What gathers the candidates: the pool depths and the learned expansion (None: none)."""
+    """What gathers the candidates: the pool depths, the learned expansion and the learned query
+    adapter (assistant/adapter.py); None: none."""
 
     pool: PoolSettings = PoolSettings()
     expansion: Expansion | None = None
+    adapter: object = None  # assistant.adapter.QueryAdapter | None
 
 
 def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: int, min_pairs: int = 2,

