@@ -68,6 +68,15 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                   f"{answer.get('thresholds')}, regularisation C {answer.get('C', 1.0)} and focus share "
                   f"{answer.get('focus_share', 1.0)} chosen on STARD validation "
                   f"and on cross-fitted probabilities of the dev and near-miss calibration parts.", ""]
+        fitted = (ranker.get("adapter") or {}).get("fitted")
+        if fitted:
+            vd, idd = fitted.get("validation_dense", {}), fitted.get("identity_dense", {})
+            lines += [f"Query adapter (assistant/adapter.py): rank {fitted.get('rank')}, l2 {fitted.get('l2')}, "
+                      f"temperature {fitted.get('tau')}, {fitted.get('epochs')} epochs over {fitted.get('stard_train')} "
+                      f"STARD train questions, chosen on validation by the dense search's article recall: R@10 "
+                      f"{idd.get('R@10')} -> {vd.get('R@10')}, R@100 {idd.get('R@100')} -> {vd.get('R@100')}. "
+                      f"The `ranked` and `answer` rows use it; `dense` and `hybrid` are the first-stage searches "
+                      f"without it.", ""]
         by_source = answer.get("heldout_logloss_by_source")
         if by_source:
             lines += ["Answerability model's held-out log-loss by source (STARD validation rows; calibration "
