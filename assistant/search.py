@@ -131,8 +131,7 @@ class Searcher:
         qvec = None
         if self.retriever.embedder is not None:
             t = time.perf_counter()
-            threads = self.query_threads() if self.query_threads is not None else 0
-            qvec = self.retriever.embedder.embed_query_array(expanded, threads=threads).astype(np.float32)
+            qvec = self.embed_question(expanded, self.query_threads() if self.query_threads is not None else 0)
             if self.adapter is not None:
                 qvec = self.adapter.apply(qvec)
             timings["embed"] = (time.perf_counter() - t) * 1000
@@ -147,6 +146,11 @@ class Searcher:
         x = feature_matrix(q, cands)
         timings["features"] = (time.perf_counter() - t) * 1000
         return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings)
+
+    def embed_question(self, expanded: str, threads: int = 0) -> np.ndarray:
+        """The (dim,) float32 vector of a question already normalised and expanded (Lexicon.expand),
+        before the query adapter: what the dense search and the adapter's fitting both start from."""
+        return self.retriever.embedder.embed_query_array(expanded, threads=threads).astype(np.float32)
 
     def order(self, prep: Prepared) -> tuple[list[int], np.ndarray]:
         """Candidate indices best first, and their scores (the ranker's, else reciprocal-rank fusion)."""

@@ -37,8 +37,8 @@ def question_vectors(assistant, texts: list[str]) -> np.ndarray:
     """(n, dim) vectors of questions as Searcher.prepare embeds them, before any adapter."""
     from assistant.query import prepare_query
 
-    lex, emb = assistant.searcher.lexicon, assistant.searcher.retriever.embedder
-    out = [emb.embed_query_array(lex.expand(prepare_query(t, []).norm)).astype(np.float32) for t in texts]
+    searcher = assistant.searcher
+    out = [searcher.embed_question(searcher.lexicon.expand(prepare_query(t, []).norm)) for t in texts]
     return np.stack(out) if out else np.zeros((0, assistant.data.vectors.shape[1]), np.float32)
 
 
@@ -76,6 +76,8 @@ def dense_recall(q: np.ndarray, vectors: np.ndarray, keys: list[str], golds: lis
     >>> dense_recall(np.array([[0, 0.1, 1]], np.float32), v, keys, [frozenset({"a"})], ks=(1, 2), depth=3)
     {1: 0.0, 2: 1.0}
     """
+    from eval.stard import recall_at
+
     rows = nearest(q, vectors, min(depth, len(vectors)))
     total = {k: 0.0 for k in ks}
     counted = 0
@@ -83,14 +85,9 @@ def dense_recall(q: np.ndarray, vectors: np.ndarray, keys: list[str], golds: lis
         if not gold:
             continue
         counted += 1
-        seen: list[str] = []
-        for i in r:
-            if keys[i] not in seen:
-                seen.append(keys[i])
-                if len(seen) >= max(ks):
-                    break
+        articles = list(dict.fromkeys(keys[i] for i in r))  # distinct, in order of their best chunk
         for k in ks:
-            total[k] += len(gold & set(seen[:k])) / len(gold)
+            total[k] += recall_at(articles, gold, k)
     return {k: v / max(counted, 1) for k, v in total.items()}
 
 
