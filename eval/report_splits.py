@@ -67,7 +67,9 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                   f"{tr.get('rounds')} boosting rounds chosen on STARD validation; thresholds "
                   f"{answer.get('thresholds')}, regularisation C {answer.get('C', 1.0)} and focus share "
                   f"{answer.get('focus_share', 1.0)} chosen on STARD validation "
-                  f"and on cross-fitted probabilities of the dev and near-miss calibration parts.", ""]
+                  f"and on cross-fitted probabilities of the dev, near-miss"
+                  f"{' and region' if tr.get('region_calibration') else ''} calibration parts"
+                  f"{' (the region part: ' + str(tr.get('region_calibration')) + ' questions, answerability model only)' if tr.get('region_calibration') else ''}.", ""]
         fitted = (ranker.get("adapter") or {}).get("fitted")
         if fitted:
             vd, idd = fitted.get("validation_dense", {}), fitted.get("identity_dense", {})

@@ -11,9 +11,17 @@ Data (eval/train_examples.py), and what each part is used for:
 - dev calibration part and near-miss calibration part (bundled corpus): ranker training
   (answerable items) and answerability training (all; the near misses and out-of-corpus
   questions are negatives).
-- STARD validation (law index, and asked of the bundled corpus): the number of boosting rounds, and with the dev and near-miss calibration
-  parts the two thresholds; the calibration questions' probabilities for that choice come from
-  answerability models fitted without them (cross-fitting). Test splits are never read here.
+- region calibration part (the local regulations of seven provinces, eval/region.py):
+  answerability training only. A question about a place whose rules on the topic are not
+  indexed is a negative (the best clause is another place's or another topic's rule), so the
+  model learns what place_unmatched and top_topic_other are worth from questions that have them,
+  which STARD and the bundled corpus barely hold. The ranker never sees these questions.
+- STARD validation (law index, and asked of the bundled corpus): the number of boosting rounds,
+  and with the dev, near-miss and region calibration parts the two thresholds (the region
+  part's uncovered questions join the questions to abstain on; its covered ones do not join the
+  dev set's false-abstention limit); the calibration questions' probabilities for that choice
+  come from answerability models fitted without them (cross-fitting). Test splits are never
+  read here.
 
 Outputs assistant/models/ranker.json and assistant/models/answerability.json (readable JSON,
 feature names recorded).
@@ -31,12 +39,13 @@ from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, MONOTONE, QUESTION_F
 from assistant.decide import probabilities as decider_probabilities
 from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
-from eval.train_examples import (Example, cites_gold, dev_examples, offcorpus_examples, source_weights,
-                                 stard_examples)
+from eval.train_examples import (Example, cites_gold, dev_examples, offcorpus_examples, region_examples,
+                                 source_weights, stard_examples)
 
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
                  "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
+RANKER_SOURCES = ("stard", "dev")  # the examples the ranker learns from (the others have no right candidate, or are the decider's)
 ROUND_GRID = (100, 200, 400, 600, 800)  # boosting rounds tried; the best on validation MRR@10 is kept
 ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/309 of a question is 0.003)
 # the bundled policy corpus' questions weigh, in total, this share of the STARD law questions'
@@ -109,7 +118,7 @@ def out_of_fold(examples: list[Example], rounds: int, folds: int = 2, seed: int 
     fold = rng.integers(0, folds, size=len(examples))
     out = {}
     for f in range(folds):
-        train = [e for e, g in zip(examples, fold) if g != f and e.source != "stard-leaveout"]
+        train = [e for e, g in zip(examples, fold) if g != f and e.source in RANKER_SOURCES]
         booster = fit_ranker(train, rounds)
         for i, (e, g) in enumerate(zip(examples, fold)):
             if g == f:
@@ -189,20 +198,22 @@ def log_loss(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(-np.sum(w * (y * np.log(p) + (1 - y) * np.log(1 - p))) / np.sum(w))
 
 
-def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy, cw, answerable_c,
+def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy, cw, role_c,
                    grid=DECIDER_C) -> tuple[float, dict, dict, dict]:
     """(C, its fitted model, thresholds, {C: what it reached}): the regularisation C with the lowest log-loss on
     held-out rows (STARD validation, and the calibration questions' cross-fitted probabilities),
     a proper score over every held-out question, where what the thresholds reach turns on a
     question or two of the calibration parts; then its thresholds, chosen as `choose_thresholds`
-    chooses them on the same held-out rows. What each C's thresholds would reach is reported."""
+    chooses them on the same held-out rows. What each C's thresholds would reach is reported.
+    role_c: each calibration question's part in the thresholds, +1 answerable (held to the
+    false-abstention limit), -1 to abstain on, 0 neither."""
     best, summary = None, {}
     for c in grid:
         params = fit_decider(x, y, w, c)
         pv = probabilities(params, vx)
         pc = cross_fitted(x, y, w, cal_rows, cx, c=c)
         th = choose_thresholds(pv[answerable_v], vy[answerable_v].astype(bool), cited_v[answerable_v],
-                               pc[answerable_c], pc[~answerable_c])
+                               pc[role_c > 0], pc[role_c < 0])
         loss = log_loss(np.concatenate([pv, pc]), np.concatenate([vy, cy]), np.concatenate([vw, cw]))
         on = th["chosen_on"]
         summary[c] = {**on, "heldout_logloss": round(loss, 4)}
@@ -269,9 +280,12 @@ def save_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=print, sample: int | None = None) -> dict:
-    """Fit both models from the law index and the bundled-corpus index; returns a summary."""
+def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=print, sample: int | None = None,
+                 region_assistant=None) -> dict:
+    """Fit both models from the law index, the bundled-corpus index and (when given) the region
+    index; returns a summary."""
     from eval.devset import load_set
+    from eval.region import PARTS, load_questions
     from eval.splits import set_part, stard_ids
     from eval.stard import load_queries
 
@@ -288,42 +302,46 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     off_train, off_valid = offcorpus_examples(dev_assistant, q_train), offcorpus_examples(dev_assistant, q_valid)
     dev_cal = dev_examples(dev_assistant, set_part(load_set("dev"), "dev", "calibration"), "dev")
     near_cal = dev_examples(dev_assistant, set_part(load_set("nearmiss"), "nearmiss", "calibration"), "nearmiss")
+    region_cal = region_examples(region_assistant, load_questions(PARTS["calibration"])) if region_assistant else []
     log(f"  {time.time() - t0:.0f} s; choosing boosting rounds on validation …")
     rounds, round_scores = choose_rounds(ex_train + dev_cal, ex_valid)
     booster = fit_ranker(ex_train + dev_cal, rounds)
     log(f"  rounds {rounds} (validation MRR@10 {round_scores}); answerability model …")
 
-    fit_examples = ex_train + ex_leave + off_train + dev_cal + near_cal
+    calibration = dev_cal + near_cal + region_cal
+    fit_examples = ex_train + ex_leave + off_train + calibration
     orders = out_of_fold(fit_examples, rounds)
     by_source = {"stard": law_assistant, "stard-leaveout": law_assistant, "stard-offcorpus": dev_assistant,
-                 "dev": dev_assistant, "nearmiss": dev_assistant}
+                 "dev": dev_assistant, "nearmiss": dev_assistant, "region": region_assistant}
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
     valid_all = ex_valid + ex_valid_leave + off_valid
     v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
-    cal_orders = {i: ranking(booster, e) for i, e in enumerate(dev_cal + near_cal)}
-    cal_rows = list(range(len(fit_examples) - len(dev_cal + near_cal), len(fit_examples)))  # they come last
+    cal_orders = {i: ranking(booster, e) for i, e in enumerate(calibration)}
+    cal_rows = list(range(len(fit_examples) - len(calibration), len(fit_examples)))  # they come last
     # held-out rows weigh as the training rows do: each source as much as STARD's answerable questions
     vw = source_weights(valid_all, len(ex_valid))
-    cw = source_weights(dev_cal + near_cal, len(ex_valid))
+    cw = source_weights(calibration, len(ex_valid))
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
-    dev_ans = np.array([e.answerable for e in dev_cal + near_cal])
+    # the calibration questions' role in the thresholds: +1 answerable (the false-abstention
+    # limit), -1 to abstain on, 0 neither (a covered region question)
+    cal_role = np.array([(1 if e.source != "region" else 0) if e.answerable else -1 for e in calibration])
     chosen, by_setting, rows_by_focus = None, {}, {}
     for focus in FOCUS_SHARES:
         x, y = decider_rows(by_source, fit_examples, orders, focus)
         vx, vy = decider_rows(by_source, valid_all, v_orders, focus)
-        cx, cy = decider_rows(by_source, dev_cal + near_cal, cal_orders, focus)
+        cx, cy = decider_rows(by_source, calibration, cal_orders, focus)
         rows_by_focus[focus] = (x, y, vx, vy, cx, cy)
         for share in OFFCORPUS_SHARES:
             weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
-            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, dev_ans)
+            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, cal_role)
             by_setting[(focus, share)] = fit[3]
             loss = fit[3][fit[0]]["heldout_logloss"]
             if chosen is None or loss < chosen[0]:
                 chosen = (loss, focus, share, *fit)
     _, focus, share, c, params, thresholds, _ = chosen
-    by_source_loss = heldout_loss_by_source(rows_by_focus[focus], [e.source for e in valid_all + dev_cal + near_cal],
+    by_source_loss = heldout_loss_by_source(rows_by_focus[focus], [e.source for e in valid_all + calibration],
                                             source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share}),
                                             params, c, cal_rows)
     log(f"  held-out log-loss by source: {by_source_loss}")
@@ -336,7 +354,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "law_index": str(law_assistant.settings.index_dir), "law_documents": len(law_assistant.data.docs),
                "stard_train": len(ex_train), "stard_validation": len(ex_valid), "dev_calibration": len(dev_cal),
-               "nearmiss_calibration": len(near_cal), "rounds": rounds,
+               "nearmiss_calibration": len(near_cal), "region_calibration": len(region_cal), "rounds": rounds,
                "validation_mrr10_by_rounds": {str(k): round(v, 4) for k, v in round_scores.items()},
                "seconds": round(time.time() - t0, 1)}
     stage = law_assistant.searcher.first_stage

@@ -5,6 +5,9 @@
 - `offcorpus_examples`: STARD questions asked of the bundled corpus, which holds none of their
   laws: every candidate wrong, the question unanswerable there.
 - `dev_examples`: gold-set items over the bundled corpus.
+- `region_examples`: the region calibration questions over the local regulations of seven
+  provinces (eval/region.py): a candidate right when it is a gold article of the place asked
+  about; a question about a place whose rules on the topic are not indexed is unanswerable.
 - `source_weights`: how much each source weighs in a fit.
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from index.normalize import to_simplified
 class Example:
     """One question's candidates with their labels."""
 
-    source: str  # stard | stard-leaveout | stard-offcorpus | dev | nearmiss
+    source: str  # stard | stard-leaveout | stard-offcorpus | dev | nearmiss | region
     qid: str
     prep: Prepared
     labels: np.ndarray  # (candidates,) 1 where the clause answers the question
@@ -116,6 +119,24 @@ def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:
                 cl = c.hit.clause
                 labels[i] = (cl.doc_id == it["doc_id"] and cl.label == it["gold_label"]) or ev in to_simplified(cl.text)
         out.append(Example(source, it["id"], prep, labels, bool(it.get("answerable"))))
+    return out
+
+
+def region_examples(assistant, items: list[dict]) -> list[Example]:
+    """Examples of region questions: a candidate is right when its file and article are among the
+    item's gold ({"file": "广东/广东省失业保险条例(2022-06-01).md", "article": "第十九条"}: the
+    clauses of 第十九条 in that file, whatever their 款 or chapter)."""
+    from pathlib import Path
+
+    from eval.stard import article_of
+
+    out = []
+    for it in items:
+        _, prep, _ = assistant.prepare(it["question"])
+        gold = {(Path(g["file"]).name, g["article"]) for g in it.get("gold", [])}
+        labels = np.array([(c.hit.doc.source, article_of(tuple(c.hit.clause.path)) or c.hit.clause.label) in gold
+                           for c in prep.candidates], dtype=np.float32)
+        out.append(Example("region", it["id"], prep, labels, bool(it["answerable"])))
     return out
 
 

@@ -30,7 +30,7 @@ from assistant.candidates import PoolSettings
 from assistant.expansion import Expansion, FirstStage, fit_expansion
 from index.normalize import to_simplified
 
-FIRST_STAGE = {"expanded": 200, "terms": 20, "weight": 0.5, "own_df": 3000}
+FIRST_STAGE = {"expanded": 200, "terms": 20, "weight": 0.5, "own_df": 3000, "dense": 100}
 
 
 def question_words(lexicon, text: str) -> list[str]:
@@ -63,9 +63,11 @@ def learn_expansion(data, lexicon, queries, terms: int = FIRST_STAGE["terms"],
                          terms=terms, weight=weight, own_df=own_df)
 
 
-def first_stage(expansion: Expansion | None, expanded: int = FIRST_STAGE["expanded"]) -> FirstStage:
-    """Default pool depths, with the expanded search `expanded` deep when there is an expansion."""
-    return FirstStage(PoolSettings(expanded=expanded if expansion is not None else 0), expansion)
+def first_stage(expansion: Expansion | None, expanded: int = FIRST_STAGE["expanded"],
+                dense: int = FIRST_STAGE["dense"]) -> FirstStage:
+    """Default pool depths, with the dense search `dense` deep and the expanded search `expanded`
+    deep when there is an expansion."""
+    return FirstStage(PoolSettings(dense=dense, expanded=expanded if expansion is not None else 0), expansion)
 
 
 def pool_coverage(assistant, queries) -> dict:

@@ -175,14 +175,18 @@ def test_the_decider_regularisation_is_chosen_by_held_out_log_loss():
     cal = list(range(260, 300))  # the calibration rows are training rows too, predicted cross-fitted
     ans_v, cited_v = np.ones(200, dtype=bool), vy.astype(bool)
     ans_c = y[cal].astype(bool)
+    # each calibration question's part in the thresholds: +1 answerable, -1 to abstain on, 0 neither
+    role = np.where(ans_c, 1, -1)
+    role[:6] = 0
     c, params, th, by_c = choose_decider(x, y, np.ones(300), vx, vy, np.ones(200), ans_v, cited_v, cal, x[cal], y[cal],
-                                         np.ones(40), ans_c, grid=(0.0005, 1.0))
+                                         np.ones(40), role, grid=(0.0005, 1.0))
     assert set(by_c) == {0.0005, 1.0}
     assert by_c[c]["heldout_logloss"] == min(v["heldout_logloss"] for v in by_c.values())
     assert params == fit_decider(x, y, np.ones(300), c)  # the chosen C's model, as fitted
     pv = probabilities(params, vx)
     pc = cross_fitted(x, y, np.ones(300), cal, x[cal], c=c)
-    assert th == choose_thresholds(pv, vy.astype(bool), cited_v, pc[ans_c], pc[~ans_c])
+    assert th == choose_thresholds(pv, vy.astype(bool), cited_v, pc[role > 0], pc[role < 0])
+    assert th != choose_thresholds(pv, vy.astype(bool), cited_v, pc[ans_c], pc[~ans_c])  # role 0 joins neither
     # a model that barely fits (C 0.0005) separates less: its held-out log-loss is worse
     assert by_c[0.0005]["heldout_logloss"] > by_c[1.0]["heldout_logloss"] and c == 1.0
 
