@@ -30,6 +30,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from assistant.adapter import QueryAdapter
 from assistant.candidates import PoolSettings
 from index.clauses import CN_NUM
 
@@ -82,7 +83,7 @@ class FirstStage:
 
     pool: PoolSettings = PoolSettings()
     expansion: Expansion | None = None
-    adapter: object = None  # assistant.adapter.QueryAdapter | None
+    adapter: QueryAdapter | None = None
 
 
 def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: int, min_pairs: int = 2,

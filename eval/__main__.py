@@ -74,29 +74,20 @@ def cmd_train(args) -> int:
     embedder = make_embedder(spec)
     stage = _first_stage(args, data, load_queries(split="train")[:args.sample])
     law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    adapter = None
     if args.adapter_from:
-        from dataclasses import replace
-
-        from assistant.adapter import QueryAdapter
-        from assistant.rank import read_model, RANKER_FORMAT, RANKER_VERSION
-
-        raw = read_model(Path(args.adapter_from), RANKER_FORMAT, RANKER_VERSION).get("adapter")
-        adapter = QueryAdapter.from_json(raw) if raw else None
-        if adapter is None or not adapter.applies_to(data.embedder_name, data.vectors.shape[1]):
-            raise SystemExit(f"{args.adapter_from} holds no query adapter for {data.embedder_name}")
-        stage = replace(stage, adapter=adapter)
-        law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+        adapter = _kept_adapter(Path(args.adapter_from), data)
     elif args.adapter:
-        from dataclasses import replace
-
         from eval.train_adapter import learn_adapter
 
         adapter, _ = learn_adapter(law, load_queries(split="train")[:args.sample],
                                    load_queries(split="validation")[: args.sample and max(20, args.sample // 3)],
                                    log=lambda m: print(m, file=sys.stderr))
-        if adapter is not None:
-            stage = replace(stage, adapter=adapter)
-            law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    if adapter is not None:
+        from dataclasses import replace
+
+        stage = replace(stage, adapter=adapter)
+        law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
     from eval.region import region_index
@@ -108,6 +99,19 @@ def cmd_train(args) -> int:
                            log=lambda m: print(m, file=sys.stderr), region_assistant=region)
     _emit({"command": "train", **summary})
     return 0
+
+
+def _kept_adapter(path: Path, data):
+    """The query adapter saved in a ranker file (--adapter-from), refused unless it was fitted for
+    the law index's embedder."""
+    from assistant.adapter import QueryAdapter
+    from assistant.rank import RANKER_FORMAT, RANKER_VERSION, read_model
+
+    raw = read_model(path, RANKER_FORMAT, RANKER_VERSION).get("adapter")
+    adapter = QueryAdapter.from_json(raw) if raw else None
+    if adapter is None or not adapter.applies_to(data.embedder_name, data.vectors.shape[1]):
+        raise SystemExit(f"{path} holds no query adapter for {data.embedder_name}")
+    return adapter
 
 
 def cmd_pool(args) -> int:

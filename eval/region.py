@@ -45,6 +45,20 @@ def load_questions(path: Path = PARTS["test"]) -> list[dict]:
     return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
 
 
+def gold_articles(item: dict) -> set[tuple[str, str]]:
+    """(file name, article) of an item's gold: {"file": "广东/广东省失业保险条例(2022-06-01).md",
+    "article": "第十九条"} -> ("广东省失业保险条例(2022-06-01).md", "第十九条")."""
+    return {(Path(g["file"]).name, g["article"]) for g in item.get("gold", [])}
+
+
+def is_gold_article(source: str, path, label: str, gold: set[tuple[str, str]]) -> bool:
+    """Whether a clause (its file name, path and label) belongs to a gold article, whatever its
+    款 or chapter: a reply's citation (score_reply) and a training candidate (eval train) alike."""
+    from eval.stard import article_of
+
+    return (source, article_of(tuple(path)) or label) in gold
+
+
 def score_reply(item: dict, answer, searcher) -> dict:
     """Per-question scores of one Answer (see the module docstring)."""
     g = searcher.gazetteer
@@ -56,8 +70,8 @@ def score_reply(item: dict, answer, searcher) -> dict:
         place = searcher.places.get(c.doc_id)
         if asked and not any(g.governs(place, a) for a in asked):
             wrong = True
-    gold = {(Path(x["file"]).name, x["article"]) for x in item.get("gold", [])}
-    right = any((c.source, c.path[0] if c.path else c.label) in gold or (c.source, c.label) in gold for c in cites)
+    gold = gold_articles(item)
+    right = any(is_gold_article(c.source, c.path, c.label, gold) for c in cites)
     return {"id": item["id"], "answerable": item["answerable"], "outcome": answer.outcome,
             "confidence": answer.confidence, "right_place_article": right, "wrong_place": wrong,
             "cited": [f"{c.source} {c.label}" for c in cites][:4]}

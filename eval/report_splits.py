@@ -61,15 +61,16 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
         when = tr.get("created")
         answer_when = (answer.get("trained") or {}).get("created")
         when = f"{when} (answerability model {answer_when})" if answer_when and answer_when != when else when
+        region = tr.get("region_calibration")
+        parts = (f"dev, near-miss and region calibration parts (the region part: {region} questions, answerability "
+                 f"model only)" if region else "dev and near-miss calibration parts")
         lines += [f"Models written by `{tr.get('command')}` on {when}: ranker fitted on "
                   f"{tr.get('stard_train')} STARD train questions and {tr.get('dev_calibration')} dev calibration items "
                   f"over a law index of {tr.get('law_documents')} documents (`{tr.get('law_index')}`), "
                   f"{tr.get('rounds')} boosting rounds chosen on STARD validation; thresholds "
                   f"{answer.get('thresholds')}, regularisation C {answer.get('C', 1.0)} and focus share "
                   f"{answer.get('focus_share', 1.0)} chosen on STARD validation "
-                  f"and on cross-fitted probabilities of the dev, near-miss"
-                  f"{' and region' if tr.get('region_calibration') else ''} calibration parts"
-                  f"{' (the region part: ' + str(tr.get('region_calibration')) + ' questions, answerability model only)' if tr.get('region_calibration') else ''}.", ""]
+                  f"and on cross-fitted probabilities of the {parts}.", ""]
         fitted = (ranker.get("adapter") or {}).get("fitted")
         if fitted:
             vd, idd = fitted.get("validation_dense", {}), fitted.get("identity_dense", {})

@@ -126,15 +126,13 @@ def region_examples(assistant, items: list[dict]) -> list[Example]:
     """Examples of region questions: a candidate is right when its file and article are among the
     item's gold ({"file": "广东/广东省失业保险条例(2022-06-01).md", "article": "第十九条"}: the
     clauses of 第十九条 in that file, whatever their 款 or chapter)."""
-    from pathlib import Path
-
-    from eval.stard import article_of
+    from eval.region import gold_articles, is_gold_article
 
     out = []
     for it in items:
         _, prep, _ = assistant.prepare(it["question"])
-        gold = {(Path(g["file"]).name, g["article"]) for g in it.get("gold", [])}
-        labels = np.array([(c.hit.doc.source, article_of(tuple(c.hit.clause.path)) or c.hit.clause.label) in gold
+        gold = gold_articles(it)
+        labels = np.array([is_gold_article(c.hit.doc.source, c.hit.clause.path, c.hit.clause.label, gold)
                            for c in prep.candidates], dtype=np.float32)
         out.append(Example("region", it["id"], prep, labels, bool(it["answerable"])))
     return out
