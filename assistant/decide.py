@@ -4,8 +4,9 @@ The answerability model estimates P(the first citation really answers the questi
 ranked candidates: the gaps between the ranker's scores, the best clause's features,
 how much of the question the corpus knows at all, whether the question's place is governed by
 the documents found, whether the best clause's document is about another topic (a work-injury
-question against 广东省失业保险条例: data/lexicon/topics.tsv), and whether the best clauses give the kind of answer asked for (a number,
-a date, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
+question against 广东省失业保险条例: data/lexicon/topics.tsv), and whether the best clauses give the kind
+of answer asked for (a number, a sum of money, a rate, a date, a year, a day, a length of time, how
+often, materials, a place, a contact: data/lexicon/answer_types.tsv): '低保标准每月多少钱?'
 against '各市地要合理确定最低生活保障标准' names the topic without answering it; the score gaps come
 twice, as they are and only where the best clause gives what is asked (gap_1_2_met), so that how
 far a clause leads the others counts for little when it lacks the number asked for. It is a logistic

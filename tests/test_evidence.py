@@ -26,8 +26,8 @@ def test_the_sentence_about_the_question_is_read_and_the_label_is_not_a_number()
     focus = focus_sentence(terms, CLAUSE, weights())
     assert "营业执照" in focus and "25日" not in focus and "4." not in focus
     wanted = LEX.wanted_types(question)
-    assert wanted == ("number",)
-    assert LEX.unmet_types(wanted, focus) == 1  # the sentence names the deadline without giving it
+    assert wanted == ("number", "duration")
+    assert LEX.unmet_types(wanted, focus) == 2  # the sentence names the deadline without giving it
     assert LEX.unmet_types(wanted, CLAUSE) == 0  # the whole clause would pass on '4.' and '25日'
 
 
@@ -48,6 +48,28 @@ def test_a_sentence_that_gives_the_number_meets_the_question():
 ])
 def test_a_year_gives_a_date_but_not_a_quantity(wanted, text, unmet):
     assert LEX.unmet_types(wanted, text) == unmet
+
+
+@pytest.mark.parametrize("kind, text, unmet", [
+    ("year", "缴费年限满15年的参保职工,每增加一年缴费年限,基础养老金增加一个百分点。", 1),  # years counted, no year
+    ("year", "2005年起在全市实行。", 0),
+    ("year", "力争在今年年底前基本实现社会化发放。", 0),
+    ("day", "从今年7月份起,各市地要按月上报省政府办公厅。", 1),  # a month, no day of it
+    ("day", "社会保险经办机构每月25日前将名单报送地税部门。", 0),
+    ("money", "从中央和地方两级财政资金投入看,试点成本也低于预期值。", 1),  # 两级 is no sum
+    ("money", "城市低保标准为每人每月300元。", 0),
+    ("money", "按其本人工资的百分之六十支付。", 0),  # an amount as a share of a wage
+    ("percent", "根据上一年度工伤事故发生率调整下一年度缴费比例。", 1),  # names a ratio without its value
+    ("percent", "缴费基数为上年度职工月平均工资的60%。", 0),
+    ("percent", "养老保险基金征缴率达到90％以上。", 0),  # a full-width per cent sign
+    ("duration", "根据上一年度工伤事故发生率调整缴费比例。", 1),  # 一年 inside 上一年度 is no length of time
+    ("duration", "试用期不得超过三个月。", 0),
+    ("duration", "并按月将新注册企业的基本信息提供给社会保险经办机构。", 1),  # how often is not how long
+    ("frequency", "并按月将新注册企业的基本信息提供给社会保险经办机构。", 0),
+    ("frequency", "在规定时间内到社会保险经办机构办理参保登记手续。", 1),
+])
+def test_the_finer_kinds_of_answer(kind, text, unmet):
+    assert LEX.unmet_types((kind,), text) == unmet
 
 
 @pytest.mark.parametrize("terms, expected", [
@@ -80,10 +102,10 @@ def test_a_share_of_the_best_sentence_weight_keeps_more_sentences(share, second)
 
 
 @pytest.mark.parametrize("question, unmet", [
-    ("本溪新注册的企业领了营业执照后,要在多少天内去社保经办机构办参保登记?", 1.0),  # a near miss
+    ("本溪新注册的企业领了营业执照后,要在多少天内去社保经办机构办参保登记?", 2.0),  # a near miss: no number, no length
     ("自由职业者缴费基数最低是多少?", 0.0),  # 四、(四): 月平均工资的60%
     ("原来单位断缴了好几年,我还能接着交养老保险吗", 0.0),  # '好几年' asks for no number
-    ("天津进城务工的农民工参加养老保险,单位和个人各交百分之几?", 1.0),  # 二、(一)1.: '2005年起' only
+    ("天津进城务工的农民工参加养老保险,单位和个人各交百分之几?", 2.0),  # 二、(一)1.: '2005年起' only, no rate
 ])
 def test_the_answerability_features_of_bundled_questions(nano_assistant, question, unmet):
     searcher = nano_assistant.searcher
@@ -92,3 +114,4 @@ def test_the_answerability_features_of_bundled_questions(nano_assistant, questio
     qx, _ = searcher.question_vector(prep, idx, scores)
     got = dict(zip(QUESTION_FEATURES, np.asarray(qx, dtype=float)))
     assert got["top_wants_unmet"] == unmet
+

@@ -47,15 +47,22 @@ def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
 
 
 @pytest.mark.parametrize("question,kinds", [
-    ("低保标准是每人每月多少钱?", ("number",)),
-    ("想申请低保,要准备哪些材料?审批要多长时间?", ("date", "materials")),
+    ("低保标准是每人每月多少钱?", ("number", "money")),
+    ("想申请低保,要准备哪些材料?审批要多长时间?", ("date", "materials", "duration")),
     ("去哪个网点领养老金?", ("place",)),
     ("领导小组办公室设在哪个部门?", ()),  # a department, not a place to go
     ("举报电话是多少?", ("number", "contact")),
     ("自由职业者怎么交养老保险?", ()),
     # the story around the question asks for nothing: the materials are handed in already
-    ("我给家里申请了低保，材料都交齐了，规定多少天内要办完审批？", ("number",)),
+    ("我给家里申请了低保，材料都交齐了，规定多少天内要办完审批？", ("number", "duration")),
     ("还有好几个月没领完，剩下的失业金能一次性领吗？", ()),  # 好几 tells, it does not ask
+    # the finer kinds: a year, a day of the month, a rate
+    ("新能源汽车免征购置税到哪一年?", ("date", "year")),
+    ("各市地每个月几号之前要报给省政府?", ("date", "day")),
+    ("扩面征缴旬报告每个月哪几天前要报?", ("number", "day")),  # 哪几天 asks which days, not how long
+    ("个人账户的钱按什么利率计息?", ("percent",)),
+    ("工伤保险费率怎么确定?", ()),  # a rate named, no value asked
+    ("新注册企业的信息多久报一次?", ("date", "frequency")),  # how often, not how long
 ])
 def test_the_kinds_of_answer_a_question_asks_for(question, kinds):
     assert load_lexicon().wanted_types(question) == kinds
