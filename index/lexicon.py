@@ -9,7 +9,8 @@ Everything is read from a folder of small text files (default `data/lexicon/`), 
     patterns.tsv    name<TAB>regex         asks_number, has_date, relative_now, agent, ...
     doc_kinds.tsv   title ending<TAB>kind  法 -> law, 通知 -> notice
     answer_types.tsv  type<TAB>asks<TAB>gives  the kind of answer a question asks for (a number,
-                    a date, materials, a place, a contact) and how a text that gives one reads
+                    a sum of money, a rate, a date, a year, a day, a length of time, how often,
+                    materials, a place, a contact) and how a text that gives one reads
     topics.tsv      topic<TAB>regex        the scheme or part of labour law a question or title names
 
 Nothing changes jieba's global dictionary: each Lexicon owns a `jieba.Tokenizer`, built on
