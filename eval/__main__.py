@@ -73,21 +73,21 @@ def cmd_train(args) -> int:
 
     embedder = make_embedder(spec)
     stage = _first_stage(args, data, load_queries(split="train")[:args.sample])
-    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     adapter = None
     if args.adapter_from:
         adapter = _kept_adapter(Path(args.adapter_from), data)
-    elif args.adapter:
+    elif args.adapter:  # fitted on questions embedded as they are, by an assistant without one
         from eval.train_adapter import learn_adapter
 
-        adapter, _ = learn_adapter(law, load_queries(split="train")[:args.sample],
+        bare = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+        adapter, _ = learn_adapter(bare, load_queries(split="train")[:args.sample],
                                    load_queries(split="validation")[: args.sample and max(20, args.sample // 3)],
                                    log=lambda m: print(m, file=sys.stderr))
     if adapter is not None:
         from dataclasses import replace
 
         stage = replace(stage, adapter=adapter)
-        law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
     from eval.region import region_index

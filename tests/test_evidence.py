@@ -114,4 +114,3 @@ def test_the_answerability_features_of_bundled_questions(nano_assistant, questio
     qx, _ = searcher.question_vector(prep, idx, scores)
     got = dict(zip(QUESTION_FEATURES, np.asarray(qx, dtype=float)))
     assert got["top_wants_unmet"] == unmet
-
