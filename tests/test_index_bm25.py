@@ -5,7 +5,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from index.bm25 import BM25, count_terms
+from index.bm25 import BM25, count_terms, top_indices
 from index.lexical import tokenize
 from index.normalize import to_simplified
 from index.store import load_index
@@ -40,6 +40,33 @@ def test_scores_agree_with_bm25s(corpus_tokens, query):
     top = ours.top(q, k=10)
     assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
     assert all(s > 0 for _, s in top)
+
+
+@pytest.mark.parametrize("query,k", [("自由职业者怎么交养老保险", 10), ("保险 保险 缴费", 40), ("工伤保险浮动费率", 1000),
+                                     ("完全不相关的火星词汇", 5)])
+def test_top_is_the_full_sort_of_the_scored_rows(corpus_tokens, query, k):
+    """top() selects among the rows a query word is in: the same rows and order as sorting every
+    row by score (equal scores by row) and dropping those that score nothing."""
+    bm = BM25.from_token_lists(corpus_tokens)
+    scores = bm.scores(tokenize(query))
+    expected = [(int(r), float(scores[r])) for r in sorted(range(len(scores)), key=lambda r: (-scores[r], r))
+                if scores[r] > 0][:k]
+    assert bm.top(tokenize(query), k=k) == expected
+
+
+@pytest.mark.parametrize("scores,k,expected", [([0.1, 0.9, 0.5], 2, [1, 2]), ([0.1, 0.9, 0.5, 0.9], 2, [1, 3]),
+                                               ([0.2, 0.2, 0.2], 5, [0, 1, 2]), ([0.3], 0, []),
+                                               ([-1.0, 0.0, -0.5, 0.0], 3, [1, 3, 2])])
+def test_top_indices_best_first_equal_scores_by_index(scores, k, expected):
+    assert top_indices(np.array(scores, dtype=np.float32), k).tolist() == expected
+
+
+def test_top_indices_keeps_the_lowest_indices_of_the_scores_tied_at_the_cut():
+    rng = np.random.default_rng(1)
+    for _ in range(300):  # few distinct scores: many ties, often across the k-th place
+        scores = rng.integers(0, 3, int(rng.integers(3, 40))).astype(np.float32)
+        k = int(rng.integers(1, len(scores) + 2))
+        assert top_indices(scores, k).tolist() == sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
 
 
 def test_mask_restricts_rows_and_df_counts_chunks(corpus_tokens):
