@@ -88,7 +88,8 @@ def seed_vectors(index_dir: Path, sources: list[Path], embedder) -> int:
     embedding checkpoint, which its build then reuses; returns how many. Reads them only."""
     from index.checkpoint import EmbeddingCheckpoint
     from index.pipeline import text_key
-    from index.store import SHARD_ERRORS, read_manifest, read_shard
+    from index.shards import SHARD_ERRORS, read_shard
+    from index.store import read_manifest
 
     sub = re.sub(r"\W+", "_", embedder.name)
     mine = EmbeddingCheckpoint(index_dir / "checkpoint" / sub, embedder.dim)

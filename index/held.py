@@ -21,8 +21,8 @@ from pathlib import Path
 import orjson
 
 from index.errors import IndexCorrupted, IndexOutdated
-from index.store import (FORMAT_VERSION, SHARD_ERRORS, SOURCES_FILE, current_generation, doc_entry, file_digest,
-                         read_manifest, read_shard, _shard_from_json)
+from index.shards import SHARD_ERRORS, doc_entry, file_digest, read_shard, shard_from_json
+from index.store import FORMAT_VERSION, SOURCES_FILE, current_generation, read_manifest
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _from_shards(gen: Path, problem: str) -> HeldIndex:
     dims = set()
     for path in sorted((gen / "shards").glob("*.json")):
         try:
-            doc, chunks = _shard_from_json(orjson.loads(path.read_bytes()))
+            doc, chunks = shard_from_json(orjson.loads(path.read_bytes()))
             files = [path, path.with_suffix(".npz")]
             entry = dict(doc_entry(doc, len(chunks)), shard=path.stem, bytes=[f.stat().st_size for f in files])
             _, _, vectors, _, _ = read_shard(gen, entry)

@@ -125,7 +125,7 @@ def collection_name(index_dir: Path) -> str:
 
 def row_version(gen: Path, entry: dict) -> str:
     """A shard's rows' version: its key and a digest of its files ('<key>.<16 hex>')."""
-    from index.store import file_digest, shard_files
+    from index.shards import file_digest, shard_files
 
     digests = entry.get("digests") or [file_digest(f) for f in shard_files(gen, entry)]
     return entry["shard"] + "." + hashlib.blake2b("".join(digests).encode(), digest_size=8).hexdigest()
@@ -273,7 +273,7 @@ class MilvusStore:
     def sync(self, gen: Path, manifest: dict, stats: TermStats | None = None) -> int:
         """Write the rows of every shard of a generation that Milvus lacks; returns the rows written.
         `stats` (the generation's, for its mean length) is read from the shards when not given."""
-        from index.store import read_shard
+        from index.shards import read_shard
 
         have = self.written()
         todo = []

@@ -41,8 +41,9 @@ from index.meta import extract_meta
 from index.normalize import detect_script, to_simplified
 from index.report import IngestionReport
 from index.settings import Settings
+from index.shards import SHARD_ERRORS, read_shard, shard_intact
 from index.sources import SKIP_NAMES, Source, discover_files, merge_sources, scan_sources, source_roots  # noqa: F401
-from index.store import SHARD_ERRORS, GenerationWriter, IndexData, read_shard, shard_intact
+from index.store import GenerationWriter, IndexData
 from index.types import Chunk, Document, DocumentMeta
 
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening, in Chinese)
