@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from eval.metrics import RECALL_KS  # noqa: F401  (the dev metrics' depth, named in the text)
+from eval.plots import plot_risk_coverage
 
 
 def _load(path: Path) -> dict | None:
@@ -26,27 +27,6 @@ def risk_coverage(points: list[tuple[float, bool]]) -> list[tuple[float, float]]
         right += ok
         out.append((i / len(pts), right / i))
     return out
-
-
-def plot_risk_coverage(curves: dict[str, list[tuple[float, float]]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, pts in curves.items():
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
-    ax.set_xlabel("share of questions answered (most confident first)")
-    ax.set_ylabel("accuracy of the answered")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def learned_section(folder: Path, table, fmt) -> list[str]:
