@@ -25,6 +25,14 @@ def pyplot():
     return plt
 
 
+def save(plt, fig, path: Path) -> Path:
+    """Write a figure to path as PNG, laid out, and free it; returns path."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_metrics(runs: dict[str, dict], path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -38,10 +46,7 @@ def plot_metrics(runs: dict[str, dict], path: Path) -> Path:
     ax.set_ylim(0, 1.1)
     ax.set_title("Dev set: metrics per configuration")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(plt, fig, path)
 
 
 def _log_bins(values: list[float], n: int = 30):
@@ -76,10 +81,7 @@ def plot_latency(runs: dict[str, dict], path: Path) -> Path:
     for ax in axes:
         ax.set_xscale("log")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(plt, fig, path)
 
 
 def plot_stard(results: list[dict], path: Path) -> Path:
@@ -98,10 +100,7 @@ def plot_stard(results: list[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.set_title("STARD: Recall@k")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(plt, fig, path)
 
 
 def plot_risk_coverage(curves: dict[str, list[tuple[float, float]]], path: Path) -> Path:
@@ -115,7 +114,4 @@ def plot_risk_coverage(curves: dict[str, list[tuple[float, float]]], path: Path)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(plt, fig, path)
