@@ -95,6 +95,19 @@ def doc_entry(doc: Document, n_chunks: int) -> dict:
             "clauses": len(doc.clauses), "chunks": n_chunks, "warnings": list(doc.warnings)}
 
 
+def write_shard(gen: Path, doc: Document, chunks: list[Chunk], vectors: np.ndarray, terms: list[str],
+                postings: np.ndarray) -> dict:
+    """Write one document's shard into generation folder `gen` (its shards/ made already); returns
+    its manifest entry, with the files' sizes and digests. `read_shard` reads it back."""
+    entry = dict(doc_entry(doc, len(chunks)), shard=shard_key(doc))
+    files = shard_files(gen, entry)
+    files[0].write_bytes(orjson.dumps(shard_json(doc, chunks, terms)))
+    with open(files[1], "wb") as f:
+        np.savez(f, vectors=np.asarray(vectors, dtype=np.float32), postings=postings)
+    entry.update(bytes=[f.stat().st_size for f in files], digests=[file_digest(f) for f in files])
+    return entry
+
+
 def read_shard(gen: Path, entry: dict) -> tuple[Document, list[Chunk], np.ndarray, list[str], np.ndarray]:
     """(document, chunks, vectors, BM25 terms, (chunk, term, count) rows) of one manifest entry."""
     stem = gen / "shards" / entry["shard"]

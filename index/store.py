@@ -35,14 +35,12 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import orjson
 from tqdm import tqdm
 
 from index.backend import LocalBackend, build_faiss
 from index.bm25 import BM25, StatsBuilder, TermStats, count_terms
 from index.errors import IndexCorrupted, IndexMismatch, IndexNotBuilt, IndexOutdated
-from index.shards import (SHARD_ERRORS, doc_entry, file_digest, read_shard, shard_files, shard_intact, shard_json,
-                          shard_key)
+from index.shards import SHARD_ERRORS, file_digest, read_shard, shard_files, shard_intact, write_shard
 from index.types import Chunk, Clause, Document
 
 FORMAT_VERSION = 2
@@ -101,16 +99,7 @@ class GenerationWriter:
     def add(self, doc: Document, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray) -> dict:
         """Write one document's shard; returns its manifest entry."""
         terms, postings = count_terms(tokens)
-        key = shard_key(doc)
-        stem = self.tmp / "shards" / key
-        with open(stem.with_suffix(".json"), "wb") as f:
-            f.write(orjson.dumps(shard_json(doc, chunks, terms)))
-        with open(stem.with_suffix(".npz"), "wb") as f:
-            np.savez(f, vectors=np.asarray(vectors, dtype=np.float32), postings=postings)
-        files = [stem.with_suffix(".json"), stem.with_suffix(".npz")]
-        entry = dict(doc_entry(doc, len(chunks)), shard=key, bytes=[f.stat().st_size for f in files],
-                     digests=[file_digest(f) for f in files])
-        return self._record(doc.doc_id, entry)
+        return self._record(doc.doc_id, write_shard(self.tmp, doc, chunks, vectors, terms, postings))
 
     def reuse(self, old_gen: Path, doc_id: str, entry: dict, path: str | None = None) -> dict:
         """Carry a document's shard over from the previous generation (checked by the caller with
