@@ -25,11 +25,11 @@ def pyplot():
     return plt
 
 
-def save(plt, fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     """Write a figure to path as PNG, laid out, and free it; returns path."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -46,7 +46,7 @@ def plot_metrics(runs: dict[str, dict], path: Path) -> Path:
     ax.set_ylim(0, 1.1)
     ax.set_title("Dev set: metrics per configuration")
     ax.legend()
-    return save(plt, fig, path)
+    return save(fig, path)
 
 
 def _log_bins(values: list[float], n: int = 30):
@@ -81,7 +81,7 @@ def plot_latency(runs: dict[str, dict], path: Path) -> Path:
     for ax in axes:
         ax.set_xscale("log")
         ax.legend(fontsize=8)
-    return save(plt, fig, path)
+    return save(fig, path)
 
 
 def plot_stard(results: list[dict], path: Path) -> Path:
@@ -100,7 +100,7 @@ def plot_stard(results: list[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.set_title("STARD: Recall@k")
     ax.legend(fontsize=8)
-    return save(plt, fig, path)
+    return save(fig, path)
 
 
 def plot_risk_coverage(curves: dict[str, list[tuple[float, float]]], path: Path) -> Path:
@@ -114,4 +114,4 @@ def plot_risk_coverage(curves: dict[str, list[tuple[float, float]]], path: Path)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return save(plt, fig, path)
+    return save(fig, path)
