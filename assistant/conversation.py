@@ -13,34 +13,30 @@ in the previous answer.
 """
 from __future__ import annotations
 
-import re
-
 from assistant.lookup import parse_clause_ref
-from index.lexical import content_terms
+from index.lexicon import Lexicon, load_lexicon
 from index.normalize import to_simplified
 
-FOLLOWUP_START = re.compile(r"^(?:那么?(?![些个])|那如果|那要是|如果是|要是|还有|另外|此外|这个|这些|那个|那些|它|他们|其(?![中他实余次])|该|这(?![些个])|上述|同样|也)")
-FOLLOWUP_ANYWHERE = re.compile(r"这个|那个|这些|那些|上述|该项|该条|它们?|他们|其中|呢[?？]?$|这种|那种|这一条|这条")
-# words that carry no topic of their own
-WEAK = set("交 缴 办 要 能 要交 要缴 能交 该交 去交 可以 需要 还 吗 呢 怎么 如何 什么 哪些 哪个 多少 是否 有 没有 一次性 规定 条 款 部门 负责".split())
+# The vocabulary is the lexicon's (data/lexicon): patterns followup_start, followup_anywhere and
+# followup_what_about, and the word set followup_weak (words that carry no topic of their own).
 
 
-def is_followup(question: str, history: list[dict]) -> bool:
+def is_followup(question: str, history: list[dict], lexicon: Lexicon | None = None) -> bool:
     """A question that leans on earlier turns: starts with 那/这…, points back, or is very short."""
     if not any(t.get("role") == "user" for t in history):
         return False
+    lex = lexicon or load_lexicon()
     q = to_simplified(question.strip())
-    topic = [t for t in content_terms(q) if t not in WEAK and len(t) > 1]
-    return bool(FOLLOWUP_START.match(q) or FOLLOWUP_ANYWHERE.search(q) or len(topic) <= 1)
+    return bool(lex.pattern("followup_start").match(q) or lex.pattern("followup_anywhere").search(q)
+                or len(topic_words(q, limit=None, lexicon=lex)) <= 1)
 
 
-def topic_words(text: str, limit: int = 3) -> list[str]:
+def topic_words(text: str, limit: int | None = 3, lexicon: Lexicon | None = None) -> list[str]:
     """Longest content words of a question: '自由职业者怎么交养老保险?' -> ['自由职业者', '养老保险']."""
-    words = [t for t in content_terms(to_simplified(text)) if t not in WEAK and len(t) > 1]
+    lex = lexicon or load_lexicon()
+    weak = lex.words("followup_weak")
+    words = [t for t in lex.content_terms(to_simplified(text)) if t not in weak and len(t) > 1]
     return words[:limit]
-
-
-WHAT_ABOUT = re.compile(r"^(?:那么?|那|还有|另外)?\s*(?P<x>[^，,。？?]{2,12}?)(?:呢|怎么样|又如何|如何)\s*[?？]?$")
 
 
 def _common_suffix(a: str, b: str) -> int:
@@ -55,25 +51,25 @@ def _same_level(a: list[tuple[set, int]], b: list[tuple[set, int]]) -> bool:
     return bool(a) and len(a) == len(b) and all(ka & kb for (ka, _), (kb, _) in zip(a, b))
 
 
-def rewrite_followup(question: str, history: list[dict]) -> str:
+def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None = None) -> str:
     """Deterministic stand-alone version of a follow-up; other questions come back unchanged.
 
     "那X呢?" puts X in the place of its counterpart in the previous question:
     "地税部门在扩面工作中负责什么?" + "那工商部门呢?" -> "工商部门在扩面工作中负责什么?",
     "劳动法第二条讲了什么" + "那第七条呢?" -> "劳动法第七条讲了什么".
     """
-    if not is_followup(question, history):
+    lex = lexicon or load_lexicon()
+    if not is_followup(question, history, lex):
         return question
     previous = [t["content"] for t in history if t.get("role") == "user"]
-    m = WHAT_ABOUT.match(to_simplified(question.strip()))
+    start = lex.pattern("followup_start")
+    m = lex.pattern("followup_what_about").match(to_simplified(question.strip()))
     if m and previous:
         x = m.group("x")
         last = to_simplified(previous[-1])
-        import jieba
-
-        toks = jieba.lcut(last)
+        toks = lex.jieba.lcut(last)
         spans = {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 1, min(len(toks), i + 3) + 1)}
-        spans = [w for w in spans if len(w) >= 2 and not WEAK.issuperset([w])]
+        spans = [w for w in spans if len(w) >= 2 and w not in lex.words("followup_weak")]
         x_ref = parse_clause_ref(x)
         # "那第七条呢?" after "劳动法第二条讲了什么": a clause number stands for one of its own level
         refs = [w for w in spans if _same_level(parse_clause_ref(w), x_ref)] if x_ref else []
@@ -82,15 +78,15 @@ def rewrite_followup(question: str, history: list[dict]) -> str:
         best = max(spans, key=lambda w: (_common_suffix(w, x), -abs(len(w) - len(x))), default="")
         if best and _common_suffix(best, x) >= 2 and best != x:
             return last.replace(best, x, 1)
-    if len(topic_words(question, limit=5)) >= 4:
+    if len(topic_words(question, limit=5, lexicon=lex)) >= 4:
         # "那对拖欠社保费的企业怎么处理?" says what it asks; the conversation only picks the document
-        return FOLLOWUP_START.sub("", question.strip()).lstrip("，, ") or question
+        return start.sub("", question.strip()).lstrip("，, ") or question
     carry: list[str] = []
     q_norm = to_simplified(question)
     own_ref = bool(parse_clause_ref(q_norm))
     for text in reversed(previous[-2:]):
-        for w in topic_words(text):
+        for w in topic_words(text, lexicon=lex):
             if w not in carry and w not in q_norm and not (own_ref and parse_clause_ref(w)):
                 carry.append(w)  # a clause number of its own is not joined by the previous one
-    stripped = FOLLOWUP_START.sub("", question.strip()).lstrip("，, ")
+    stripped = start.sub("", question.strip()).lstrip("，, ")
     return (" ".join(carry) + " " + stripped).strip() if carry else question

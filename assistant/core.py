@@ -189,7 +189,7 @@ class Assistant:
         mode = mode or self.settings.answerer
         rewriter = (LLMAnswerer.from_settings(self.chat_model, self.settings)
                     if mode == "llm" and self.chat_model is not None else None)
-        query = prepare_query(question, history, rewriter)
+        query = prepare_query(question, history, rewriter, self.lexicon)
         prefer_docs = self._docs_of_previous_question(history, docs, state) if query.followup else None
         named = state.searcher.named_documents(query.norm)
         if not docs:
@@ -336,6 +336,6 @@ class Assistant:
         previous = [h["content"] for h in history if h.get("role") == "user"]
         if not previous:
             return None
-        qn = to_simplified(search_text(previous[-1])[0])
+        qn = to_simplified(search_text(previous[-1], self.lexicon)[0])
         ranked = state.searcher.rank_question(qn, 1, docs)
         return [h.doc.doc_id for h in ranked.hits[:1]] or None

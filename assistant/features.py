@@ -20,18 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.candidates import Candidate
+from assistant.quotes import LEADING_MARKER
 from assistant.types import Hit
 from index.lexicon import Lexicon
 
 KINDS = ("article", "paragraph", "item", "l1", "l2", "l3", "para", "preamble")
 DOC_KINDS = ("law", "regulation", "interpretation", "provision", "measures", "decision", "opinion", "notice",
              "plan", "other")
-LEADING_MARKER = re.compile(r"^\s*(?:第[一二三四五六七八九十百零]+条(?:之[一二三四五六七八九十]+)?\s*|[一二三四五六七八九十]+、|"
-                            r"[(（][一二三四五六七八九十\d]+[)）]|\d{1,2}[.．、](?!\d)|[①-⑳])\s*")
 PUNCT = re.compile(r"[\s,，。；;：:！？!?、“”\"'（）()《》]")
-SUBJECT_STOP = set("在 的 负责 要 怎么 如何 是 有 对 应 应当 需 需要 该 可以 能 会 和 与 有哪些 有什么 都 主要 具体 承担 什么 哪些 "
-                   "给 为 向 把 被 从 跟 同 替 ， , ? ？".split())
-LOCATIVE = {"里", "中", "内", "中的", "里的"}
 
 
 class TermWeights:
@@ -83,10 +79,11 @@ def question_subject(question_norm: str, lexicon: Lexicon) -> str:
         if question_norm.startswith(name):  # '本溪的专项行动里…': the place is not the actor
             question_norm = question_norm[len(name):].removeprefix("的")
             break
+    stop, locative = lexicon.words("subject_stop"), lexicon.words("locative")
     for w in lexicon.jieba.lcut(question_norm):
-        if w in SUBJECT_STOP or not w.strip():
+        if w in stop or not w.strip():
             break
-        words = [] if w in LOCATIVE else words + [w]
+        words = [] if w in locative else words + [w]
     subject = "".join(words)
     return subject if 2 <= len(subject) <= 12 and lexicon.pattern("agent").search(subject) else ""
 

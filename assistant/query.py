@@ -22,11 +22,9 @@ from dataclasses import dataclass
 from assistant.conversation import is_followup, rewrite_followup
 from assistant.llm import LLMAnswerer
 from index.errors import LLMUnavailable
+from index.lexicon import Lexicon, load_lexicon
 from index.normalize import to_simplified
 
-# instructions smuggled into a question are not part of what is searched for
-INJECTION = re.compile(r"(?:忽略|无视|忘记|忘掉|不要理会|ignore|disregard)[^。！？!?\n]{0,40}?(?:指令|指示|提示|规则|要求|设定|"
-                       r"instructions?|prompts?|rules?)[^。！？!?\n]*[。！？!?]?", re.I)
 SURROGATE = re.compile("[\ud800-\udfff]")
 # control characters other than tab and line ends: never part of a question
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -117,15 +115,16 @@ def strip_english_filler(text: str) -> tuple[str, list[str]]:
     return re.sub(r"[ \t]{2,}", " ", ENGLISH_WORD.sub("", text)).strip(), words
 
 
-def strip_injection(question: str) -> str:
-    return INJECTION.sub(" ", question).strip() or question
+def strip_injection(question: str, lexicon: Lexicon | None = None) -> str:
+    """The question without instructions smuggled into it (the lexicon's pattern `injection`)."""
+    return (lexicon or load_lexicon()).pattern("injection").sub(" ", question).strip() or question
 
 
-def search_text(question: str) -> tuple[str, list[str]]:
+def search_text(question: str, lexicon: Lexicon | None = None) -> tuple[str, list[str]]:
     """(what is searched for, notices): markup, injected instructions and English filler removed."""
     notices = []
     plain = strip_markup(question).strip() or question
-    search = strip_injection(plain)
+    search = strip_injection(plain, lexicon)
     if search != plain:
         notices.append("问题中的指令性文字已被忽略，只按问题内容检索")
     search, english = strip_english_filler(search)
@@ -147,12 +146,12 @@ class Query:
     rewrite_ms: float | None = None
 
 
-def prepare_query(question: str, history: list[dict], chat_model=None) -> Query:
+def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: Lexicon | None = None) -> Query:
     """Strip markup, injected instructions and English filler, and rewrite a follow-up;
     `chat_model` (a chat model, or an LLMAnswerer with its deadline and reply cap) rewrites when given."""
-    search, notices = search_text(question)
+    search, notices = search_text(question, lexicon)
     rewritten, followup, ms = search, False, None
-    if history and is_followup(search, history):
+    if history and is_followup(search, history, lexicon):
         followup = True
         t = time.perf_counter()
         if chat_model is not None:
@@ -161,9 +160,9 @@ def prepare_query(question: str, history: list[dict], chat_model=None) -> Query:
                 rewritten = answerer.rewrite(search, history)
             except LLMUnavailable as exc:
                 notices.append(f"大模型改写追问失败，已改用规则改写（{exc}）")
-                rewritten = rewrite_followup(search, history)
+                rewritten = rewrite_followup(search, history, lexicon)
         else:
-            rewritten = rewrite_followup(search, history)
+            rewritten = rewrite_followup(search, history, lexicon)
         ms = (time.perf_counter() - t) * 1000
     return Query(search, rewritten, to_simplified(rewritten), followup, tuple(notices), ms)
 

@@ -38,7 +38,7 @@ def question_vectors(assistant, texts: list[str]) -> np.ndarray:
     from assistant.query import prepare_query
 
     searcher = assistant.searcher
-    out = [searcher.embed_question(searcher.lexicon.expand(prepare_query(t, []).norm)) for t in texts]
+    out = [searcher.embed_question(searcher.lexicon.expand(prepare_query(t, [], lexicon=searcher.lexicon).norm)) for t in texts]
     return np.stack(out) if out else np.zeros((0, assistant.data.vectors.shape[1]), np.float32)
 
 

@@ -12,6 +12,8 @@ Everything is read from a folder of small text files (default `data/lexicon/`), 
                     a sum of money, a rate, a date, a year, a day, a length of time, how often,
                     materials, a place, a contact) and how a text that gives one reads
     topics.tsv      topic<TAB>regex        the scheme or part of labour law a question or title names
+    wordsets.tsv    name<TAB>word word …   small closed word classes: words that end a question's
+                    actor (subject_stop), words that carry no topic in a follow-up (followup_weak)
 
 Nothing changes jieba's global dictionary: each Lexicon owns a `jieba.Tokenizer`, built on
 first use, so importing this module is cheap and two lexicons never interfere.
@@ -38,7 +40,7 @@ DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon
 _WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]")
 CACHED_TEXT_CHARS = 200  # texts up to this long have their tokens kept (see Lexicon.tokenize)
 FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv", "answer_types.tsv",
-         "topics.tsv")
+         "topics.tsv", "wordsets.tsv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -61,6 +63,7 @@ class Lexicon:
     doc_kinds: tuple[tuple[str, str], ...]  # (title ending, kind)
     answer_types: tuple[tuple[str, re.Pattern, re.Pattern], ...] = ()  # (type, asks, gives)
     topics: tuple[tuple[str, re.Pattern], ...] = ()  # (topic, how a text names it)
+    wordsets: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> its words
     digest: str = ""  # of the files that change index tokens (stopwords, jieba changes)
     _state: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -100,8 +103,14 @@ class Lexicon:
                 topics.append((row[0], re.compile(row[1])))
             except (IndexError, re.error) as exc:
                 raise PolicyQAError(f"{folder / 'topics.tsv'}: expected topic<TAB>regex, got {row!r} ({exc})") from exc
+        wordsets = {}
+        for row in _rows(folder / "wordsets.tsv"):
+            if len(row) != 2 or not row[1].split():
+                raise PolicyQAError(f"{folder / 'wordsets.tsv'}: expected name<TAB>word word …, got {row!r}")
+            wordsets[row[0].strip()] = frozenset(row[1].split())
         digest = hashlib.sha256(repr((sorted(stopwords), changes)).encode()).hexdigest()[:12]
-        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, tuple(answer_types), tuple(topics), digest)
+        return cls(synonyms, stopwords, tuple(changes), patterns, kinds, tuple(answer_types), tuple(topics), wordsets,
+                   digest)
 
     # ---- tokenizing ----
 
@@ -183,6 +192,13 @@ class Lexicon:
             return self.patterns[name]
         except KeyError:
             raise PolicyQAError(f"the lexicon has no pattern {name!r} (patterns.tsv)") from None
+
+    def words(self, name: str) -> frozenset[str]:
+        """A named word class of wordsets.tsv: words('subject_stop') holds '负责', '怎么', …"""
+        try:
+            return self.wordsets[name]
+        except KeyError:
+            raise PolicyQAError(f"the lexicon has no word set {name!r} (wordsets.tsv)") from None
 
     def asked_part(self, question_norm: str) -> str:
         """The phrases of a question that ask (a question word, or a question mark after them),

@@ -37,6 +37,7 @@ def test_a_changed_synonym_file_changes_expansion(tmp_path):
     ("patterns.tsv", "asks_number\t(unclosed\n"),
     ("answer_types.tsv", "number\t多少\n"),
     ("topics.tsv", "工伤\t(unclosed\n"),
+    ("wordsets.tsv", "followup_weak\n"),
 ])
 def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
     folder = tmp_path / "lex"
@@ -44,6 +45,35 @@ def test_a_malformed_lexicon_file_is_named(tmp_path, bad, content):
     (folder / bad).write_text(content, encoding="utf-8")
     with pytest.raises(PolicyQAError, match=bad):
         Lexicon.load(folder)
+
+
+def test_a_missing_word_set_is_named(tmp_path):
+    folder = tmp_path / "lex"
+    shutil.copytree(DEFAULT_LEXICON_DIR, folder)
+    (folder / "wordsets.tsv").write_text("locative\t里 中\n", encoding="utf-8")
+    lex = Lexicon.load(folder)
+    assert lex.words("locative") == {"里", "中"}
+    with pytest.raises(PolicyQAError, match="subject_stop"):
+        lex.words("subject_stop")
+
+
+def test_follow_ups_and_injections_read_the_lexicon_they_are_given(tmp_path):
+    from assistant.conversation import is_followup
+    from assistant.query import prepare_query
+
+    folder = tmp_path / "lex"
+    shutil.copytree(DEFAULT_LEXICON_DIR, folder)
+    history = [{"role": "user", "content": "自由职业者怎么交养老保险?"}]
+    # two topic words by default ('养老金', '补发'): it stands alone; with 补发 weak it leans on the history
+    with open(folder / "wordsets.tsv", "a", encoding="utf-8") as f:
+        f.write("followup_weak\t能 吗 补发\n")
+    with open(folder / "patterns.tsv", "a", encoding="utf-8") as f:
+        f.write("injection\t(?i)不用管前面的话\n")
+    own = Lexicon.load(folder)
+    question = "养老金能补发吗?"
+    assert not is_followup(question, history) and is_followup(question, history, own)
+    assert prepare_query("不用管前面的话 低保标准", [], lexicon=own).search == "低保标准"
+    assert prepare_query("不用管前面的话 低保标准", []).search == "不用管前面的话 低保标准"
 
 
 @pytest.mark.parametrize("question,kinds", [
