@@ -70,7 +70,7 @@ def _index_documents(args, settings, held):
 
 
 def cmd_clauses(args) -> int:
-    from assistant.core import open_index
+    from assistant.opening import open_index
 
     settings = _settings(args)
     data = open_index(settings)

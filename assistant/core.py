@@ -9,49 +9,23 @@ from pathlib import Path
 from typing import NamedTuple
 
 from assistant.compose import best_clauses_answer, extractive_answer
-from assistant.decide import Decider
 from assistant.history import bound_history, history_bounds
 from assistant.llm import LLMAnswerer, make_chat_model
+from assistant.llm_reply import llm_events
+from assistant.opening import load_models, open_index
 from assistant.query import clean_history, clean_text, dropped_notice, prepare_query, resolve_doc_filter, search_text
 from assistant.quotes import make_citation, short_title
-from assistant.rank import Ranker
 from assistant.search import Ranked, Searcher
 from assistant.slots import AnswerSlots
 from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
-from assistant.verify import verify_citations
 from index.backend import live_generation, load_search_index
 from index.embed import make_embedder
-from index.errors import (IndexCorrupted, IndexNotBuilt, IndexOutdated, InvalidQuestion, LLMReplyCut, LLMUnavailable,
-                          PolicyQAError, UnknownDocument)
+from index.errors import InvalidQuestion, LLMUnavailable, PolicyQAError, UnknownDocument
 from index.lexicon import load_lexicon
 from index.normalize import detect_script, detect_variant, to_script, to_simplified
 from index.places import load_gazetteer
 from index.settings import Settings
 from index.store import IndexData
-
-def open_index(settings: Settings, embedder=None, progress: bool = True) -> IndexData:
-    """Load the index, searched by the backend the settings name (index/backend.py); build it from
-    the bundled corpus if there is none yet, or rebuild it from its own sources if an older version wrote it."""
-    from index.pipeline import build_index
-
-    embedder_name = (embedder or make_embedder(settings.embedder, settings.embed_batch_size)).name
-    try:
-        return load_search_index(settings, expect_embedder=embedder_name, progress=progress)
-    except IndexNotBuilt:
-        paths = [Path(settings.corpus_dir)]
-        print(f"no index at {settings.index_dir} yet; building it from {settings.corpus_dir}", file=sys.stderr)
-    except (IndexOutdated, IndexCorrupted) as exc:
-        # the index is derived data: build it again with exactly the documents it held (from their
-        # files, or their intact stored shards); only the damaged documents are parsed and embedded again
-        from index.pipeline import repair_index
-
-        print(f"{exc}\nrepairing it from the documents it held", file=sys.stderr)
-        data, report = repair_index(settings, embedder, damaged=getattr(exc, "damaged", ()), progress=progress)
-        print(report.format(), file=sys.stderr)
-        return data
-    data, report = build_index(paths, settings, embedder=embedder, progress=progress)
-    print(report.format(), file=sys.stderr)
-    return data
 
 
 class IndexState(NamedTuple):
@@ -59,12 +33,6 @@ class IndexState(NamedTuple):
 
     data: IndexData
     searcher: Searcher
-
-
-def load_models(settings: Settings) -> tuple[Ranker, Decider]:
-    """The ranker and answerability model the settings name (the shipped files by default)."""
-    return (Ranker.load(settings.ranker_model or None, compiled=settings.ranker_engine == "compiled"),
-            Decider.load(settings.answerability_model or None))
 
 
 class Assistant:
@@ -262,18 +230,10 @@ class Assistant:
                     notices.append("未配置大模型服务，已使用抽取式回答")
                 else:
                     try:
-                        deltas, cut = [], None
-                        try:
-                            for delta in self._llm_stream(question, quotable):
-                                deltas.append(delta)
-                                yield "delta", to_script(delta, script, variant) if script == "traditional" else delta
-                        except LLMReplyCut as exc:  # past the deadline or the length cap: keep what came
-                            if not "".join(deltas).strip():
-                                raise
-                            cut = exc
-                        text, citations, more = self._llm_verify("".join(deltas), quotable)
-                        if cut is not None:
-                            notices.append(str(cut))
+                        for kind, value in llm_events(self.chat_model, self.settings, question, quotable):
+                            if kind == "delta":
+                                yield "delta", to_script(value, script, variant) if script == "traditional" else value
+                        text, citations, more = value
                         notices.extend(more)
                         used = "llm"
                         if not citations:
@@ -315,20 +275,6 @@ class Assistant:
         if ranked.stale_year:
             return f"最相关的文件发布于 {ranked.stale_year} 年，不能说明现在的情况。"
         return ""
-
-    def _llm_stream(self, question: str, hits: list[Hit]) -> Iterator[str]:
-        shown = [{"title": h.doc.title, "label": h.clause.label,
-                  "text": h.doc.text[h.clause.start:h.clause.end].strip()[:self.settings.llm_source_chars]}
-                 for h in hits[:self.settings.llm_sources]]
-        yield from LLMAnswerer.from_settings(self.chat_model, self.settings).stream_answer(question, shown)
-
-    def _llm_verify(self, raw: str, hits: list[Hit]):
-        raw = raw[:self.settings.llm_max_reply_chars].strip()
-        if not raw:
-            raise LLMUnavailable("LLM returned an empty answer")
-        # the model saw at most llm_source_chars of each clause, so no true quote is longer
-        return verify_citations(raw, [(h.clause, h.doc) for h in hits[:self.settings.llm_sources]],
-                                max_quote_chars=self.settings.llm_source_chars)
 
     def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None,
                                    state: IndexState) -> list[str] | None:

@@ -189,7 +189,7 @@ def mixed_index(lab: Lab, name: str) -> tuple[Settings, set[str], Path]:
 
 
 def lost_manifest(lab: Lab) -> Row:
-    from assistant.core import open_index
+    from assistant.opening import open_index
     from index.store import current_generation
 
     settings, held, _ = mixed_index(lab, "7a")
@@ -202,7 +202,7 @@ def lost_manifest(lab: Lab) -> Row:
 
 
 def moved_file_and_damaged_shard(lab: Lab) -> Row:
-    from assistant.core import open_index
+    from assistant.opening import open_index
     from index.store import current_generation
 
     settings, held, local = mixed_index(lab, "7b")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assistant.compiled import compiled_predictor, probe_rows
-from assistant.core import load_models
+from assistant.opening import load_models
 from assistant.rank import Ranker
 from index.settings import Settings
 

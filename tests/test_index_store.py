@@ -217,7 +217,7 @@ def test_manifest_records_embedder_settings_and_hashes(tmp_path, corpus):
 def test_index_in_an_older_format_is_rebuilt_from_its_own_sources(tmp_path, corpus):
     """An index written by an older version is refused by load_index, and open_index rebuilds
     it from the files it held (the bundled corpus and a folder indexed beside it)."""
-    from assistant.core import open_index
+    from assistant.opening import open_index
     from index.errors import IndexOutdated
 
     extra = tmp_path / "extra" / "sub"
@@ -239,7 +239,7 @@ def test_index_in_an_older_format_is_rebuilt_from_its_own_sources(tmp_path, corp
 def test_open_index_repairs_a_damaged_index_from_its_sources(tmp_path, corpus, damage):
     """Opening a damaged index re-indexes what is damaged (only that, when the damage is in
     shards, even damage that keeps the file size) and serves the repaired index."""
-    from assistant.core import open_index
+    from assistant.opening import open_index
 
     settings = make_settings(tmp_path, corpus_dir=str(corpus))
     build_index([corpus], settings, progress=False, load=False)
@@ -320,7 +320,7 @@ def test_a_shard_damaged_in_place_is_not_reused(tmp_path, corpus):
 def test_a_lost_current_pointer_falls_back_to_the_newest_generation(tmp_path, corpus, pointer):
     """CURRENT lost, or naming a generation that is gone: the index used to count as never built,
     and the app built it again from the bundled corpus alone, dropping every other document."""
-    from assistant.core import open_index
+    from assistant.opening import open_index
     from index.pipeline import update_index
 
     settings = make_settings(tmp_path, corpus_dir=str(corpus))

@@ -48,7 +48,7 @@ def _shard(settings, doc_id, suffix):
 @pytest.mark.parametrize("lose", ["manifest", "manifest_and_sources"])
 def test_a_lost_manifest_loses_no_document(tmp_path, mixed, lose):
     """Deleting manifest.json used to rebuild from data/corpus only (22 documents became 5)."""
-    from assistant.core import open_index
+    from assistant.opening import open_index
 
     settings, held = mixed
     gen = current_generation(settings.index_dir)
@@ -66,7 +66,7 @@ def test_a_lost_manifest_loses_no_document(tmp_path, mixed, lose):
 def test_repair_keeps_a_moved_document_and_adds_nothing(tmp_path, mixed):
     """Repairing one damaged shard used to drop a healthy document whose file had moved, and to add
     the bundled documents (and here b/从未收录.txt) that were never part of the index."""
-    from assistant.core import open_index
+    from assistant.opening import open_index
 
     settings, held = mixed
     (tmp_path / "local" / "sub" / "本地办法.txt").rename(tmp_path / "moved.txt")
