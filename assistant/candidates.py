@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,9 +33,9 @@ from index.bm25 import BM25, unit_weights
 RRF_K = 60  # reciprocal-rank constant of the document aggregate (the usual value)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One clause in the pool and the first-stage signals about it."""
+class Candidate(NamedTuple):
+    """One clause in the pool and the first-stage signals about it (immutable; a named tuple,
+    like Hit, because a few hundred are built per question)."""
 
     hit: Hit
     dense: float  # cosine of the question and the clause's best chunk

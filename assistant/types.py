@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from index.types import Chunk, Clause, Document
 
 ABSTAIN_TEXT = "未在已收录文件中找到相关规定。"
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved chunk with its clause and document, and how it was found."""
+class Hit(NamedTuple):
+    """One retrieved chunk with its clause and document, and how it was found (a named tuple:
+    immutable, and built for each of a few hundred candidates per question at a fifth of a
+    frozen dataclass's cost)."""
 
     chunk: Chunk
     clause: Clause
