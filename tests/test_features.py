@@ -25,12 +25,16 @@ def weights(n: int = 100) -> TermWeights:
 
 def candidate(text: str, title: str = "本溪市专项行动实施方案", heading: str = "", kind: str = "l3",
               path=("四", "(二)", "3"), dense: float = 0.8, bm25: float = 2.0, dense_rank: int = 0, bm25_rank: int = 0,
-              doc_id: str = "d1", via: str = "hybrid", headings=("工作措施",)) -> Candidate:
+              doc_id: str = "d1", via: str = "hybrid", headings=("工作措施",), inferred: bool = False, rrf: float = 0.03,
+              doc_score: float = 0.05, doc_rank: int = 0, doc_hits: int = 1, title_bm25: float = 0.0,
+              bm25_exp: float = 0.0, bm25_exp_rank: int = 0) -> Candidate:
     doc = Document(doc_id, f"{doc_id}.txt", f"/x/{doc_id}.txt", "0", DocumentMeta(title=title), text, text, "simplified")
-    clause = Clause(doc_id, f"{doc_id}#x", "四、(二)3.", tuple(path), kind, tuple(headings), heading, text, 0, len(text))
+    clause = Clause(doc_id, f"{doc_id}#x", "四、(二)3.", tuple(path), kind, tuple(headings), heading, text, 0, len(text),
+                    inferred=inferred)
     chunk = Chunk(f"{doc_id}#x~0", doc_id, clause.clause_id, text, text, text, 0, len(text))
-    hit = Hit(chunk, clause, doc, 0.03, dense_rank, bm25_rank, via=via)
-    return Candidate(hit, dense, bm25, dense_rank, bm25_rank, 0.03, 0.05, 0, 1, 0.0)
+    hit = Hit(chunk, clause, doc, rrf, dense_rank, bm25_rank, via=via)
+    return Candidate(hit, dense, bm25, dense_rank, bm25_rank, rrf, doc_score, doc_rank, doc_hits, title_bm25, bm25_exp,
+                     bm25_exp_rank)
 
 
 def question(norm: str, **kw) -> Question:
@@ -104,6 +108,19 @@ def test_cov_unique_ignores_words_the_title_already_says():
     ("doc_kind", {"title": "中华人民共和国劳动合同法"}, 0.0),
     ("doc_kind", {"title": "关于做好扩面工作的通知"}, 7.0),
     ("own_heading_cov", {"heading": "地税部门的职责"}, None),
+    # first-stage signals, scaled as the model sees them
+    ("rrf", {"rrf": 0.03}, 1.8),  # x 60
+    ("doc_score", {"doc_score": 0.05}, 3.0),  # x 60
+    ("doc_rank", {"doc_rank": 3}, 0.25),
+    ("doc_hits", {"doc_hits": 4}, math.log1p(4)),
+    ("title_bm25", {"title_bm25": 2.5}, 2.5),
+    ("bm25_exp_rel", {"bm25_exp": 1.5}, 1.0),  # the only candidate is the best
+    ("bm25_exp_rel", {"bm25_exp": 0.0}, 0.0),
+    ("bm25_exp_rank", {"bm25_exp": 1.5, "bm25_exp_rank": 1}, 0.5),
+    ("bm25_exp_rank", {"bm25_exp": 0.0, "bm25_exp_rank": 1}, 0.0),  # no expanded word: not ranked
+    ("length", {}, math.log1p(len("地税部门要同征同查"))),
+    ("inferred", {"inferred": True}, 1.0),  # a clause marker the parser had to guess
+    ("inferred", {}, 0.0),
 ])
 def test_candidate_features(name, kw, expected):
     q = question("地税部门负责什么")
@@ -112,6 +129,22 @@ def test_candidate_features(name, kw, expected):
         assert got > 0
     else:
         assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name,kw,present", [
+    # heading_cov reads title, headings and the clause's own heading; cov adds the clause text
+    ("heading_cov", {"text": "同征同查", "headings": ("地税部门",)}, {"地税", "部门"}),
+    ("heading_cov", {"text": "地税部门要负责", "headings": ()}, set()),
+    ("heading_cov", {"text": "同征同查", "headings": (), "heading": "负责事项"}, {"负责"}),
+    ("cov", {"text": "要负责同征同查", "headings": ("地税部门",)}, {"地税", "部门", "负责"}),
+    ("cov", {"text": "同征同查", "headings": ()}, set()),
+])
+def test_coverage_of_headings_and_text(name, kw, present):
+    q = question("地税部门负责什么")
+    idf2 = {t: q.weights.idf(t) ** 2 for t in q.terms}
+    expect = sum(idf2[t] for t in present) / sum(idf2.values())
+    kw = {"title": "专项行动方案", **kw}
+    assert value(name, q, candidate(**kw)) == pytest.approx(expect, rel=1e-5)
 
 
 def test_relative_features_compare_with_the_best_candidate():
