@@ -27,7 +27,7 @@ MODES = ("hybrid", "dense", "bm25")
 
 
 class HybridRetriever:
-    """Search over one loaded index; every call records per-stage timings in `timings` (ms)."""
+    """Search over one loaded index; `timed_search` also returns its per-stage timings (ms)."""
 
     def __init__(self, data: IndexData, embedder, settings: Settings):
         self.data = data
@@ -59,32 +59,35 @@ class HybridRetriever:
             hits.append(Hit(chunk, clause, self.data.docs[clause.doc_id], 1.0, via="lookup"))
         return hits
 
-    def dense(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
+    def dense(self, query_norm: str, k: int, docs: list[str] | None) -> tuple[list[tuple[int, float]], dict]:
+        """(the k nearest chunks' (row, cosine), {'embed': ms, 'faiss': ms})."""
         t = time.perf_counter()
         q = self.embedder.embed_query_array(query_norm).astype(np.float32)
-        timings["embed"] = timings.get("embed", 0) + (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
+        t1 = time.perf_counter()
         out = self.data.backend.dense(q, k, docs or None)  # an empty filter means every document
-        timings["faiss"] = timings.get("faiss", 0) + (time.perf_counter() - t) * 1000
-        return out
+        return out, {"embed": (t1 - t) * 1000, "faiss": (time.perf_counter() - t1) * 1000}
 
-    def bm25(self, query_norm: str, k: int, docs: list[str] | None, timings: dict) -> list[tuple[int, float]]:
+    def bm25(self, query_norm: str, k: int, docs: list[str] | None) -> tuple[list[tuple[int, float]], dict]:
+        """(the k best chunks' (row, BM25), {'bm25': ms})."""
         t = time.perf_counter()
         tokens = tokenize(query_norm)
         out = self.data.backend.lexical(tokens, k, docs or None) if tokens else []
-        timings["bm25"] = timings.get("bm25", 0) + (time.perf_counter() - t) * 1000
-        return out
+        return out, {"bm25": (time.perf_counter() - t) * 1000}
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", docs: list[str] | None = None,
-               timings: dict | None = None, prefer_docs: list[str] | None = None, lookup: bool = True) -> list[Hit]:
+               prefer_docs: list[str] | None = None, lookup: bool = True) -> list[Hit]:
         """Best chunks for a query, one per clause, fused; exact clause lookups come first."""
+        return self.timed_search(query, k, mode, docs, prefer_docs, lookup)[0]
+
+    def timed_search(self, query: str, k: int | None = None, mode: str = "hybrid", docs: list[str] | None = None,
+                     prefer_docs: list[str] | None = None, lookup: bool = True) -> tuple[list[Hit], dict]:
+        """(search's hits, the milliseconds each stage took: normalize, embed, faiss, bm25, fusion)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        timings = {} if timings is None else timings
         k = k or self.settings.top_k
         t = time.perf_counter()
         qn = to_simplified(query)
-        timings["normalize"] = timings.get("normalize", 0) + (time.perf_counter() - t) * 1000
+        timings = {"normalize": (time.perf_counter() - t) * 1000}
         hits: list[Hit] = []
         seen: set[str] = set()
         if lookup:
@@ -92,8 +95,13 @@ class HybridRetriever:
                 seen.add(hit.clause.clause_id)
                 hits.append(hit)
         cand = max(self.settings.candidate_k, k * 3)
-        dense = self.dense(qn, cand, docs, timings) if mode in ("hybrid", "dense") else []
-        lexical = self.bm25(qn, cand, docs, timings) if mode in ("hybrid", "bm25") else []
+        dense, lexical = [], []
+        if mode in ("hybrid", "dense"):
+            dense, ms = self.dense(qn, cand, docs)
+            timings.update(ms)
+        if mode in ("hybrid", "bm25"):
+            lexical, ms = self.bm25(qn, cand, docs)
+            timings.update(ms)
         t = time.perf_counter()
         fused: dict[int, float] = defaultdict(float)
         d_rank = {row: r for r, (row, _) in enumerate(dense)}
@@ -116,8 +124,8 @@ class HybridRetriever:
                             d_rank.get(row), b_rank.get(row), via=mode))
             if len(hits) >= k + len([h for h in hits if h.via == "lookup"]):
                 break
-        timings["fusion"] = timings.get("fusion", 0) + (time.perf_counter() - t) * 1000
-        return hits
+        timings["fusion"] = (time.perf_counter() - t) * 1000
+        return hits, timings
 
     def _chunk_covering(self, clause):
         """The chunk whose span contains a clause that has no chunk of its own (a 款 inside an article)."""

@@ -68,22 +68,19 @@ class NaiveRAG:
         self.index = faiss.IndexFlatIP(vectors.shape[1])
         self.index.add(np.ascontiguousarray(vectors))
 
-    def search(self, question: str, timings: dict | None = None) -> list[NaiveChunk]:
-        """The top k chunks by inner product with the question's embedding."""
-        timings = {} if timings is None else timings
+    def search(self, question: str) -> tuple[list[NaiveChunk], dict]:
+        """(the top k chunks by inner product with the question's embedding, {'embed': ms, 'faiss': ms})."""
         t = time.perf_counter()
         q = self.embedder.embed_query_array(question).astype(np.float32).reshape(1, -1)
-        timings["embed"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
+        t1 = time.perf_counter()
         _, ids = self.index.search(q, min(self.k, len(self.chunks)))
-        timings["faiss"] = (time.perf_counter() - t) * 1000
-        return [self.chunks[i] for i in ids[0] if i >= 0]
+        timings = {"embed": (t1 - t) * 1000, "faiss": (time.perf_counter() - t1) * 1000}
+        return [self.chunks[i] for i in ids[0] if i >= 0], timings
 
     def ask(self, question: str, history: list[dict] | None = None) -> tuple[dict, list[str]]:
         """(answer row in the batch contract, retrieved chunk texts best first); history is ignored."""
         t0 = time.perf_counter()
-        timings: dict = {}
-        top = self.search(question, timings)
+        top, timings = self.search(question)
         t = time.perf_counter()
         citations = [{"n": i, "doc_id": c.doc_id, "source": "", "title": c.title, "label": c.label, "path": [],
                       "quote": c.text, "text": c.text} for i, c in enumerate(top[:self.cite], 1)]

@@ -168,7 +168,7 @@ class ArticleRanker:
                 if art:
                     self.keys.add(law_key(doc.title, art))
 
-    def rank(self, query: str, mode: str, k: int = SEARCH_K, timings: dict | None = None) -> list[str]:
+    def rank(self, query: str, mode: str, k: int = SEARCH_K) -> list[str]:
         """Article keys best first, deduplicated; hits outside any article keep a key of their own."""
         out: list[str] = []
         seen: set[str] = set()
@@ -180,7 +180,7 @@ class ArticleRanker:
             idx, _ = searcher.order(prep)
             hits = [prep.candidates[i].hit for i in idx]
         else:
-            hits = self.retriever.search(query, k=k, mode=mode, lookup=False, timings=timings)
+            hits = self.retriever.search(query, k=k, mode=mode, lookup=False)
         for hit in hits:
             art = article_of(hit.clause.path)
             key = law_key(hit.doc.title, art) if art else f"{hit.doc.doc_id}#{hit.clause.label}"

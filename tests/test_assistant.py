@@ -39,13 +39,23 @@ def test_lookup_without_a_reference_finds_nothing(fake_assistant):
     assert lookup_clauses("自由职业者怎么交养老保险", list(fake_assistant.data.docs.values())) == []
 
 
+@pytest.mark.parametrize("mode,stages", [("hybrid", {"embed", "faiss", "bm25"}), ("dense", {"embed", "faiss"}),
+                                         ("bm25", {"bm25"})])
+def test_timed_search_returns_the_hits_of_search_and_the_stages_it_ran(fake_assistant, mode, stages):
+    r = fake_assistant.retriever
+    hits, timings = r.timed_search("自由职业者怎么交养老保险", k=5, mode=mode)
+    assert [h.chunk.chunk_id for h in hits] == [h.chunk.chunk_id for h in r.search("自由职业者怎么交养老保险", 5, mode)]
+    assert hits and set(timings) == stages | {"normalize", "fusion"} and min(timings.values()) >= 0
+
+
 @pytest.mark.parametrize("question", ["自由职业者怎么交养老保险", "地税部门在扩面工作中负责什么", "工伤保险浮动费率"])
 def test_dense_search_matches_exact_float32_search(fake_assistant, question):
     """FAISS holds float16 rows; the retriever's ranking and scores still match exact search."""
     import numpy as np
 
     r = fake_assistant.retriever
-    got = r.dense(question, 20, None, {})
+    got, timings = r.dense(question, 20, None)
+    assert set(timings) == {"embed", "faiss"} and min(timings.values()) >= 0
     q = r.embedder.embed_query_array(question).astype(np.float32)
     exact = r.data.vectors @ q
     assert [s for _, s in got] == pytest.approx([float(exact[i]) for i, _ in got], abs=1e-6)
