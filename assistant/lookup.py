@@ -17,7 +17,7 @@ from functools import lru_cache
 from index.meta import cn_small_number
 from index.types import Clause, Document
 
-N = r"(?:[一二三四五六七八九十百零两]+|\d{1,3})"
+N = r"(?:[一二三四五六七八九十百千零两]+|\d{1,4})"  # 民法典 runs to 第一千二百六十条
 REF_TOKEN = re.compile(
     rf"(?P<part>第(?P<part_n>{N})部分)"
     rf"|(?P<chapter>第(?P<chapter_n>{N})章)"
@@ -80,43 +80,48 @@ _CN = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "�
 
 def clause_signature(clause: Clause) -> list[tuple[str, int]]:
     """[(kind, number)] of a clause's path: ('四', '(二)', '3') -> [('l1', 4), ('l2', 2), ('l3', 3)]."""
-    sig = []
-    for piece in clause.path:
-        m = re.fullmatch(r"第(.+)条(?:之.+)?", piece)
-        try:
-            if m:
-                sig.append(("article", cn_small_number(m.group(1))))
-            elif re.fullmatch(r"第(.+)款", piece):
-                sig.append(("paragraph", cn_small_number(piece[1:-1])))
-            elif re.fullmatch(r"第\((.+)\)项", piece):
-                sig.append(("l2", cn_small_number(piece[2:-2])))
-            elif re.fullmatch(r"第(\d+)段", piece):
-                sig.append(("para", int(piece[1:-1])))
-            elif re.fullmatch(r"第(\d+)目", piece):
-                sig.append(("l3", int(piece[1:-1])))
-            elif re.fullmatch(r"\(([一二三四五六七八九十百]+)\)", piece):
-                sig.append(("l2", cn_small_number(piece[1:-1])))
-            elif re.fullmatch(r"\((\d+)\)", piece):
-                sig.append(("l4", int(piece[1:-1])))
-            elif re.fullmatch(r"\d+", piece):
-                sig.append(("l3", int(piece)))
-            elif re.fullmatch(r"[一二三四五六七八九十百]+", piece):
-                sig.append(("l1", cn_small_number(piece)))
-            elif re.fullmatch(r"第(.+)[章节编]", piece):
-                sig.append(("chapter", cn_small_number(piece[1:-1])))
-            else:
-                sig.append(("other", -1))
-        except ValueError:
-            sig.append(("other", -1))
-    return sig
+    return [piece_signature(piece) for piece in clause.path]
+
+
+@lru_cache(maxsize=None)
+def piece_signature(piece: str) -> tuple[str, int]:
+    """(kind, number) of one path piece, parsed once per distinct piece ('第七条', '(二)', '第二款'
+    recur across thousands of clauses): '第一千零七十九条' -> ('article', 1079)."""
+    m = re.fullmatch(r"第(.+)条(?:之.+)?", piece)
+    try:
+        if m:
+            return "article", cn_small_number(m.group(1))
+        if re.fullmatch(r"第(.+)款", piece):
+            return "paragraph", cn_small_number(piece[1:-1])
+        if re.fullmatch(r"第\((.+)\)项", piece):
+            return "l2", cn_small_number(piece[2:-2])
+        if re.fullmatch(r"第(\d+)段", piece):
+            return "para", int(piece[1:-1])
+        if re.fullmatch(r"第(\d+)目", piece):
+            return "l3", int(piece[1:-1])
+        if re.fullmatch(r"\(([一二三四五六七八九十百]+)\)", piece):
+            return "l2", cn_small_number(piece[1:-1])
+        if re.fullmatch(r"\((\d+)\)", piece):
+            return "l4", int(piece[1:-1])
+        if re.fullmatch(r"\d+", piece):
+            return "l3", int(piece)
+        if re.fullmatch(r"[一二三四五六七八九十百]+", piece):
+            return "l1", cn_small_number(piece)
+        if re.fullmatch(r"第(.+)[章节编]", piece):
+            return "chapter", cn_small_number(piece[1:-1])
+    except ValueError:
+        pass
+    return "other", -1
+
+
+def signature_matches(ref: list[tuple[set, int]], sig: list[tuple[str, int]]) -> bool:
+    """Whether a path signature is exactly the referenced path."""
+    return len(sig) == len(ref) and all(kind in kinds and num == n for (kind, num), (kinds, n) in zip(sig, ref))
 
 
 def match_ref(ref: list[tuple[set, int]], clause: Clause) -> bool:
     """Whether a clause's path is exactly the referenced path."""
-    sig = clause_signature(clause)
-    if len(sig) != len(ref):
-        return False
-    return all(kind in kinds and num == n for (kind, num), (kinds, n) in zip(sig, ref))
+    return signature_matches(ref, clause_signature(clause))
 
 
 def bigrams(text: str) -> set[str]:
@@ -202,8 +207,8 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
         n_docs += bool(matches)
     if not found and len(ref) > 1:
         # "(三)第1条" without its section: accept a unique suffix match
-        suffix = [c for d in pool for c in d.clauses if len(clause_signature(c)) > len(ref)
-                  and match_ref(ref, Clause(**{**c.__dict__, "path": c.path[-len(ref):]}))]
+        suffix = [c for d in pool for c in d.clauses if len(c.path) > len(ref)
+                  and signature_matches(ref, clause_signature(c)[-len(ref):])]
         if len(suffix) == 1:
             found = suffix
     return found

@@ -35,6 +35,32 @@ def test_exact_clause_lookup(fake_assistant, question, clause_id):
     assert ans.citations[0].quote in ans.citations[0].text
 
 
+@pytest.mark.parametrize("question,ref", [
+    ("民法典第一千零七十九条第二款是什么", [(4, 1079), (1, 2)]),  # 民法典 runs past a thousand articles
+    ("第1079条", [(4, 1079)]),
+    ("第一千二百六十条", [(4, 1260)]),
+])
+def test_clause_references_past_a_thousand(question, ref):
+    from assistant.lookup import parse_clause_ref
+
+    assert [(len(kinds) + ("article" in kinds), n) for kinds, n in parse_clause_ref(question)] == ref
+
+
+def test_lookup_finds_an_article_past_a_thousand_and_its_paragraph():
+    from index.clauses import parse_clauses
+    from index.types import Document, DocumentMeta
+
+    text = ("第一千零七十八条　婚姻登记机关查明双方确实是自愿离婚的，予以登记。\n"
+            "第一千零七十九条　夫妻一方要求离婚的，可以由有关组织进行调解。\n"
+            "人民法院审理离婚案件，应当进行调解；如果感情确已破裂，调解无效的，应当准予离婚。\n")
+    doc = Document("mfd", "mfd.md", "/x/mfd.md", "0", DocumentMeta(title="中华人民共和国民法典"), text, text, "simplified",
+                   clauses=tuple(parse_clauses("mfd", text)))
+    (art,) = lookup_clauses("民法典第一千零七十九条", [doc])
+    assert art.path == ("第一千零七十九条",) and art.text.startswith("第一千零七十九条")
+    (para,) = lookup_clauses("民法典第一千零七十九条第二款", [doc])
+    assert para.path == ("第一千零七十九条", "第二款") and para.text.startswith("人民法院审理离婚案件")
+
+
 def test_lookup_without_a_reference_finds_nothing(fake_assistant):
     assert lookup_clauses("自由职业者怎么交养老保险", list(fake_assistant.data.docs.values())) == []
 
