@@ -197,7 +197,23 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
         return []
     named = (names or DocumentNames(docs)).best(question_norm, {d.doc_id for d in docs})
     pool = named or docs
-    found = []
+    found = _exact(ref, pool, max_docs)
+    if not found and len(ref) > 1 and ref[-1] == ({"paragraph"}, 1):
+        # an article's first 款 is its own text: only the later 款 are clauses of their own
+        ref = ref[:-1]
+        found = _exact(ref, pool, max_docs)
+    if not found and len(ref) > 1:
+        # "(三)第1条" without its section: accept a unique suffix match
+        suffix = [c for d in pool for c in d.clauses if len(c.path) > len(ref)
+                  and signature_matches(ref, clause_signature(c)[-len(ref):])]
+        if len(suffix) == 1:
+            found = suffix
+    return found
+
+
+def _exact(ref: list[tuple[set, int]], pool: list[Document], max_docs: int) -> list[Clause]:
+    """The clauses whose path is the reference, from the first `max_docs` documents that have one."""
+    found: list[Clause] = []
     n_docs = 0
     for d in pool:
         if n_docs >= max_docs:
@@ -205,10 +221,4 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
         matches = [c for c in d.clauses if match_ref(ref, c)]
         found.extend(matches)
         n_docs += bool(matches)
-    if not found and len(ref) > 1:
-        # "(三)第1条" without its section: accept a unique suffix match
-        suffix = [c for d in pool for c in d.clauses if len(c.path) > len(ref)
-                  and signature_matches(ref, clause_signature(c)[-len(ref):])]
-        if len(suffix) == 1:
-            found = suffix
     return found

@@ -59,6 +59,10 @@ def test_lookup_finds_an_article_past_a_thousand_and_its_paragraph():
     assert art.path == ("第一千零七十九条",) and art.text.startswith("第一千零七十九条")
     (para,) = lookup_clauses("民法典第一千零七十九条第二款", [doc])
     assert para.path == ("第一千零七十九条", "第二款") and para.text.startswith("人民法院审理离婚案件")
+    # the first 款 is the article's own text, not a clause of its own
+    (first,) = lookup_clauses("民法典第一千零七十九条第一款", [doc])
+    assert first == art
+    assert lookup_clauses("民法典第一千零七十九条第三款", [doc]) == []
 
 
 def test_lookup_without_a_reference_finds_nothing(fake_assistant):
