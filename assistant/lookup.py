@@ -23,7 +23,7 @@ REF_TOKEN = re.compile(
     rf"|(?P<chapter>第(?P<chapter_n>{N})章)"
     rf"|(?P<l1>(?<![\d一二三四五六七八九十第])(?P<l1_n>[一二三四五六七八九十]{{1,3}})(?:、|(?=[(（])))"
     rf"|(?P<paren>[(（](?P<paren_n>{N})[)）](?:项)?)"
-    rf"|(?P<tiao>第(?P<tiao_n>{N})(?:条|点))"
+    rf"|(?P<tiao>第(?P<tiao_n>{N})(?:条|点)(?:之(?P<tiao_sub>[一二三四五六七八九十]+))?)"
     rf"|(?P<kuan>第(?P<kuan_n>{N})款)"
     rf"|(?P<xiang>第[(（]?(?P<xiang_n>{N})[)）]?项)"
     rf"|(?P<duan>第(?P<duan_n>{N})段)"
@@ -36,10 +36,21 @@ def _num(s: str) -> int:
     return int(s) if s.isdigit() else cn_small_number(s)
 
 
-def parse_clause_ref(question: str) -> list[tuple[set, int]]:
-    """The clause path a question names, as [(acceptable kinds, number), ...]; [] if none."""
-    out: list[tuple[set, int]] = []
+def parse_clause_ref(question: str) -> list[tuple[set, int | tuple[int, int]]]:
+    """The clause path a question names, as [(acceptable kinds, number), ...]; [] if none.
+    An added article (刑法第一百二十条之一) has the number (120, 1)."""
+    return _parse_ref(question)[0]
+
+
+def clause_ref_span(question: str) -> tuple[int, int] | None:
+    """Where in the question the clause reference stands: '刑法第一百二十条讲什么' -> (2, 8)."""
+    return _parse_ref(question)[1]
+
+
+def _parse_ref(question: str) -> tuple[list, tuple[int, int] | None]:
+    out: list[tuple[set, int | tuple[int, int]]] = []
     last_end = None
+    span = None
     for m in REF_TOKEN.finditer(question):
         if last_end is not None and question[last_end:m.start()].strip(" 的之中里") != "":
             if out:
@@ -47,6 +58,8 @@ def parse_clause_ref(question: str) -> list[tuple[set, int]]:
         kind = m.lastgroup
         try:
             n = _num(m.group(kind + "_n"))
+            if kind == "tiao" and m.group("tiao_sub"):
+                n = (n, cn_small_number(m.group("tiao_sub")))
         except (ValueError, IndexError):
             continue
         if kind == "dot" and not out:
@@ -58,7 +71,8 @@ def parse_clause_ref(question: str) -> list[tuple[set, int]]:
         elif kind == "paren":
             out.append(({"l2", "l4"} if m.group("paren_n").isdigit() and out and _has_l2(out) else {"l2"}, n))
         elif kind == "tiao":
-            out.append((set(TIAO_KINDS) if not out else {"l3", "article", "l1"}, n))
+            kinds = {"article"} if isinstance(n, tuple) else set(TIAO_KINDS) if not out else {"l3", "article", "l1"}
+            out.append((kinds, n))
         elif kind == "kuan":
             out.append(({"paragraph"}, n))
         elif kind == "xiang":
@@ -67,8 +81,9 @@ def parse_clause_ref(question: str) -> list[tuple[set, int]]:
             out.append(({"para"}, n))
         elif kind == "dot":
             out.append(({"l3"}, n))
+        span = (span[0] if span else m.start(), m.end())
         last_end = m.end()
-    return out
+    return out, span
 
 
 def _has_l2(ref) -> bool:
@@ -84,11 +99,13 @@ def clause_signature(clause: Clause) -> list[tuple[str, int]]:
 
 
 @lru_cache(maxsize=None)
-def piece_signature(piece: str) -> tuple[str, int]:
+def piece_signature(piece: str) -> tuple[str, int | tuple[int, int]]:
     """(kind, number) of one path piece, parsed once per distinct piece ('第七条', '(二)', '第二款'
     recur across thousands of clauses): '第一千零七十九条' -> ('article', 1079)."""
-    m = re.fullmatch(r"第(.+)条(?:之.+)?", piece)
+    m = re.fullmatch(r"第(.+?)条(?:之(.+))?", piece)
     try:
+        if m and m.group(2):  # an added article: 第一百二十条之一 -> (120, 1)
+            return "article", (cn_small_number(m.group(1)), cn_small_number(m.group(2)))
         if m:
             return "article", cn_small_number(m.group(1))
         if re.fullmatch(r"第(.+)款", piece):
@@ -192,10 +209,13 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
     Matches come from at most `max_docs` documents: "第七条" alone, over 1,510 laws, need not
     collect 1,510 articles (the caller says that the reference is ambiguous).
     """
-    ref = parse_clause_ref(question_norm)
+    ref, (start, end) = _parse_ref(question_norm)[0], clause_ref_span(question_norm) or (0, 0)
     if not ref:
         return []
-    named = (names or DocumentNames(docs)).best(question_norm, {d.doc_id for d in docs})
+    # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
+    # interpretation would otherwise outweigh 中华人民共和国刑法
+    named = (names or DocumentNames(docs)).best(question_norm[:start] + " " + question_norm[end:],
+                                                 {d.doc_id for d in docs})
     pool = named or docs
     found = _exact(ref, pool, max_docs)
     if not found and len(ref) > 1 and ref[-1] == ({"paragraph"}, 1):

@@ -65,6 +65,26 @@ def test_lookup_finds_an_article_past_a_thousand_and_its_paragraph():
     assert lookup_clauses("民法典第一千零七十九条第三款", [doc]) == []
 
 
+def test_lookup_names_the_document_without_the_reference_and_tells_added_articles_apart():
+    """'刑法第一百二十条': the '法第' of the reference must not name 关于适用刑法第十二条…的解释;
+    第一百二十条之一 is an article added after 第一百二十条, not the same one."""
+    from index.clauses import parse_clauses
+    from index.types import Document, DocumentMeta
+
+    def law(doc_id, title, text):
+        return Document(doc_id, f"{doc_id}.md", f"/x/{doc_id}.md", "0", DocumentMeta(title=title), text, text,
+                        "simplified", clauses=tuple(parse_clauses(doc_id, text)))
+
+    criminal = law("xf", "中华人民共和国刑法", "第一百二十条　组织、领导恐怖活动组织的，处十年以上有期徒刑。\n"
+                                              "第一百二十条之一　资助恐怖活动组织的，处五年以下有期徒刑。\n")
+    reading = law("js", "最高人民法院关于适用刑法第十二条几个问题的解释", "第一条　本解释所称的处刑较轻。\n"
+                                                                   "第一百二十条　（一段不相干的文字）\n")
+    (art,) = lookup_clauses("刑法第一百二十条讲了什么", [reading, criminal])
+    assert (art.doc_id, art.path) == ("xf", ("第一百二十条",))
+    (added,) = lookup_clauses("刑法第一百二十条之一", [reading, criminal])
+    assert (added.doc_id, added.path) == ("xf", ("第一百二十条之一",))
+
+
 def test_lookup_without_a_reference_finds_nothing(fake_assistant):
     assert lookup_clauses("自由职业者怎么交养老保险", list(fake_assistant.data.docs.values())) == []
 
