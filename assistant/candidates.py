@@ -85,11 +85,14 @@ class TitleIndex:
 
 def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
            docs: list[str] | None, title_scores: dict[str, float],
-           expansion: tuple[list[str], list[float]] = ([], [])) -> tuple[list[Candidate], dict]:
+           expansion: tuple[list[str], list[float]] = ([], []),
+           hidden: np.ndarray | None = None) -> tuple[list[Candidate], dict]:
     """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded),
     and the (words, weights) its learned expansion adds to the tokens.
 
     `docs` (doc_ids) restricts every search to those documents' chunks; None means all.
+    `hidden` (bool per chunk row) leaves rows out of every search's results: the chunks of
+    superseded versions (index/versions.py), found but never candidates.
     """
     data = retriever.data
     backend = data.backend
@@ -98,19 +101,19 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     if n == 0:
         return [], timings
     t = time.perf_counter()
-    lex_rows = _rows(backend.lexical(tokens, settings.bm25, docs) if tokens else [])
+    lex_rows = _rows(backend.lexical(tokens, settings.bm25, docs) if tokens else [], hidden)
     exp_words, exp_weights = expansion
     exp_rows = _rows([])
     if tokens and exp_words and settings.expanded:  # without a depth the expansion is a feature only
         exp_rows = _rows(backend.lexical(tokens + exp_words, settings.expanded, docs,
-                                         unit_weights(len(tokens)) + list(exp_weights)))
+                                         unit_weights(len(tokens)) + list(exp_weights)), hidden)
     timings["bm25"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
     dense_rows = _rows([])
     if qvec is not None and settings.dense:
         # the engine's own order (FAISS float16, Milvus HNSW): every kept chunk is rescored below
-        dense_rows = _rows(backend.dense(qvec, min(settings.dense, n), docs, exact=False))
+        dense_rows = _rows(backend.dense(qvec, min(settings.dense, n), docs, exact=False), hidden)
     timings["faiss"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
@@ -190,6 +193,7 @@ def _ranks(order: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _rows(hits: list[tuple[int, float]]) -> np.ndarray:
-    """The rows of a search's (row, score) hits, in order."""
-    return np.asarray([r for r, _ in hits], dtype=np.int64)
+def _rows(hits: list[tuple[int, float]], hidden: np.ndarray | None = None) -> np.ndarray:
+    """The rows of a search's (row, score) hits, in order, without the `hidden` ones."""
+    rows = np.asarray([r for r, _ in hits], dtype=np.int64)
+    return rows[~hidden[rows]] if hidden is not None and len(rows) else rows

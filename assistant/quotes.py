@@ -6,6 +6,7 @@ import re
 from assistant.types import Citation
 from index.clean import MOJIBAKE_SPAN
 from index.types import Clause, Document
+from index.versions import version_date
 
 LEADING_MARKER = re.compile(r"^\s*(?:第[一二三四五六七八九十百零]+条(?:之[一二三四五六七八九十]+)?\s*|[一二三四五六七八九十]+、|[(（][一二三四五六七八九十\d]+[)）]|\d{1,2}[.．、](?!\d)|[①-⑳])\s*")
 
@@ -22,7 +23,7 @@ def quote_of(sentence: str) -> str:
 def make_citation(n: int, clause: Clause, doc: Document, quote: str) -> Citation:
     return Citation(n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, doc_number=doc.meta.doc_number,
                     label=clause.label, path=clause.path, headings=clause.headings, quote=quote,
-                    text=clause.text, clause_id=clause.clause_id, page=clause.page)
+                    text=clause.text, clause_id=clause.clause_id, page=clause.page, version=version_date(doc))
 
 
 def short_title(title: str, limit: int = 28) -> str:

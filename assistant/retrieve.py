@@ -41,11 +41,13 @@ class HybridRetriever:
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
 
-    def lookup(self, query_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None) -> list[Hit]:
-        """Hits for the clauses the question names exactly ("第七条", "二、(四)3"), best first."""
+    def lookup(self, query_norm: str, docs: list[str] | None = None, prefer_docs: list[str] | None = None,
+               exclude: frozenset[str] = frozenset()) -> list[Hit]:
+        """Hits for the clauses the question names exactly ("第七条", "二、(四)3"), best first;
+        documents in `exclude` (superseded versions, unless the filter names them) are not looked in."""
         if not parse_clause_ref(query_norm):
             return []  # most questions name no clause: no need to list the documents
-        pool = [d for d in self.data.docs.values() if not docs or d.doc_id in docs]
+        pool = [d for d in self.data.docs.values() if (not docs or d.doc_id in docs) and d.doc_id not in exclude]
         found = lookup_clauses(query_norm, pool, self.names)
         if prefer_docs and any(c.doc_id in prefer_docs for c in found):
             found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about

@@ -33,6 +33,7 @@ from index.lexicon import Lexicon
 from index.normalize import to_simplified
 from index.places import Gazetteer, Place, document_place
 from index.store import IndexData
+from index.versions import superseded
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ class Searcher:
         self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
         self.simple_titles = {d.doc_id: to_simplified(d.title) for d in docs}  # topics are read in simplified script
         self.covered = tuple({p.code: p.short for p in self.places.values() if p is not None}.values())
+        # superseded versions of a regulation are searched only when a document filter names them
+        self.superseded = frozenset(superseded(docs))
+        self.hidden = np.fromiter((ch.doc_id in self.superseded for ch in data.chunks), dtype=bool,
+                                  count=len(data.chunks)) if self.superseded else None
         self.feature_cache: dict = {}  # clause contexts and unpunctuated texts, made once per index
 
     def named_documents(self, question_norm: str) -> dict[str, float]:
@@ -118,8 +123,10 @@ class Searcher:
         lex = self.lexicon
         t = time.perf_counter()
         lookups = []
+        named_old = bool(docs) and any(d in self.superseded for d in docs)
         if lookup:
-            lookups = self.retriever.lookup(question_norm, docs, prefer_docs)
+            lookups = self.retriever.lookup(question_norm, docs, prefer_docs,
+                                            frozenset() if named_old else self.superseded)
         asked = self.gazetteer.find(question_norm)
         allowed, uncovered = self.allowed_docs(asked, docs)
         if exclude_docs:
@@ -139,7 +146,7 @@ class Searcher:
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown)
+                               grown, None if named_old else self.hidden)
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)

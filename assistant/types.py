@@ -39,12 +39,13 @@ class Citation:
     text: str  # the full clause text (original script)
     clause_id: str
     page: int | None = None
+    version: str = ""  # the date of the document's version (index/versions.py), '' when it has none
 
     def to_json(self) -> dict:
         return {"n": self.n, "doc_id": self.doc_id, "source": self.source, "title": self.title,
                 "doc_number": self.doc_number, "label": self.label, "path": list(self.path),
                 "headings": list(self.headings), "quote": self.quote, "text": self.text,
-                "clause_id": self.clause_id, "page": self.page}
+                "clause_id": self.clause_id, "page": self.page, "version": self.version}
 
 
 OUTCOMES = ("answered", "uncertain", "abstained")
@@ -132,7 +133,7 @@ def answer_from_json(data: dict) -> Answer:
                         title=d.get("title") or "", doc_number=d.get("doc_number") or "", label=d.get("label") or "",
                         path=tuple(d.get("path") or ()), headings=tuple(d.get("headings") or ()),
                         quote=d.get("quote") or "", text=d.get("text") or "", clause_id=d.get("clause_id") or "",
-                        page=d.get("page"))
+                        page=d.get("page"), version=d.get("version") or "")
 
     return Answer(question=data.get("question") or "", text=data.get("answer") or "",
                   citations=tuple(citation(c) for c in data.get("citations") or ()),

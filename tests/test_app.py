@@ -167,7 +167,8 @@ def test_api_ask_returns_markdown_and_cli_shaped_citations(ui):
     assert "[1]" in shown and "四、(二)3." in shown and "\\" not in shown
     assert citations[0]["label"] == "四、(二)3."
     assert set(citations[0]) == {"n", "doc_id", "source", "title", "doc_number", "label", "path", "headings",
-                                 "quote", "text", "clause_id", "page"}
+                                 "quote", "text", "clause_id", "page", "version"}
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", citations[0]["version"])  # the 本溪 plan's date
 
 
 def test_api_ask_accepts_gradio_6_history_messages(ui):

@@ -118,6 +118,9 @@ class CitationOut(BaseModel):
     text: str = Field(description="the whole clause text")
     clause_id: str
     page: int | None = None
+    version: str = Field("", description="the date (YYYY-MM-DD) of the document's version: the latest of its file "
+                                         "name's date and the adoption, amendment and entry-into-force dates it records; "
+                                         "'' when it records none")
     link: str = Field(description="opens the clause in the app: <app>/?clause=<clause_id, URL-encoded>")
 
 

@@ -41,7 +41,7 @@ CSS = """
 .pqa-label { font-weight: 700; font-size: 15px; }
 .pqa-path { color: var(--body-text-color-subdued); font-size: 13px; }
 .pqa-doc { font-size: 13px; margin: 4px 0; }
-.pqa-docno { margin-left: 6px; padding: 0 6px; border-radius: 4px; background: var(--background-fill-secondary); }
+.pqa-docno, .pqa-version { margin-left: 6px; padding: 0 6px; border-radius: 4px; background: var(--background-fill-secondary); }
 .pqa-text { margin: 6px 0; padding: 6px 10px; border-left: 3px solid var(--border-color-accent);
             white-space: pre-wrap; font-size: 14px; line-height: 1.6; max-height: 260px; overflow: auto; }
 .pqa-text mark, .pqa-doc-body mark { background: #ffe066; color: inherit; padding: 0 1px; }

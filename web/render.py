@@ -133,6 +133,8 @@ def citation_card(cite: Citation, script: str, variant: str, quote: bool = True,
     path = " › ".join(list(cite.headings) + ([heading] if heading else []))
     page = f" · {c('第')}{cite.page}{c('页')}" if cite.page else ""
     docno = f'<span class="pqa-docno">{esc(c(cite.doc_number))}</span>' if cite.doc_number else ""
+    if cite.version:  # which text of a regulation amended over the years is quoted
+        docno += f'<span class="pqa-version">{esc(cite.version)} {esc(c("版"))}</span>'
     text = highlight(cite.text, cite.quote if quote else "", script, variant)
     return (f'<article class="pqa-cite" data-n="{esc(cite.n)}">'
             f'<header><span class="pqa-n">[{esc(cite.n)}]</span>'

@@ -1,0 +1,62 @@
+"""Versions of one regulation: which indexed documents another one supersedes.
+
+A collection of laws keeps a regulation's amended texts side by side, the date in the file name:
+`上海市社会救助条例(2018-11-22).md` and `上海市社会救助条例(2024-12-31).md`. They are one work,
+and the latest is the one in force. Two documents are versions of one work when their titles are
+the same and so are their file names without that date; the 民法典's books share a title but not
+a file name (人格权编.md, 合同编.md), so each stays a work of its own.
+
+A version's date is the latest of the date in its file name and the dates its header records
+(adopted, amended, in force). A document without any date supersedes nothing and is superseded
+by nothing: which text is current cannot be told.
+
+>>> from index.types import Document, DocumentMeta
+>>> def doc(i, source, title="上海市社会救助条例"):
+...     return Document(i, source, "/x/" + source, "0", DocumentMeta(title=title), "", "", "simplified")
+>>> superseded([doc("a", "上海市社会救助条例(2018-11-22).md"), doc("b", "上海市社会救助条例(2024-12-31).md")])
+{'a': 'b'}
+>>> superseded([doc("c", "人格权编.md", "中华人民共和国民法典"), doc("d", "合同编.md", "中华人民共和国民法典")])
+{}
+"""
+from __future__ import annotations
+
+import re
+
+from index.types import Document
+
+FILE_DATE = re.compile(r"[(（](\d{4}-\d{2}-\d{2})[)）]\s*$")
+
+
+def work_key(doc: Document) -> tuple[str, str]:
+    """(title, file name without its extension and version date): equal for versions of one work."""
+    stem = doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return " ".join(doc.title.split()), FILE_DATE.sub("", stem).strip()
+
+
+def version_date(doc: Document) -> str:
+    """The version's date (YYYY-MM-DD): the latest of its file name's and its header's dates; '' if none."""
+    stem = doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    m = FILE_DATE.search(stem)
+    dates = [d for d in (m.group(1) if m else "", doc.meta.issue_date, doc.meta.effective_date) if d]
+    return max(dates, default="")
+
+
+def superseded(docs) -> dict[str, str]:
+    """doc_id of each superseded version -> doc_id of its work's latest version.
+
+    Versions are told apart by date; when two share the latest date, neither supersedes the other.
+    """
+    works: dict[tuple[str, str], list[Document]] = {}
+    for d in docs:
+        works.setdefault(work_key(d), []).append(d)
+    out: dict[str, str] = {}
+    for versions in works.values():
+        dated = [(version_date(d), d.doc_id) for d in versions]
+        if len(versions) < 2 or not all(date for date, _ in dated):
+            continue
+        dated.sort(reverse=True)
+        (latest, current), runner_up = dated[0], dated[1][0]
+        if latest == runner_up:
+            continue
+        out.update({doc_id: current for _, doc_id in dated[1:]})
+    return out
