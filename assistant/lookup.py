@@ -150,25 +150,33 @@ GENERIC = bigrams("关于进一步的通知意见实施方案工作加强做好�
 
 
 @lru_cache(maxsize=65536)
-def _name_bigrams(title: str, doc_number: str, issuer: str) -> frozenset:
+def _name_bigrams(title: str, doc_number: str, issuer: str, file_name: str = "") -> frozenset:
     from index.normalize import to_simplified
 
-    return frozenset(bigrams(to_simplified(" ".join((title, doc_number, issuer)))))
+    return frozenset(bigrams(to_simplified(" ".join((title, doc_number, issuer, file_name)))))
+
+
+def file_name_words(source: str) -> str:
+    """The Chinese words of a file name: '婚姻家庭编.md' -> '婚姻家庭编' (a book of the 民法典, whose
+    title is the code's); '000_2091bd9ddadc96bd.txt' -> ''."""
+    return "".join(re.findall(r"[\u4e00-\u9fff]+", source.rsplit("/", 1)[-1]))
 
 
 class DocumentNames:
-    """Which documents a question names, by the bigrams of their title, 文号 and issuer.
+    """Which documents a question names, by the bigrams of their title, 文号 and issuer (and, with
+    `file_names`, the Chinese words of their file name).
 
     An inverted index (bigram -> documents), so naming one of 1,510 laws costs what one of
     five costs. A shared bigram scores 1, a generic one ('通知', '人民') 0.2.
     """
 
-    def __init__(self, docs: list[Document]):
+    def __init__(self, docs: list[Document], file_names: bool = False):
         self.docs = list(docs)
         self.postings: dict[str, list[int]] = {}
         self.distinctive: list[int] = []  # how many distinctive bigrams each document's name has
         for i, d in enumerate(self.docs):
-            name = _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer)
+            name = _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer,
+                                 file_name_words(d.source) if file_names else "")
             self.distinctive.append(len(name - GENERIC))
             for bg in name:
                 self.postings.setdefault(bg, []).append(i)
@@ -182,12 +190,24 @@ class DocumentNames:
         """
         return [(-key[0], self.docs[i]) for key, i in self._ranked(question_norm)]
 
-    def best(self, question_norm: str, allowed: set[str] | None = None, min_score: float = 1.0) -> list[Document]:
-        """The document(s) the question names most clearly: the best score, then the fewest
-        unmentioned name words; several only on an exact tie. [] if none reaches min_score."""
+    def near_best(self, question_norm: str, allowed: set[str] | None = None,
+                  min_score: float = 1.0) -> list[list[Document]]:
+        """The documents named about as clearly as the best, in groups of equal standing, best
+        first: those that share at most one distinctive name word fewer with the question. A clause
+        the best-named document lacks is looked for in the next ('民法典婚姻家庭编第一千零七十九条':
+        婚姻家庭编的解释 names more of the question, the code's book holds the article)."""
         ranked = [(key, i) for key, i in self._ranked(question_norm)
                   if -key[0] >= min_score and (allowed is None or self.docs[i].doc_id in allowed)]
-        return [self.docs[i] for key, i in ranked if key[:2] == ranked[0][0][:2]]
+        groups: list[list[Document]] = []
+        last = None
+        for key, i in ranked:
+            if -key[0] < -ranked[0][0][0] - 1.0:
+                break
+            if key[:2] != last:
+                groups.append([])
+                last = key[:2]
+            groups[-1].append(self.docs[i])
+        return groups
 
     def _ranked(self, question_norm: str) -> list[tuple[tuple, int]]:
         """((-score, unmentioned distinctive name bigrams, position), document index), best first."""
@@ -214,9 +234,18 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
         return []
     # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
     # interpretation would otherwise outweigh 中华人民共和国刑法
-    named = (names or DocumentNames(docs)).best(question_norm[:start] + " " + question_norm[end:],
-                                                 {d.doc_id for d in docs})
-    pool = named or docs
+    groups = (names or DocumentNames(docs, file_names=True)).near_best(
+        question_norm[:start] + " " + question_norm[end:], {d.doc_id for d in docs})
+    for pool in groups or [docs]:
+        found = _in_pool(ref, pool, max_docs)
+        if found:
+            return found
+    return []
+
+
+def _in_pool(ref: list[tuple[set, int]], pool: list[Document], max_docs: int) -> list[Clause]:
+    """The clauses of `pool` the reference names: exactly; an article for its first 款; else a
+    unique clause whose path ends with the reference."""
     found = _exact(ref, pool, max_docs)
     if not found and len(ref) > 1 and ref[-1] == ({"paragraph"}, 1):
         # an article's first 款 is its own text: only the later 款 are clauses of their own

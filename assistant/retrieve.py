@@ -37,6 +37,8 @@ class HybridRetriever:
         # spinning against the embedder's own OpenMP threads): 14 ms -> 5 ms on the law index
         faiss.omp_set_num_threads(1)
         self.names = DocumentNames(list(data.docs.values()))
+        # lookups also read file names: 婚姻家庭编.md is the 民法典's book of that name
+        self.file_names = DocumentNames(list(data.docs.values()), file_names=True)
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
@@ -48,7 +50,7 @@ class HybridRetriever:
         if not parse_clause_ref(query_norm):
             return []  # most questions name no clause: no need to list the documents
         pool = [d for d in self.data.docs.values() if (not docs or d.doc_id in docs) and d.doc_id not in exclude]
-        found = lookup_clauses(query_norm, pool, self.names)
+        found = lookup_clauses(query_norm, pool, self.file_names)
         if prefer_docs and any(c.doc_id in prefer_docs for c in found):
             found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about
         hits, seen = [], set()

@@ -85,6 +85,38 @@ def test_lookup_names_the_document_without_the_reference_and_tells_added_article
     assert (added.doc_id, added.path) == ("xf", ("第一百二十条之一",))
 
 
+def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to_close_names():
+    from assistant.lookup import DocumentNames
+    from index.clauses import parse_clauses
+    from index.types import Document, DocumentMeta
+
+    def law(doc_id, source, title, text):
+        return Document(doc_id, source, f"/x/{source}", "0", DocumentMeta(title=title), text, text, "simplified",
+                        clauses=tuple(parse_clauses(doc_id, text)))
+
+    marriage = law("hy", "婚姻家庭编.md", "中华人民共和国民法典", "第一千零七十八条　自愿离婚的，予以登记。\n"
+                   "第一千零七十九条　夫妻一方要求离婚的，可以调解。\n")
+    inheritance = law("jc", "继承编.md", "中华人民共和国民法典", "第一千一百二十二条　遗产是自然人死亡时遗留的个人合法财产。\n"
+                      "第一千一百二十三条　继承开始后，按照法定继承办理。\n")
+    reading = law("js", "婚姻家庭编的解释（一）(2020-12-29).md",
+                  "最高人民法院关于适用《中华人民共和国民法典》婚姻家庭编的解释（一）",
+                  "第一条　持续性、经常性的家庭暴力，可以认定为虐待。\n第二条　与他人同居，是指有配偶者与婚外异性持续、稳定地共同居住。\n")
+    docs = [reading, marriage, inheritance]
+    names = DocumentNames(docs, file_names=True)
+
+    def found(question):
+        return [(c.doc_id, c.path[0]) for c in lookup_clauses(question, docs, names)]
+
+    # the interpretation names more of the question, but only the code's book holds the article
+    assert found("民法典婚姻家庭编第一千零七十九条") == [("hy", "第一千零七十九条")]
+    # 继承编 names '民法典' with fewer other words, but the article is in the next book named as clearly
+    assert found("民法典第一千零七十九条") == [("hy", "第一千零七十九条")]
+    assert found("民法典继承编第一千一百二十三条") == [("jc", "第一千一百二十三条")]
+    assert found("婚姻家庭编的解释第一条") == [("js", "第一条")]
+    # named clearly, the interpretation has no 第九十九条, and the books are named less by more than a word
+    assert found("民法典婚姻家庭编的解释第九十九条") == []
+
+
 def test_lookup_without_a_reference_finds_nothing(fake_assistant):
     assert lookup_clauses("自由职业者怎么交养老保险", list(fake_assistant.data.docs.values())) == []
 
