@@ -157,13 +157,17 @@ def choose_sentences(question_norm: str, hits: list[Hit], weights: TermWeights,
     w = compose_weights()
     max_sentences = w["max_sentences"]
     if hits and hits[0].via == "lookup":
-        # a named clause: quote its opening sentences, then the first sentence of each part
-        target, chosen = hits[0], []
-        for i, unit in enumerate(evidence_units(target, clauses_by_doc)):
-            sents = [q for q in (quote_of(s) for s in split_sentences(unit.text)) if len(q) >= 4]
-            for q in sents[: 2 if i == 0 else 1]:
-                if len(chosen) < max_sentences + 2:
-                    chosen.append(Evidence(unit, target.doc, q, 1.0, 1.0, 0))
+        # named clauses (第三十九条和第四十条: each of them, in the first one's document): quote each
+        # one's opening sentences, then the first sentence of each of its parts
+        chosen = []
+        for target in (h for h in hits if h.via == "lookup" and h.doc.doc_id == hits[0].doc.doc_id):
+            quoted = 0
+            for i, unit in enumerate(evidence_units(target, clauses_by_doc)):
+                sents = [q for q in (quote_of(s) for s in split_sentences(unit.text)) if len(q) >= 4]
+                for q in sents[: 2 if i == 0 else 1]:
+                    if quoted < max_sentences + 2:
+                        chosen.append(Evidence(unit, target.doc, q, 1.0, 1.0, 0))
+                        quoted += 1
         return chosen
     evidence = score_evidence(question_norm, hits, weights, clauses_by_doc)
     if not evidence:

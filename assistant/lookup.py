@@ -39,22 +39,49 @@ def _num(s: str) -> int:
 def parse_clause_ref(question: str) -> list[tuple[set, int | tuple[int, int]]]:
     """The clause path a question names, as [(acceptable kinds, number), ...]; [] if none.
     An added article (刑法第一百二十条之一) has the number (120, 1)."""
-    return _parse_ref(question)[0]
+    refs = _parse_refs(question)
+    return refs[0][0] if refs else []
+
+
+def clause_refs(question: str) -> list[list[tuple[set, int | tuple[int, int]]]]:
+    """Every clause path a question names, joined by 和/与/及/、: '第三十九条和第四十条' -> [[39], [40]];
+    a later one shares the earlier one's levels above its own: '第二部分(三)第1条和第2条' -> [2,(三),1],
+    [2,(三),2]."""
+    out = []
+    for ref, _ in _parse_refs(question):
+        if out:
+            first = out[0]
+            i = max((j for j, (kinds, _) in enumerate(first) if kinds & ref[0][0]), default=len(first))
+            ref = first[:i] + ref
+        out.append(ref)
+    return out
 
 
 def clause_ref_span(question: str) -> tuple[int, int] | None:
-    """Where in the question the clause reference stands: '刑法第一百二十条讲什么' -> (2, 8)."""
-    return _parse_ref(question)[1]
+    """Where in the question its clause references stand: '刑法第一百二十条讲什么' -> (2, 8)."""
+    refs = _parse_refs(question)
+    return (refs[0][1][0], refs[-1][1][1]) if refs else None
 
 
-def _parse_ref(question: str) -> tuple[list, tuple[int, int] | None]:
+JOINED = re.compile(r"\s*(?:和|与|及|以及|、|，|,|跟|或者?)\s*")
+
+
+def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
+    """[(reference, its span)], each reference a contiguous run of tokens; a conjunction between
+    two starts the next, any other words end the list."""
+    refs: list[tuple[list, tuple[int, int]]] = []
     out: list[tuple[set, int | tuple[int, int]]] = []
     last_end = None
     span = None
     for m in REF_TOKEN.finditer(question):
         if last_end is not None and question[last_end:m.start()].strip(" 的之中里") != "":
-            if out:
-                break  # only one contiguous reference per question
+            if not out:
+                pass
+            elif JOINED.fullmatch(question[last_end:m.start()]):
+                refs.append((out, span))  # '第三十九条和第四十条': the next reference
+                out, span = [], None
+            else:
+                break  # other words: the references end here
         kind = m.lastgroup
         try:
             n = _num(m.group(kind + "_n"))
@@ -71,8 +98,7 @@ def _parse_ref(question: str) -> tuple[list, tuple[int, int] | None]:
         elif kind == "paren":
             out.append(({"l2", "l4"} if m.group("paren_n").isdigit() and out and _has_l2(out) else {"l2"}, n))
         elif kind == "tiao":
-            kinds = {"article"} if isinstance(n, tuple) else set(TIAO_KINDS) if not out else {"l3", "article", "l1"}
-            out.append((kinds, n))
+            out.append(({"article"} if isinstance(n, tuple) else set(TIAO_KINDS), n))
         elif kind == "kuan":
             out.append(({"paragraph"}, n))
         elif kind == "xiang":
@@ -83,7 +109,9 @@ def _parse_ref(question: str) -> tuple[list, tuple[int, int] | None]:
             out.append(({"l3"}, n))
         span = (span[0] if span else m.start(), m.end())
         last_end = m.end()
-    return out, span
+    if out:
+        refs.append((out, span))
+    return refs
 
 
 def _has_l2(ref) -> bool:
@@ -229,15 +257,16 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
     Matches come from at most `max_docs` documents: "第七条" alone, over 1,510 laws, need not
     collect 1,510 articles (the caller says that the reference is ambiguous).
     """
-    ref, (start, end) = _parse_ref(question_norm)[0], clause_ref_span(question_norm) or (0, 0)
-    if not ref:
+    refs = clause_refs(question_norm)
+    if not refs:
         return []
+    start, end = clause_ref_span(question_norm)
     # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
     # interpretation would otherwise outweigh 中华人民共和国刑法
     groups = (names or DocumentNames(docs, file_names=True)).near_best(
         question_norm[:start] + " " + question_norm[end:], {d.doc_id for d in docs})
     for pool in groups or [docs]:
-        found = _in_pool(ref, pool, max_docs)
+        found = list({c.clause_id: c for ref in refs for c in _in_pool(ref, pool, max_docs)}.values())
         if found:
             return found
     return []

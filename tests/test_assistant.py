@@ -117,6 +117,27 @@ def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to
     assert found("民法典婚姻家庭编的解释第九十九条") == []
 
 
+@pytest.mark.parametrize("question,refs", [
+    ("劳动合同法第三十九条和第四十条有什么区别?", [[39], [40]]),
+    ("第七条、第八条和第九条讲什么", [[7], [8], [9]]),
+    ("规划纲要第二部分(三)第1条和第2条", [[2, 3, 1], [2, 3, 2]]),  # the second shares the levels above it
+    ("第三十九条第一款与第二款", [[39, 1], [39, 2]]),
+    ("第三十九条规定了什么，和劳动法第二十五条比呢", [[39]]),  # other words end the references
+    ("自由职业者怎么交养老保险", []),
+])
+def test_several_clause_references(question, refs):
+    from assistant.lookup import clause_refs
+
+    assert [[n for _, n in ref] for ref in clause_refs(question)] == refs
+
+
+def test_two_named_clauses_are_both_quoted(fake_assistant):
+    ans = fake_assistant.ask("规划纲要第二部分(三)第1条和第2条讲了什么")
+    cited = [c.clause_id for c in ans.citations]
+    assert f"{PLAN}#二.(三).1" in cited and f"{PLAN}#二.(三).2" in cited
+    assert cited.index(f"{PLAN}#二.(三).1") < cited.index(f"{PLAN}#二.(三).2")
+
+
 def test_lookup_without_a_reference_finds_nothing(fake_assistant):
     assert lookup_clauses("自由职业者怎么交养老保险", list(fake_assistant.data.docs.values())) == []
 
