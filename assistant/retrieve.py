@@ -22,6 +22,7 @@ from index.lexical import tokenize
 from index.normalize import to_simplified
 from index.settings import Settings
 from index.store import IndexData
+from index.versions import superseded
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -39,6 +40,8 @@ class HybridRetriever:
         self.names = DocumentNames(list(data.docs.values()))
         # lookups also read file names: 婚姻家庭编.md is the 民法典's book of that name
         self.file_names = DocumentNames(list(data.docs.values()), file_names=True)
+        # older versions of a regulation (index/versions.py) are searched only when a filter names them
+        self.superseded = frozenset(superseded(data.docs.values()))
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
@@ -94,8 +97,9 @@ class HybridRetriever:
         timings = {"normalize": (time.perf_counter() - t) * 1000}
         hits: list[Hit] = []
         seen: set[str] = set()
+        exclude = self.excluded(docs)
         if lookup:
-            for hit in self.lookup(qn, docs, prefer_docs):
+            for hit in self.lookup(qn, docs, prefer_docs, exclude):
                 seen.add(hit.clause.clause_id)
                 hits.append(hit)
         cand = max(self.settings.candidate_k, k * 3)
@@ -121,7 +125,7 @@ class HybridRetriever:
         order = sorted(fused, key=lambda r: -fused[r])
         for row in order:
             ch = self.data.chunks[row]
-            if ch.clause_id in seen:
+            if ch.clause_id in seen or ch.doc_id in exclude:
                 continue
             seen.add(ch.clause_id)
             hits.append(Hit(ch, self.data.clauses[ch.clause_id], self.data.docs[ch.doc_id], fused[row],
@@ -130,6 +134,10 @@ class HybridRetriever:
                 break
         timings["fusion"] = (time.perf_counter() - t) * 1000
         return hits, timings
+
+    def excluded(self, docs: list[str] | None) -> frozenset[str]:
+        """The documents a search leaves out: the superseded versions, unless the filter names one."""
+        return frozenset() if docs and any(d in self.superseded for d in docs) else self.superseded
 
     def _chunk_covering(self, clause):
         """The chunk whose span contains a clause that has no chunk of its own (a 款 inside an article)."""

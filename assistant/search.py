@@ -33,7 +33,6 @@ from index.lexicon import Lexicon
 from index.normalize import to_simplified
 from index.places import Gazetteer, Place, document_place
 from index.store import IndexData
-from index.versions import superseded
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ class Searcher:
         self.simple_titles = {d.doc_id: to_simplified(d.title) for d in docs}  # topics are read in simplified script
         self.covered = tuple({p.code: p.short for p in self.places.values() if p is not None}.values())
         # superseded versions of a regulation are searched only when a document filter names them
-        self.superseded = frozenset(superseded(docs))
+        self.superseded = self.retriever.superseded
         self.hidden = np.fromiter((ch.doc_id in self.superseded for ch in data.chunks), dtype=bool,
                                   count=len(data.chunks)) if self.superseded else None
         self.feature_cache: dict = {}  # clause contexts and unpunctuated texts, made once per index
@@ -123,10 +122,9 @@ class Searcher:
         lex = self.lexicon
         t = time.perf_counter()
         lookups = []
-        named_old = bool(docs) and any(d in self.superseded for d in docs)
+        exclude = self.retriever.excluded(docs)
         if lookup:
-            lookups = self.retriever.lookup(question_norm, docs, prefer_docs,
-                                            frozenset() if named_old else self.superseded)
+            lookups = self.retriever.lookup(question_norm, docs, prefer_docs, exclude)
         asked = self.gazetteer.find(question_norm)
         allowed, uncovered = self.allowed_docs(asked, docs)
         if exclude_docs:
@@ -146,7 +144,7 @@ class Searcher:
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown, None if named_old else self.hidden)
+                               grown, self.hidden if exclude else None)
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)

@@ -102,3 +102,16 @@ def test_a_filter_that_names_the_old_version_gets_it(versions_assistant):
     ans = versions_assistant.ask("示例市社会救助条例第五条", docs=[old])
     assert ans.citations[0].doc_id == old and "五百元" in ans.citations[0].quote
     assert ans.citations[0].version == "2018-11-22"
+
+
+def test_the_plain_hybrid_search_and_its_langchain_retriever_leave_the_old_version_out(versions_assistant):
+    from assistant.retrieve import PolicyRetriever
+
+    old, new = ids(versions_assistant)
+    retriever = versions_assistant.searcher.retriever
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = retriever.search("最低生活保障标准每人每月多少", k=5, mode=mode)
+        assert hits and {h.doc.doc_id for h in hits} == {new}
+    docs = PolicyRetriever(retriever=retriever, k=5).invoke("示例市社会救助条例第五条")
+    assert docs and {d.metadata["doc_id"] for d in docs} == {new}
+    assert {h.doc.doc_id for h in retriever.search("最低生活保障标准", k=5, docs=[old])} == {old}
