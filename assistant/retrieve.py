@@ -16,9 +16,11 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.lookup import DocumentNames, lookup_clauses, parse_clause_ref
+from assistant.lookup import lookup_clauses, parse_clause_ref
+from assistant.names import DocumentNames
 from assistant.types import Hit
 from index.lexical import tokenize
+from index.lexicon import load_lexicon
 from index.normalize import to_simplified
 from index.settings import Settings
 from index.store import IndexData
@@ -37,9 +39,10 @@ class HybridRetriever:
         # queries come one at a time: a single FAISS thread avoids OpenMP hand-off costs (and
         # spinning against the embedder's own OpenMP threads): 14 ms -> 5 ms on the law index
         faiss.omp_set_num_threads(1)
-        self.names = DocumentNames(list(data.docs.values()))
+        generic = load_lexicon(settings.lexicon_dir or None).words("generic_name_bigrams")
+        self.names = DocumentNames(list(data.docs.values()), generic)
         # lookups also read file names: 婚姻家庭编.md is the 民法典's book of that name
-        self.file_names = DocumentNames(list(data.docs.values()), file_names=True)
+        self.file_names = DocumentNames(list(data.docs.values()), generic, file_names=True)
         # older versions of a regulation (index/versions.py) are searched only when a filter names them
         self.superseded = frozenset(superseded(data.docs.values()))
         self._first_chunk_of_clause: dict[str, int] = {}

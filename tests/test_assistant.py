@@ -86,8 +86,9 @@ def test_lookup_names_the_document_without_the_reference_and_tells_added_article
 
 
 def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to_close_names():
-    from assistant.lookup import DocumentNames
+    from assistant.names import DocumentNames
     from index.clauses import parse_clauses
+    from index.lexicon import load_lexicon
     from index.types import Document, DocumentMeta
 
     def law(doc_id, source, title, text):
@@ -102,7 +103,7 @@ def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to
                   "最高人民法院关于适用《中华人民共和国民法典》婚姻家庭编的解释（一）",
                   "第一条　持续性、经常性的家庭暴力，可以认定为虐待。\n第二条　与他人同居，是指有配偶者与婚外异性持续、稳定地共同居住。\n")
     docs = [reading, marriage, inheritance]
-    names = DocumentNames(docs, file_names=True)
+    names = DocumentNames(docs, load_lexicon().words("generic_name_bigrams"), file_names=True)
 
     def found(question):
         return [(c.doc_id, c.path[0]) for c in lookup_clauses(question, docs, names)]
@@ -168,8 +169,11 @@ def test_dense_search_matches_exact_float32_search(fake_assistant, question):
 
 def test_document_names_index_scores_like_the_definition(fake_assistant):
     """The inverted index gives each document |distinctive shared bigrams| + 0.2 |generic ones|."""
-    from assistant.lookup import GENERIC, DocumentNames, _name_bigrams, bigrams
+    from assistant.names import DocumentNames, _name_bigrams, bigrams
+    from index.lexicon import load_lexicon
 
+    GENERIC = load_lexicon().words("generic_name_bigrams")
+    assert {"通知", "人民", "和国"} <= GENERIC
     docs = list(fake_assistant.data.docs.values())
     for question in ["两个确保的那份通知第七条", "本溪的专项行动方案", "规划纲要二、(四)3", "完全无关的问题"]:
         q = bigrams(question)
@@ -178,7 +182,7 @@ def test_document_names_index_scores_like_the_definition(fake_assistant):
             shared = q & _name_bigrams(d.title, d.meta.doc_number, d.meta.issuer)
             if shared:
                 expected[d.doc_id] = len(shared - GENERIC) + 0.2 * len(shared & GENERIC)
-        got = DocumentNames(docs).score(question)
+        got = DocumentNames(docs, GENERIC).score(question)
         assert {d.doc_id: s for s, d in got} == pytest.approx(expected)
         assert [s for s, _ in got] == sorted((s for s, _ in got), reverse=True)
 
