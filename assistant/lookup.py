@@ -128,6 +128,13 @@ def clause_signature(clause: Clause) -> list[tuple[str, int]]:
     return [piece_signature(piece) for piece in clause.path]
 
 
+# path pieces other than articles, in the order they are tried: (pattern, its number in group 1; kind)
+PIECE_KINDS = tuple((re.compile(p), kind) for p, kind in (
+    (r"第(.+)款", "paragraph"), (r"第\((.+)\)项", "l2"), (r"第(\d+)段", "para"), (r"第(\d+)目", "l3"),
+    (r"\(([一二三四五六七八九十百]+)\)", "l2"), (r"\((\d+)\)", "l4"), (r"(\d+)", "l3"),
+    (r"([一二三四五六七八九十百]+)", "l1"), (r"第(.+)[章节编]", "chapter")))
+
+
 @lru_cache(maxsize=None)
 def piece_signature(piece: str) -> tuple[str, int | tuple[int, int]]:
     """(kind, number) of one path piece, parsed once per distinct piece ('第七条', '(二)', '第二款'
@@ -138,24 +145,10 @@ def piece_signature(piece: str) -> tuple[str, int | tuple[int, int]]:
             return "article", (cn_small_number(m.group(1)), cn_small_number(m.group(2)))
         if m:
             return "article", cn_small_number(m.group(1))
-        if re.fullmatch(r"第(.+)款", piece):
-            return "paragraph", cn_small_number(piece[1:-1])
-        if re.fullmatch(r"第\((.+)\)项", piece):
-            return "l2", cn_small_number(piece[2:-2])
-        if re.fullmatch(r"第(\d+)段", piece):
-            return "para", int(piece[1:-1])
-        if re.fullmatch(r"第(\d+)目", piece):
-            return "l3", int(piece[1:-1])
-        if re.fullmatch(r"\(([一二三四五六七八九十百]+)\)", piece):
-            return "l2", cn_small_number(piece[1:-1])
-        if re.fullmatch(r"\((\d+)\)", piece):
-            return "l4", int(piece[1:-1])
-        if re.fullmatch(r"\d+", piece):
-            return "l3", int(piece)
-        if re.fullmatch(r"[一二三四五六七八九十百]+", piece):
-            return "l1", cn_small_number(piece)
-        if re.fullmatch(r"第(.+)[章节编]", piece):
-            return "chapter", cn_small_number(piece[1:-1])
+        for pattern, kind in PIECE_KINDS:
+            m = pattern.fullmatch(piece)
+            if m:
+                return kind, cn_small_number(m.group(1))
     except ValueError:
         pass
     return "other", -1
