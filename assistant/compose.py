@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.features import TermWeights, clause_context, opens_with, question_subject, shared_phrase
+from assistant.features import TermWeights, clause_context
+from assistant.phrases import opens_with, question_subject, shared_phrase
 from assistant.quotes import contiguous_span, make_citation, quote_of, short_title
 from assistant.types import Citation, Hit
 from index.chunk import split_sentences

@@ -24,7 +24,8 @@ import math
 import numpy as np
 
 from assistant.candidates import Candidate
-from assistant.features import (FEATURE_NAMES, KINDS, PUNCT, Question, f_doc_kind, longest_shared_run, opens_with)
+from assistant.features import FEATURE_NAMES, KINDS, Question, f_doc_kind
+from assistant.phrases import PUNCT, longest_shared_run, opens_with
 
 KIND_CODE = {k: float(i) for i, k in enumerate(KINDS)}
 

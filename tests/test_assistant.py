@@ -372,7 +372,7 @@ def test_cli_ask_and_batch(fake_settings, tmp_path, capsys, monkeypatch):
     ("考核结果要报给谁?", ""),  # not an actor
 ])
 def test_question_subject(question, subject):
-    from assistant.features import question_subject
+    from assistant.phrases import question_subject
     from index.lexicon import load_lexicon
 
     assert question_subject(question, load_lexicon()) == subject
@@ -388,7 +388,7 @@ def test_question_subject(question, subject):
     ("工商部门", "税务部门在办理年审时同时检查", False),
 ])
 def test_subject_opens_a_text_also_in_its_full_name(subject, text, expected):
-    from assistant.features import opens_with
+    from assistant.phrases import opens_with
     from index.lexicon import load_lexicon
 
     assert opens_with(subject, text, load_lexicon().pattern("agent")) is expected

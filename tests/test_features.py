@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from assistant.candidates import Candidate
-from assistant.features import (CLAUSE_FEATURES, FEATURE_NAMES, PUNCT, Question, TermWeights, longest_shared_run,
-                                opens_with, question_subject, shared_phrase)
+from assistant.features import CLAUSE_FEATURES, FEATURE_NAMES, Question, TermWeights
+from assistant.phrases import PUNCT, longest_shared_run, opens_with, question_subject, shared_phrase
 from assistant.featurize import feature_matrix
 from assistant.types import Hit
 from index.lexicon import load_lexicon
