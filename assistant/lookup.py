@@ -49,8 +49,18 @@ def clause_refs(question: str) -> list[list[tuple[set, int | tuple[int, int]]]]:
     """Every clause path a question names, joined by 和/与/及/、: '第三十九条和第四十条' -> [[39], [40]];
     a later one shares the earlier one's levels above its own: '第二部分(三)第1条和第2条' -> [2,(三),1],
     [2,(三),2]."""
+    return _joined([ref for ref, _ in _parse_refs(question)])
+
+
+def clause_ref_span(question: str) -> tuple[int, int] | None:
+    """Where in the question its clause references stand: '刑法第一百二十条讲什么' -> (2, 8)."""
+    return _span(_parse_refs(question))
+
+
+def _joined(refs: list[list]) -> list[list]:
+    """Each reference after the first with the first one's levels above its own (see clause_refs)."""
     out = []
-    for ref, _ in _parse_refs(question):
+    for ref in refs:
         if out:
             first = out[0]
             i = max((j for j, (kinds, _) in enumerate(first) if kinds & ref[0][0]), default=len(first))
@@ -59,10 +69,8 @@ def clause_refs(question: str) -> list[list[tuple[set, int | tuple[int, int]]]]:
     return out
 
 
-def clause_ref_span(question: str) -> tuple[int, int] | None:
-    """Where in the question its clause references stand: '刑法第一百二十条讲什么' -> (2, 8)."""
-    refs = _parse_refs(question)
-    return (refs[0][1][0], refs[-1][1][1]) if refs else None
+def _span(parsed: list[tuple[list, tuple[int, int]]]) -> tuple[int, int] | None:
+    return (parsed[0][1][0], parsed[-1][1][1]) if parsed else None
 
 
 JOINED = re.compile(r"\s*(?:和|与|及|以及|、|，|,|跟|或者?)\s*")
@@ -76,14 +84,11 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
     last_end = None
     span = None
     for m in REF_TOKEN.finditer(question):
-        if last_end is not None and question[last_end:m.start()].strip(" 的之中里") != "":
-            if not out:
-                pass
-            elif JOINED.fullmatch(question[last_end:m.start()]):
-                refs.append((out, span))  # '第三十九条和第四十条': the next reference
-                out, span = [], None
-            else:
+        if out and question[last_end:m.start()].strip(" 的之中里") != "":
+            if not JOINED.fullmatch(question[last_end:m.start()]):
                 break  # other words: the references end here
+            refs.append((out, span))  # '第三十九条和第四十条': the next reference
+            out, span = [], None
         kind = m.lastgroup
         try:
             n = _num(m.group(kind + "_n"))
@@ -118,9 +123,6 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
 
 def _has_l2(ref) -> bool:
     return any("l2" in kinds for kinds, _ in ref)
-
-
-_CN = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 
 def clause_signature(clause: Clause) -> list[tuple[str, int]]:
@@ -172,10 +174,10 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
     Matches come from at most `max_docs` documents: "第七条" alone, over 1,510 laws, need not
     collect 1,510 articles (the caller says that the reference is ambiguous).
     """
-    refs = clause_refs(question_norm)
-    if not refs:
+    parsed = _parse_refs(question_norm)
+    if not parsed:
         return []
-    start, end = clause_ref_span(question_norm)
+    refs, (start, end) = _joined([ref for ref, _ in parsed]), _span(parsed)
     # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
     # interpretation would otherwise outweigh 中华人民共和国刑法
     groups = (names or DocumentNames(docs, load_lexicon().words("generic_name_bigrams"), file_names=True)).near_best(
