@@ -68,8 +68,9 @@ def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None
         x = m.group("x")
         last = to_simplified(previous[-1])
         toks = lex.jieba.lcut(last)
+        weak = lex.words("followup_weak")
         spans = {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 1, min(len(toks), i + 3) + 1)}
-        spans = [w for w in spans if len(w) >= 2 and w not in lex.words("followup_weak")]
+        spans = [w for w in spans if len(w) >= 2 and w not in weak]
         x_ref = parse_clause_ref(x)
         # "那第七条呢?" after "劳动法第二条讲了什么": a clause number stands for one of its own level
         refs = [w for w in spans if _same_level(parse_clause_ref(w), x_ref)] if x_ref else []

@@ -233,7 +233,9 @@ class Assistant:
                         for kind, value in llm_events(self.chat_model, self.settings, question, quotable):
                             if kind == "delta":
                                 yield "delta", to_script(value, script, variant) if script == "traditional" else value
-                        text, citations, more = value
+                            else:
+                                reply = value  # the last event: the verified reply
+                        text, citations, more = reply
                         notices.extend(more)
                         used = "llm"
                         if not citations:

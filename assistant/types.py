@@ -11,8 +11,8 @@ ABSTAIN_TEXT = "未在已收录文件中找到相关规定。"
 
 class Hit(NamedTuple):
     """One retrieved chunk with its clause and document, and how it was found (a named tuple:
-    immutable, and built for each of a few hundred candidates per question at a fifth of a
-    frozen dataclass's cost)."""
+    immutable, and built for each of a few hundred candidates per question at about a quarter
+    of a frozen dataclass's cost)."""
 
     chunk: Chunk
     clause: Clause

@@ -38,7 +38,8 @@ def question_vectors(assistant, texts: list[str]) -> np.ndarray:
     from assistant.query import prepare_query
 
     searcher = assistant.searcher
-    out = [searcher.embed_question(searcher.lexicon.expand(prepare_query(t, [], lexicon=searcher.lexicon).norm)) for t in texts]
+    lex = searcher.lexicon
+    out = [searcher.embed_question(lex.expand(prepare_query(t, [], lexicon=lex).norm)) for t in texts]
     return np.stack(out) if out else np.zeros((0, assistant.data.vectors.shape[1]), np.float32)
 
 

@@ -11,11 +11,13 @@ A version's date is the latest of the date in its file name and the dates its he
 by nothing: which text is current cannot be told.
 
 >>> from index.types import Document, DocumentMeta
->>> def doc(i, source, title="上海市社会救助条例"):
-...     return Document(i, source, "/x/" + source, "0", DocumentMeta(title=title), "", "", "simplified")
+>>> def doc(i, source, title="上海市社会救助条例", issued=""):
+...     return Document(i, source, "/x/" + source, "0", DocumentMeta(title=title, issue_date=issued), "", "",
+...                     "simplified")
 >>> superseded([doc("a", "上海市社会救助条例(2018-11-22).md"), doc("b", "上海市社会救助条例(2024-12-31).md")])
 {'a': 'b'}
->>> superseded([doc("c", "人格权编.md", "中华人民共和国民法典"), doc("d", "合同编.md", "中华人民共和国民法典")])
+>>> superseded([doc("c", "人格权编.md", "中华人民共和国民法典", "2020-05-28"),
+...             doc("d", "合同编.md", "中华人民共和国民法典", "2021-01-01")])
 {}
 """
 from __future__ import annotations
@@ -27,16 +29,19 @@ from index.types import Document
 FILE_DATE = re.compile(r"[(（](\d{4}-\d{2}-\d{2})[)）]\s*$")
 
 
+def _stem(doc: Document) -> str:
+    """The file name without its folder and extension: 'laws/公司法(2023-12-29).md' -> '公司法(2023-12-29)'."""
+    return doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
 def work_key(doc: Document) -> tuple[str, str]:
     """(title, file name without its extension and version date): equal for versions of one work."""
-    stem = doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return " ".join(doc.title.split()), FILE_DATE.sub("", stem).strip()
+    return " ".join(doc.title.split()), FILE_DATE.sub("", _stem(doc)).strip()
 
 
 def version_date(doc: Document) -> str:
     """The version's date (YYYY-MM-DD): the latest of its file name's and its header's dates; '' if none."""
-    stem = doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    m = FILE_DATE.search(stem)
+    m = FILE_DATE.search(_stem(doc))
     dates = [d for d in (m.group(1) if m else "", doc.meta.issue_date, doc.meta.effective_date) if d]
     return max(dates, default="")
 

@@ -28,8 +28,9 @@ def test_version_date(source, issue, effective, date):
     # one work in two versions: the later supersedes the earlier, whatever their order
     ([doc("b", "示例市社会救助条例(2024-12-31).md"), doc("a", "示例市社会救助条例(2018-11-22).md")], {"a": "b"}),
     ([doc("a", "X(2010-01-01).md"), doc("b", "X(2015-01-01).md"), doc("c", "X(2020-01-01).md")], {"a": "c", "b": "c"}),
-    # the books of one code share a title, not a file name
-    ([doc("a", "人格权编.md", "中华人民共和国民法典"), doc("b", "合同编.md", "中华人民共和国民法典")], {}),
+    # the books of one code share a title, not a file name (dated apart, they would otherwise supersede)
+    ([doc("a", "人格权编.md", "中华人民共和国民法典", issue="2020-05-28"),
+      doc("b", "合同编.md", "中华人民共和国民法典", issue="2021-01-01")], {}),
     # a version without a date, or two of the same date: which is current cannot be told
     ([doc("a", "X(2010-01-01).md"), doc("b", "X.md")], {}),
     ([doc("a", "X(2010-01-01).md"), doc("b", "X（2010-01-01）.md")], {}),
