@@ -20,8 +20,11 @@ from index.meta import cn_small_number
 from index.types import Clause, Document
 
 N = r"(?:[一二三四五六七八九十百千零两]+|\d{1,4})"  # 民法典 runs to 第一千二百六十条
+RANGE = r"\s*(?:至|到|~|～|-|－|—)\s*"
+MAX_RANGE = 50  # articles one range may name: 第一条至第一千二百六十条 is not a lookup
 REF_TOKEN = re.compile(
-    rf"(?P<part>第(?P<part_n>{N})部分)"
+    rf"(?P<range>第(?P<range_a>{N})条?{RANGE}第?(?P<range_b>{N})条(?!之))"
+    rf"|(?P<part>第(?P<part_n>{N})部分)"
     rf"|(?P<chapter>第(?P<chapter_n>{N})章)"
     rf"|(?P<l1>(?<![\d一二三四五六七八九十第])(?P<l1_n>[一二三四五六七八九十]{{1,3}})(?:、|(?=[(（])))"
     rf"|(?P<paren>[(（](?P<paren_n>{N})[)）](?:项)?)"
@@ -47,6 +50,7 @@ def parse_clause_ref(question: str) -> list[tuple[set, int | tuple[int, int]]]:
 
 def clause_refs(question: str) -> list[list[tuple[set, int | tuple[int, int]]]]:
     """Every clause path a question names, joined by 和/与/及/、: '第三十九条和第四十条' -> [[39], [40]];
+    a range names each article in it: '第三十九条至第四十一条' -> [[39], [40], [41]];
     a later one shares the earlier one's levels above its own: '第二部分(三)第1条和第2条' -> [2,(三),1],
     [2,(三),2]."""
     return _joined([ref for ref, _ in _parse_refs(question)])
@@ -73,7 +77,7 @@ def _span(parsed: list[tuple[list, tuple[int, int]]]) -> tuple[int, int] | None:
     return (parsed[0][1][0], parsed[-1][1][1]) if parsed else None
 
 
-JOINED = re.compile(r"\s*(?:和|与|及|以及|、|，|,|跟|或者?)\s*")
+JOINED = re.compile(rf"\s*(?:和|与|及|以及|、|，|,|跟|或者?|{RANGE})\s*")  # a range of other pieces, (一)至(三): its two ends
 
 
 def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
@@ -90,6 +94,18 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
             refs.append((out, span))  # '第三十九条和第四十条': the next reference
             out, span = [], None
         kind = m.lastgroup
+        if kind == "range":
+            try:
+                first, *rest = _range(m)
+            except ValueError:
+                continue
+            out.append((set(TIAO_KINDS), first))
+            span = (span[0] if span else m.start(), m.end())
+            for n in rest:  # each later article is a reference of its own, under the same levels
+                refs.append((out, span))
+                out, span = [(set(TIAO_KINDS), n)], (m.start(), m.end())
+            last_end = m.end()
+            continue
         try:
             n = _num(m.group(kind + "_n"))
             if kind == "tiao" and m.group("tiao_sub"):
@@ -119,6 +135,13 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
     if out:
         refs.append((out, span))
     return refs
+
+
+def _range(m: re.Match) -> list[int]:
+    """The article numbers of a range token: '第三十九条至第四十一条' -> [39, 40, 41]; a backwards or
+    overlong one names just its two ends."""
+    a, b = _num(m.group("range_a")), _num(m.group("range_b"))
+    return list(range(a, b + 1)) if a < b <= a + MAX_RANGE else [a, b]
 
 
 def _has_l2(ref) -> bool:

@@ -114,6 +114,7 @@ def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to
     assert found("民法典第一千零七十九条") == [("hy", "第一千零七十九条")]
     assert found("民法典继承编第一千一百二十三条") == [("jc", "第一千一百二十三条")]
     assert found("婚姻家庭编的解释第一条") == [("js", "第一条")]
+    assert found("民法典第一千零七十八条至第一千零七十九条") == [("hy", "第一千零七十八条"), ("hy", "第一千零七十九条")]
     # named clearly, the interpretation has no 第九十九条, and the books are named less by more than a word
     assert found("民法典婚姻家庭编的解释第九十九条") == []
 
@@ -124,6 +125,15 @@ def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to
     ("规划纲要第二部分(三)第1条和第2条", [[2, 3, 1], [2, 3, 2]]),  # the second shares the levels above it
     ("第三十九条第一款与第二款", [[39, 1], [39, 2]]),
     ("第三十九条规定了什么，和劳动法第二十五条比呢", [[39]]),  # other words end the references
+    ("劳动合同法第三十九条至第四十一条讲什么", [[39], [40], [41]]),  # a range names each article in it
+    ("第39-41条", [[39], [40], [41]]),
+    ("第三十九至四十一条", [[39], [40], [41]]),
+    ("第二章第三条到第五条", [[2, 3], [2, 4], [2, 5]]),
+    ("第3条至第5条和第七条", [[3], [4], [5], [7]]),
+    ("第一条至第一千二百六十条", [[1], [1260]]),  # too long to be a lookup: its two ends
+    ("第五条至第三条", [[5], [3]]),
+    ("刑法第一百二十条至第一百二十条之一", [[120], [(120, 1)]]),
+    ("二、(一)至(三)", [[2, 1], [2, 3]]),  # a range of other pieces: its two ends
     ("自由职业者怎么交养老保险", []),
 ])
 def test_several_clause_references(question, refs):
