@@ -170,6 +170,10 @@ class Assistant:
             notices.append(f"文件筛选 {shown} 没有匹配任何已收录的文件，已忽略")
         if dropped:
             notices.append(dropped_notice(dropped, "对话记录"))
+        if prep.version is not None:
+            v = prep.version
+            title = short_title(state.data.docs[v.doc_id].title, 20)
+            notices.append(f"已按《{title}》{v.date} 版本查找；现行版本为 {v.current_date} 版本")
         looked_up = list(dict.fromkeys(h.doc for h in prep.lookups))
         if len(looked_up) > 1:
             titles = "".join(f"《{short_title(d.title, 20)}》" for d in looked_up)

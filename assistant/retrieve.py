@@ -16,6 +16,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from assistant.asked_version import AskedVersion, Versions
 from assistant.lookup import lookup_clauses, parse_clause_ref
 from assistant.names import DocumentNames
 from assistant.types import Hit
@@ -39,12 +40,14 @@ class HybridRetriever:
         # queries come one at a time: a single FAISS thread avoids OpenMP hand-off costs (and
         # spinning against the embedder's own OpenMP threads): 14 ms -> 5 ms on the law index
         faiss.omp_set_num_threads(1)
-        generic = load_lexicon(settings.lexicon_dir or None).words("generic_name_bigrams")
+        lexicon = load_lexicon(settings.lexicon_dir or None)
+        generic = lexicon.words("generic_name_bigrams")
         self.names = DocumentNames(list(data.docs.values()), generic)
         # lookups also read file names: 婚姻家庭编.md is the 民法典's book of that name
         self.file_names = DocumentNames(list(data.docs.values()), generic, file_names=True)
         # older versions of a regulation (index/versions.py) are searched only when a filter names them
         self.superseded = frozenset(superseded(data.docs.values()))
+        self.versions = Versions(data.docs.values(), lexicon)  # ... or when the question asks for one
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
@@ -100,7 +103,7 @@ class HybridRetriever:
         timings = {"normalize": (time.perf_counter() - t) * 1000}
         hits: list[Hit] = []
         seen: set[str] = set()
-        exclude = self.excluded(docs)
+        exclude = self.excluded(docs, self.asked_version(qn, docs))
         if lookup:
             for hit in self.lookup(qn, docs, prefer_docs, exclude):
                 seen.add(hit.clause.clause_id)
@@ -138,9 +141,21 @@ class HybridRetriever:
         timings["fusion"] = (time.perf_counter() - t) * 1000
         return hits, timings
 
-    def excluded(self, docs: list[str] | None) -> frozenset[str]:
-        """The documents a search leaves out: the superseded versions, unless the filter names one."""
-        return frozenset() if docs and any(d in self.superseded for d in docs) else self.superseded
+    def asked_version(self, query_norm: str, docs: list[str] | None) -> AskedVersion | None:
+        """The older version of a work the question asks for ('2017年版行政复议法'), unless a document
+        filter decides."""
+        if docs:
+            return None
+        return self.versions.asked(query_norm, lambda text: [[d.doc_id for d in g] for g in self.names.near_best(text)])
+
+    def excluded(self, docs: list[str] | None, version: AskedVersion | None = None) -> frozenset[str]:
+        """The documents a search leaves out: the superseded versions, unless the filter names one;
+        with a version asked for, the other versions of its work instead of that one."""
+        if docs and any(d in self.superseded for d in docs):
+            return frozenset()
+        if version is not None:
+            return (self.superseded - {version.doc_id}) | version.others
+        return self.superseded
 
     def _chunk_covering(self, clause):
         """The chunk whose span contains a clause that has no chunk of its own (a 款 inside an article)."""

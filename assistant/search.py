@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.asked_version import AskedVersion
 from assistant.candidates import Candidate, TitleIndex, gather
 from assistant.expansion import FirstStage
 from assistant.decide import Decider, Decision, question_features
@@ -60,6 +61,7 @@ class Prepared:
     asked_places: tuple[Place, ...]
     uncovered_places: tuple[Place, ...]
     timings_ms: dict
+    version: AskedVersion | None = None  # an older version of a work the question asks for
 
 
 class Searcher:
@@ -122,7 +124,8 @@ class Searcher:
         lex = self.lexicon
         t = time.perf_counter()
         lookups = []
-        exclude = self.retriever.excluded(docs)
+        version = self.retriever.asked_version(question_norm, docs)
+        exclude = self.retriever.excluded(docs, version)
         if lookup:
             lookups = self.retriever.lookup(question_norm, docs, prefer_docs, exclude)
         asked = self.gazetteer.find(question_norm)
@@ -144,13 +147,21 @@ class Searcher:
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown, self.hidden if exclude else None)
+                               grown, self.hidden_rows(exclude, version))
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
         x = feature_matrix(q, cands)
         timings["features"] = (time.perf_counter() - t) * 1000
-        return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings)
+        return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings, version)
+
+    def hidden_rows(self, exclude: frozenset[str], version: AskedVersion | None) -> np.ndarray | None:
+        """(chunks,) bool: the rows of the documents a search leaves out (None: none)."""
+        if not exclude:
+            return None
+        if version is None:
+            return self.hidden
+        return np.fromiter((ch.doc_id in exclude for ch in self.data.chunks), dtype=bool, count=len(self.data.chunks))
 
     def embed_question(self, expanded: str, threads: int = 0) -> np.ndarray:
         """The (dim,) float32 vector of a question already normalised and expanded (Lexicon.expand),

@@ -116,3 +116,29 @@ def test_the_plain_hybrid_search_and_its_langchain_retriever_leave_the_old_versi
     docs = PolicyRetriever(retriever=retriever, k=5).invoke("示例市社会救助条例第五条")
     assert docs and {d.metadata["doc_id"] for d in docs} == {new}
     assert {h.doc.doc_id for h in retriever.search("最低生活保障标准", k=5, docs=[old])} == {old}
+
+
+@pytest.mark.parametrize("question,version", [
+    ("2020年版示例市社会救助条例第五条", "2018-11-22"),  # the version in force at the end of 2020
+    ("2018年修正的示例市社会救助条例第五条", "2018-11-22"),
+    ("修订前的示例市社会救助条例第五条", "2018-11-22"),
+    ("2025年版示例市社会救助条例第五条", "2024-12-31"),  # the current one: no notice
+    ("2010年版示例市社会救助条例第五条", "2024-12-31"),  # before every version: as if not asked
+    ("我2020年申请的低保，示例市社会救助条例第五条怎么规定", "2024-12-31"),  # a year that asks for no version
+])
+def test_an_older_version_is_answered_when_the_question_asks_for_it(versions_assistant, question, version):
+    ans = versions_assistant.ask(question)
+    assert ans.citations and {c.version for c in ans.citations} == {version}
+    assert ("五百元" if version == "2018-11-22" else "八百元") in ans.citations[0].quote
+    notice = [n for n in ans.notices if "版本查找" in n]
+    assert notice == ([f"已按《示例市社会救助条例》{version} 版本查找；现行版本为 2024-12-31 版本"]
+                      if version == "2018-11-22" else [])
+
+
+def test_the_search_for_an_older_version_leaves_out_the_current_one(versions_assistant):
+    old, new = ids(versions_assistant)
+    question = "2020年版示例市社会救助条例规定的最低生活保障标准是多少"
+    pool = versions_assistant.searcher.prepare(question).candidates
+    assert pool and {c.hit.doc.doc_id for c in pool} == {old}
+    hits = versions_assistant.searcher.retriever.search(question, k=5)
+    assert hits and {h.doc.doc_id for h in hits} == {old}
