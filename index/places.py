@@ -39,9 +39,6 @@ from pathlib import Path
 from index.errors import PolicyQAError
 from index.lexicon import DEFAULT_LEXICON_DIR
 
-# longest first: '内蒙古自治区' -> '内蒙古', '延边朝鲜族自治州' -> '延边'
-SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
-            "新区", "省", "市", "盟", "县", "区")  # 浦东新区 -> 浦东
 LEVELS = ("province", "city", "county", "country")
 CHINA = ("CN", "HK", "MO", "TW")  # ISO 3166 codes of China's own regions (in cpca's divisions)
 
@@ -68,9 +65,22 @@ class Place:
         return tuple(c for c in out if c != self.code)
 
 
+@lru_cache(maxsize=1)
+def _suffixes() -> tuple[str, ...]:
+    """The endings of division names (data/lexicon/place_suffixes.txt), longest first: '内蒙古自治区' ->
+    '内蒙古' before '区' is tried."""
+    path = DEFAULT_LEXICON_DIR / "place_suffixes.txt"
+    try:
+        names = {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip() and not line.startswith("#")}
+    except OSError as exc:
+        raise PolicyQAError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return tuple(sorted(names, key=len, reverse=True))
+
+
 def short_name(name: str) -> str:
     """'广西壮族自治区' -> '广西', '本溪市' -> '本溪', '延边朝鲜族自治州' -> '延边'; kept whole if too short."""
-    for suffix in SUFFIXES:
+    for suffix in _suffixes():
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
             stem = name[: -len(suffix)]
             stripped = True
