@@ -19,7 +19,8 @@ from pathlib import Path
 from index.errors import PolicyQAError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-NAMED_SETS = {"dev": DATA_DIR / "dev.jsonl", "nearmiss": DATA_DIR / "nearmiss.jsonl"}
+NAMED_SETS = {"dev": DATA_DIR / "dev.jsonl", "nearmiss": DATA_DIR / "nearmiss.jsonl",
+              "followups": DATA_DIR / "followups.jsonl"}
 CATEGORIES = ("citizen", "staff", "number", "lookup", "followup", "out_of_corpus")
 ANSWERABLE_FIELDS = ("id", "question", "answerable", "category", "doc_id", "gold_label", "gold_path",
                      "gold_evidence", "key_fact", "script")

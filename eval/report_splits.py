@@ -97,7 +97,8 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                          "not abstained: a citation gold", "not abstained: first gold", "answered: a citation gold",
                          "ms p50"], rows), ""]
     rows = []
-    for name in ("dev-test", "dev-calibration", "nearmiss-test", "nearmiss-calibration"):
+    for name in ("dev-test", "dev-calibration", "nearmiss-test", "nearmiss-calibration", "followups-test",
+                 "followups-calibration"):
         r = _load(folder / "runs" / f"shipped-{name}.json")
         if not r:
             continue
@@ -113,7 +114,8 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
             curves["dev test (first citation right)"] = risk_coverage(
                 [(i.get("confidence") or 0.0, bool(i["scores"].get("label_correct"))) for i in ans])
     if rows:
-        lines += ["Dev set and near-miss set (`python -m eval run --set dev|nearmiss --part P`):", "",
+        lines += ["Dev set, near-miss set and follow-up set (conversations: `python -m eval run --set "
+                  "dev|nearmiss|followups --part P`):", "",
                   table(["set-part", "items", "gold evidence cited", "label", "key fact", "answerable abstained",
                          "unanswerable abstained", "uncertain"], rows), ""]
     region = _load(folder / "region.json")

@@ -17,6 +17,8 @@ from tests.conftest import CORPUS
 
 ITEMS = load_set("dev")
 ANSWERABLE = [i for i in ITEMS if i["answerable"]]
+# the conversation set (eval/data/followups.jsonl) is held to the same checks
+FOLLOWUPS = load_set("followups")
 
 
 @lru_cache(maxsize=None)
@@ -41,7 +43,16 @@ def test_ids_are_unique():
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=lambda i: i["id"])
+def test_the_follow_up_set_is_all_conversations_and_split_in_two():
+    from eval.splits import set_part
+
+    assert len(FOLLOWUPS) >= 40 and all(i.get("history") for i in FOLLOWUPS)
+    parts = [set_part(FOLLOWUPS, "followups", p) for p in ("calibration", "test")]
+    assert sum(map(len, parts)) == len(FOLLOWUPS) and not {i["id"] for i in parts[0]} & {i["id"] for i in parts[1]}
+    assert all(sum(not i["answerable"] for i in part) >= 6 for part in parts)
+
+
+@pytest.mark.parametrize("item", ITEMS + FOLLOWUPS, ids=lambda i: i["id"])
 def test_item_shape(item):
     assert item_problems(item) == []
     assert item["script"] == detect_script(item["question"])
@@ -52,7 +63,7 @@ def test_item_shape(item):
     assert [h["role"] for h in history] == ["user", "assistant"] * (len(history) // 2)
 
 
-@pytest.mark.parametrize("item", ANSWERABLE, ids=lambda i: i["id"])
+@pytest.mark.parametrize("item", ANSWERABLE + [i for i in FOLLOWUPS if i["answerable"]], ids=lambda i: i["id"])
 def test_gold_points_at_a_real_clause(item):
     doc = corpus_docs()[item["doc_id"]]
     clauses = [c for c in doc.clauses if c.label == item["gold_label"]]
