@@ -51,15 +51,17 @@ def _same_level(a: list[tuple[set, int]], b: list[tuple[set, int]]) -> bool:
     return bool(a) and len(a) == len(b) and all(ka & kb for (ka, _), (kb, _) in zip(a, b))
 
 
-def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None = None) -> str:
-    """Deterministic stand-alone version of a follow-up; other questions come back unchanged.
+def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None = None, force: bool = False) -> str:
+    """Deterministic stand-alone version of a follow-up; other questions come back unchanged,
+    unless `force` reads them as follow-ups all the same ('企业缴的能税前列支多少?' after a question
+    on 企业年金 has no word that points back).
 
     "那X呢?" puts X in the place of its counterpart in the previous question:
     "地税部门在扩面工作中负责什么?" + "那工商部门呢?" -> "工商部门在扩面工作中负责什么?",
     "劳动法第二条讲了什么" + "那第七条呢?" -> "劳动法第七条讲了什么".
     """
     lex = lexicon or load_lexicon()
-    if not is_followup(question, history, lex):
+    if not (is_followup(question, history, lex) or force and any(t.get("role") == "user" for t in history)):
         return question
     previous = [t["content"] for t in history if t.get("role") == "user"]
     start = lex.pattern("followup_start")

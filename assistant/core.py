@@ -145,8 +145,9 @@ class Assistant:
         return answer
 
     def prepare(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
-                mode: str | None = None, state: IndexState | None = None):
-        """(query, Prepared candidates, notices) for a question in its conversation."""
+                mode: str | None = None, state: IndexState | None = None, as_followup: bool = False):
+        """(query, Prepared candidates, notices) for a question in its conversation; `as_followup`
+        reads it as a follow-up whatever its words (see rank)."""
         state = state or self._state
         question = clean_text(str(question)).text
         history, dropped = clean_history(bound_history(history, **history_bounds(self.settings)))
@@ -157,7 +158,7 @@ class Assistant:
         mode = mode or self.settings.answerer
         rewriter = (LLMAnswerer.from_settings(self.chat_model, self.settings)
                     if mode == "llm" and self.chat_model is not None else None)
-        query = prepare_query(question, history, rewriter, self.lexicon)
+        query = prepare_query(question, history, rewriter, self.lexicon, as_followup)
         prefer_docs = self._docs_of_previous_question(history, docs, state) if query.followup else None
         named = state.searcher.named_documents(query.norm)
         if not docs:
@@ -183,10 +184,23 @@ class Assistant:
 
     def rank(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
              mode: str | None = None, k: int | None = None, state: IndexState | None = None):
-        """(query, Ranked, notices) for a question in its conversation."""
+        """(query, Ranked, notices) for a question in its conversation.
+
+        A question after earlier ones that is not read as a follow-up ('企业缴的能税前列支多少?' after
+        one on 企业年金: no word points back) and is not answered as it stands is read as a follow-up
+        too, and the reading the answerability model trusts more is kept."""
         state = state or self._state
+        k = k or self.settings.top_k
         query, prep, notices = self.prepare(question, history, docs, mode, state)
-        return query, state.searcher.rank_prepared(prep, k or self.settings.top_k), notices
+        ranked = state.searcher.rank_prepared(prep, k)
+        if query.followup or ranked.decision.outcome == "answered" or not any(
+                t.get("role") == "user" for t in history or ()):
+            return query, ranked, notices
+        other = self.prepare(question, history, docs, mode, state, as_followup=True)
+        other_ranked = state.searcher.rank_prepared(other[1], k)
+        if other_ranked.decision.confidence > ranked.decision.confidence:
+            return other[0], other_ranked, other[2]
+        return query, ranked, notices
 
     def retrieve(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None,
                  mode: str | None = None, k: int | None = None) -> tuple[str, list[Hit]]:

@@ -146,12 +146,15 @@ class Query:
     rewrite_ms: float | None = None
 
 
-def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: Lexicon | None = None) -> Query:
+def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: Lexicon | None = None,
+                  as_followup: bool = False) -> Query:
     """Strip markup, injected instructions and English filler, and rewrite a follow-up;
-    `chat_model` (a chat model, or an LLMAnswerer with its deadline and reply cap) rewrites when given."""
+    `chat_model` (a chat model, or an LLMAnswerer with its deadline and reply cap) rewrites when given.
+    `as_followup` reads a question that has a conversation before it as a follow-up, whatever its words."""
     search, notices = search_text(question, lexicon)
     rewritten, followup, ms = search, False, None
-    if history and is_followup(search, history, lexicon):
+    leans = as_followup and any(t.get("role") == "user" for t in history or ())
+    if history and (leans or is_followup(search, history, lexicon)):
         followup = True
         t = time.perf_counter()
         if chat_model is not None:
@@ -160,9 +163,9 @@ def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: 
                 rewritten = answerer.rewrite(search, history)
             except LLMUnavailable as exc:
                 notices.append(f"大模型改写追问失败，已改用规则改写（{exc}）")
-                rewritten = rewrite_followup(search, history, lexicon)
+                rewritten = rewrite_followup(search, history, lexicon, force=True)
         else:
-            rewritten = rewrite_followup(search, history, lexicon)
+            rewritten = rewrite_followup(search, history, lexicon, force=True)
         ms = (time.perf_counter() - t) * 1000
     return Query(search, rewritten, to_simplified(rewritten), followup, tuple(notices), ms)
 
