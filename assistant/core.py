@@ -15,7 +15,7 @@ from assistant.llm_reply import llm_events
 from assistant.opening import load_models, open_index
 from assistant.query import clean_history, clean_text, dropped_notice, prepare_query, resolve_doc_filter, search_text
 from assistant.quotes import make_citation, short_title
-from assistant.search import Ranked, Searcher
+from assistant.search import Searcher
 from assistant.slots import AnswerSlots
 from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
 from index.backend import live_generation, load_search_index
@@ -269,7 +269,7 @@ class Assistant:
             if outcome == "uncertain" and citations:
                 text = CAUTION_TEXT + "\n" + text
         if outcome == "abstained":
-            text = ABSTAIN_TEXT + self._abstain_reason(ranked)
+            text = ABSTAIN_TEXT + ranked.abstain_reason()
             related = [make_citation(i + 1, h.clause, h.doc, "") for i, h in enumerate(hits[:3])]
             citations = []
         # the answer speaks the question's script, whatever the document's (quotes stay verbatim)
@@ -284,17 +284,6 @@ class Assistant:
         if used == "extractive" or answer.abstained:
             yield "delta", answer.text
         yield "answer", answer
-
-    @staticmethod
-    def _abstain_reason(ranked: Ranked) -> str:
-        """Why, where it can be said: the places the documents cover, or an old document."""
-        if ranked.uncovered_places:
-            asked = "、".join(p.short for p in ranked.uncovered_places)
-            covered = "、".join(ranked.covered_places)
-            return (f"已收录的文件不涉及“{asked}”的规定" + (f"（收录的地方性文件只涉及：{covered}）" if covered else "") + "。")
-        if ranked.stale_year:
-            return f"最相关的文件发布于 {ranked.stale_year} 年，不能说明现在的情况。"
-        return ""
 
     def _docs_of_previous_question(self, history: list[dict], docs: list[str] | None,
                                    state: IndexState) -> list[str] | None:

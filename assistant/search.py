@@ -49,6 +49,16 @@ class Ranked:
     stale_year: int | None = None  # the best document's year, when the question asks about now
     timings_ms: tuple[tuple[str, float], ...] = ()
 
+    def abstain_reason(self) -> str:
+        """Why there is no answer, where it can be said: the places the documents cover, or an old document."""
+        if self.uncovered_places:
+            asked = "、".join(p.short for p in self.uncovered_places)
+            covered = "、".join(self.covered_places)
+            return f"已收录的文件不涉及“{asked}”的规定" + (f"（收录的地方性文件只涉及：{covered}）" if covered else "") + "。"
+        if self.stale_year:
+            return f"最相关的文件发布于 {self.stale_year} 年，不能说明现在的情况。"
+        return ""
+
 
 @dataclass(frozen=True)
 class Prepared:
