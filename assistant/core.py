@@ -188,17 +188,17 @@ class Assistant:
 
         A question after earlier ones that is not read as a follow-up ('企业缴的能税前列支多少?' after
         one on 企业年金: no word points back) and is not answered as it stands is read as a follow-up
-        too, and the reading the answerability model trusts more is kept."""
+        too; that reading is kept when it is answered, and trusted more by the answerability model
+        ('火星移民政策是什么?' after questions on 社会保险 is not made a question about them)."""
         state = state or self._state
         k = k or self.settings.top_k
         query, prep, notices = self.prepare(question, history, docs, mode, state)
         ranked = state.searcher.rank_prepared(prep, k)
-        if query.followup or ranked.decision.outcome == "answered" or not any(
-                t.get("role") == "user" for t in history or ()):
+        if query.followup or not query.conversation or ranked.decision.outcome == "answered":
             return query, ranked, notices
         other = self.prepare(question, history, docs, mode, state, as_followup=True)
         other_ranked = state.searcher.rank_prepared(other[1], k)
-        if other_ranked.decision.confidence > ranked.decision.confidence:
+        if other_ranked.decision.outcome == "answered":  # so it is trusted more: the first is not
             return other[0], other_ranked, other[2]
         return query, ranked, notices
 

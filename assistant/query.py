@@ -144,6 +144,7 @@ class Query:
     followup: bool
     notices: tuple[str, ...] = ()
     rewrite_ms: float | None = None
+    conversation: bool = False  # earlier questions stand before it: it can be read as a follow-up
 
 
 def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: Lexicon | None = None,
@@ -153,8 +154,8 @@ def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: 
     `as_followup` reads a question that has a conversation before it as a follow-up, whatever its words."""
     search, notices = search_text(question, lexicon)
     rewritten, followup, ms = search, False, None
-    leans = as_followup and any(t.get("role") == "user" for t in history or ())
-    if history and (leans or is_followup(search, history, lexicon)):
+    conversation = any(t.get("role") == "user" for t in history or ())
+    if conversation and (as_followup or is_followup(search, history, lexicon)):
         followup = True
         t = time.perf_counter()
         if chat_model is not None:
@@ -167,7 +168,7 @@ def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: 
         else:
             rewritten = rewrite_followup(search, history, lexicon, force=True)
         ms = (time.perf_counter() - t) * 1000
-    return Query(search, rewritten, to_simplified(rewritten), followup, tuple(notices), ms)
+    return Query(search, rewritten, to_simplified(rewritten), followup, tuple(notices), ms, conversation)
 
 
 def resolve_doc_filter(values, docs: dict) -> tuple[list[str] | None, list[str]]:

@@ -42,3 +42,10 @@ def test_a_follow_up_the_documents_do_not_answer_still_abstains(nano_assistant):
     history = [{"role": "user", "content": "天津失业保险扩面的重点是什么?"},
                {"role": "assistant", "content": "尚未参保的企事业单位和非公有经济组织。"}]
     assert nano_assistant.ask("失业金最长能领多少个月?", history).abstained
+
+
+def test_a_question_on_nothing_the_documents_say_is_not_made_one_about_the_conversation(nano_assistant):
+    history = [{"role": "user", "content": "个体工商户应该参加哪些社会保险?"},
+               {"role": "assistant", "content": "研究制定有雇工的个体工商户参加养老保险办法。"}]
+    ans = nano_assistant.ask("火星移民政策是什么?", history)
+    assert ans.abstained and ans.rewritten_query == "火星移民政策是什么?"
