@@ -60,6 +60,17 @@ def cmd_stard(args) -> int:
     return 0
 
 
+def _train_command(args) -> str:
+    """`python -m eval train` with the options that change the models (not where they are written)."""
+    from eval.train_expansion import FIRST_STAGE
+
+    words = ["python -m eval train", *(["--with-superseded"] if args.with_superseded else []),
+             *(["--adapter-from", args.adapter_from] if args.adapter_from else []),
+             *([] if args.adapter else ["--no-adapter"]), *(["--sample", str(args.sample)] if args.sample else [])]
+    words += [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in FIRST_STAGE if getattr(args, k) != FIRST_STAGE[k]]
+    return " ".join(words)
+
+
 def cmd_train(args) -> int:
     from assistant.core import Assistant
     from eval.runner import eval_settings
@@ -88,6 +99,8 @@ def cmd_train(args) -> int:
 
         stage = replace(stage, adapter=adapter)
     law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    if args.with_superseded:  # the pools as they were before older versions were left out of searches
+        law.searcher.retriever.superseded = frozenset()
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
     from eval.region import region_index
@@ -96,7 +109,7 @@ def cmd_train(args) -> int:
     region = Assistant(region_data, embedder, region_settings, models=(None, None), first_stage=stage)
     out = Path(args.out_dir) if args.out_dir else None
     summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample,
-                           log=lambda m: print(m, file=sys.stderr), region_assistant=region)
+                           log=lambda m: print(m, file=sys.stderr), region_assistant=region, command=_train_command(args))
     _emit({"command": "train", **summary})
     return 0
 
@@ -221,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--adapter-from", metavar="RANKER_JSON",
                     help="keep the query adapter of this ranker file instead of fitting one (it does not depend on "
                          "the pool or the ranker, and its fit takes most of the training time)")
+    sp.add_argument("--with-superseded", action="store_true",
+                    help="train on candidate pools that keep the superseded versions of a regulation (searches "
+                         "leave them out): how the shipped models were trained")
     _first_stage_options(sp, FIRST_STAGE)
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)

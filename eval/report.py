@@ -265,6 +265,17 @@ def ratings_section(db: str, rows: list[dict] | None, items: list[dict] | None, 
     return lines
 
 
+def _training_command() -> str:
+    """The command the shipped models record as what made them (`python -m eval train` when unreadable)."""
+    from assistant.rank import MODELS_DIR
+
+    try:
+        raw = json.loads((MODELS_DIR / "ranker.json").read_text(encoding="utf-8"))
+        return raw["trained"]["command"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "python -m eval train"
+
+
 def write_report(folder: Path = REPORTS_DIR, ratings_db=None, law_index: Path | None = None) -> dict:
     """Write README.md and the plots; returns a summary of what went in. `ratings_db`: where the
     ratings are (a SQLite path, a database URL or a web.db.Database); by default the database the
@@ -293,7 +304,7 @@ def write_report(folder: Path = REPORTS_DIR, ratings_db=None, law_index: Path | 
         plots.append(plot_stard(stard, folder / "stard_recall.png"))
     lines = ["# PolicyQA evaluation report", "",
              f"Written by `python -m eval report` on {time.strftime('%Y-%m-%d %H:%M')}. Reproduce with:", "",
-             "```", "python -m eval train --law-index DIR",
+             "```", f"{_training_command()} --law-index DIR",
              "python -m eval stard --split test --mode all --law-index DIR", "python -m eval run --set dev --part test",
              "python -m eval run --set nearmiss --part test", "python -m eval run --set followups --part test",
              "python -m eval region",

@@ -281,9 +281,9 @@ def save_json(path: Path, obj: dict) -> None:
 
 
 def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=print, sample: int | None = None,
-                 region_assistant=None) -> dict:
+                 region_assistant=None, command: str = "python -m eval train") -> dict:
     """Fit both models from the law index, the bundled-corpus index and (when given) the region
-    index; returns a summary."""
+    index; returns a summary. `command` is recorded in the files as what made them."""
     from eval.devset import load_set
     from eval.region import PARTS, load_questions
     from eval.splits import set_part, stard_ids
@@ -351,7 +351,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
         f"(lowest held-out log-loss by focus share: {best_by_focus})")
     log(f"  thresholds {thresholds}")
 
-    trained = {"command": "python -m eval train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    trained = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "law_index": str(law_assistant.settings.index_dir), "law_documents": len(law_assistant.data.docs),
                "stard_train": len(ex_train), "stard_validation": len(ex_valid), "dev_calibration": len(dev_cal),
                "nearmiss_calibration": len(near_cal), "region_calibration": len(region_cal), "rounds": rounds,

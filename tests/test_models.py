@@ -16,8 +16,31 @@ from index.errors import ModelMismatch, PolicyQAError
 def test_shipped_models_load_and_record_their_training():
     ranker, decider = Ranker.load(), Decider.load()
     assert ranker.features == FEATURE_NAMES
-    assert ranker.meta["trained"]["command"] == "python -m eval train"
+    assert ranker.meta["trained"]["command"].startswith("python -m eval train")
     assert 0 < decider.caution_at <= decider.answer_at <= 1
+
+
+def test_the_shipped_models_record_a_command_that_the_cli_takes_and_writes_back_the_same():
+    import shlex
+
+    from eval.__main__ import _train_command, build_parser
+
+    raw = json.loads((MODELS_DIR / "answerability.json").read_text(encoding="utf-8"))
+    command = raw["trained"]["command"]
+    assert command == Ranker.load().meta["trained"]["command"]
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    assert args.func.__name__ == "cmd_train" and _train_command(args) == command
+
+
+@pytest.mark.parametrize("argv,command", [
+    (["train"], "python -m eval train"),
+    (["train", "--with-superseded", "--out-dir", "/tmp/x", "--quiet"], "python -m eval train --with-superseded"),
+    (["train", "--no-adapter", "--dense", "300"], "python -m eval train --no-adapter --dense 300"),
+])
+def test_the_recorded_training_command_keeps_what_changes_the_models(argv, command):
+    from eval.__main__ import _train_command, build_parser
+
+    assert _train_command(build_parser().parse_args(argv)) == command
 
 
 def test_ranker_file_with_other_features_is_refused(tmp_path):
