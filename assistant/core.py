@@ -171,6 +171,8 @@ class Assistant:
             notices.append(f"文件筛选 {shown} 没有匹配任何已收录的文件，已忽略")
         if dropped:
             notices.append(dropped_notice(dropped, "对话记录"))
+        if prep.unindexed_statute:
+            notices.append(f"已收录的文件中没有《{prep.unindexed_statute}》，无法按条款号查找；以下按问题的内容检索")
         if prep.version is not None:
             v = prep.version
             title = short_title(state.data.docs[v.doc_id].title, 20)

@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 
 from assistant.names import DocumentNames
+from assistant.statutes import Statutes
 from index.lexicon import load_lexicon
 from index.meta import cn_small_number
 from index.types import Clause, Document
@@ -190,10 +191,12 @@ def match_ref(ref: list[tuple[set, int]], clause: Clause) -> bool:
 
 
 def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentNames | None = None,
-                   max_docs: int = 3) -> list[Clause]:
+                   max_docs: int = 3, statutes: Statutes | None = None) -> list[Clause]:
     """Clauses the question names exactly, in the documents it names (or all), best first.
 
-    `names` is a prebuilt DocumentNames over a superset of `docs` (the retriever keeps one).
+    `names` is a prebuilt DocumentNames over a superset of `docs` (the retriever keeps one); with
+    `statutes`, a statute named by its name ('合同法第五十二条') is looked up in the documents of
+    that name only, and in none when no document has it (assistant/statutes.py).
     Matches come from at most `max_docs` documents: "第七条" alone, over 1,510 laws, need not
     collect 1,510 articles (the caller says that the reference is ambiguous).
     """
@@ -201,6 +204,11 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
     if not parsed:
         return []
     refs, (start, end) = _joined([ref for ref, _ in parsed]), _span(parsed)
+    named = statutes.named(question_norm[:start]) if statutes is not None else None
+    if named is not None:
+        docs = [d for d in docs if d.doc_id in named[1]]
+        if not docs:
+            return []  # the statute asked for is not among the documents
     # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
     # interpretation would otherwise outweigh 中华人民共和国刑法
     groups = (names or DocumentNames(docs, load_lexicon().words("generic_name_bigrams"), file_names=True)).near_best(
@@ -216,9 +224,10 @@ def _in_pool(ref: list[tuple[set, int]], pool: list[Document], max_docs: int) ->
     """The clauses of `pool` the reference names: exactly; an article for its first 款; else a
     unique clause whose path ends with the reference."""
     found = _exact(ref, pool, max_docs)
-    if not found and len(ref) > 1 and ref[-1] == ({"paragraph"}, 1):
-        # an article's first 款 is its own text: only the later 款 are clauses of their own
-        ref = ref[:-1]
+    if not found and len(ref) > 1 and ({"paragraph"}, 1) in ref:
+        # an article's first 款 is its own text, and its items hang on the article: only the later
+        # 款 are clauses of their own (劳动法第四十四条第一款第(二)项 is 第四十四条第(二)项)
+        ref = [piece for piece in ref if piece != ({"paragraph"}, 1)]
         found = _exact(ref, pool, max_docs)
     if not found and len(ref) > 1:
         # "(三)第1条" without its section: accept a unique suffix match

@@ -17,8 +17,9 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.asked_version import AskedVersion, Versions
-from assistant.lookup import lookup_clauses, parse_clause_ref
+from assistant.lookup import clause_ref_span, lookup_clauses, parse_clause_ref
 from assistant.names import DocumentNames
+from assistant.statutes import Statutes
 from assistant.types import Hit
 from index.lexical import tokenize
 from index.lexicon import load_lexicon
@@ -48,6 +49,7 @@ class HybridRetriever:
         # older versions of a regulation (index/versions.py) are searched only when a filter names them
         self.superseded = frozenset(superseded(data.docs.values()))
         self.versions = Versions(data.docs.values(), lexicon)  # ... or when the question asks for one
+        self.statutes = Statutes(list(data.docs.values()), lexicon)  # '合同法第五十二条' is not 劳动合同法's
         self._first_chunk_of_clause: dict[str, int] = {}
         for i, ch in enumerate(data.chunks):
             self._first_chunk_of_clause.setdefault(ch.clause_id, i)
@@ -59,7 +61,7 @@ class HybridRetriever:
         if not parse_clause_ref(query_norm):
             return []  # most questions name no clause: no need to list the documents
         pool = [d for d in self.data.docs.values() if (not docs or d.doc_id in docs) and d.doc_id not in exclude]
-        found = lookup_clauses(query_norm, pool, self.file_names)
+        found = lookup_clauses(query_norm, pool, self.file_names, statutes=self.statutes)
         if prefer_docs and any(c.doc_id in prefer_docs for c in found):
             found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about
         hits, seen = [], set()
@@ -71,6 +73,13 @@ class HybridRetriever:
             seen.add(clause.clause_id)
             hits.append(Hit(chunk, clause, self.data.docs[clause.doc_id], 1.0, via="lookup"))
         return hits
+
+    def unindexed_statute(self, query_norm: str) -> str:
+        """The statute a clause reference is asked of by name when no indexed document has that name
+        ('婚姻法第三十二条' -> '婚姻法'); '' otherwise."""
+        span = clause_ref_span(query_norm)
+        named = self.statutes.named(query_norm[:span[0]]) if span else None
+        return named[0] if named is not None and not named[1] else ""
 
     def dense(self, query_norm: str, k: int, docs: list[str] | None) -> tuple[list[tuple[int, float]], dict]:
         """(the k nearest chunks' (row, cosine), {'embed': ms, 'faiss': ms})."""

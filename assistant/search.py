@@ -72,6 +72,7 @@ class Prepared:
     uncovered_places: tuple[Place, ...]
     timings_ms: dict
     version: AskedVersion | None = None  # an older version of a work the question asks for
+    unindexed_statute: str = ""  # a statute the question names that no document is ('婚姻法第三十二条')
 
 
 class Searcher:
@@ -136,8 +137,10 @@ class Searcher:
         lookups = []
         version = self.retriever.asked_version(question_norm, docs)
         exclude = self.retriever.excluded(docs, version)
+        unindexed = ""
         if lookup:
             lookups = self.retriever.lookup(question_norm, docs, prefer_docs, exclude)
+            unindexed = "" if lookups else self.retriever.unindexed_statute(question_norm)
         asked = self.gazetteer.find(question_norm)
         allowed, uncovered = self.allowed_docs(asked, docs)
         if exclude_docs:
@@ -163,7 +166,8 @@ class Searcher:
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
         x = feature_matrix(q, cands)
         timings["features"] = (time.perf_counter() - t) * 1000
-        return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings, version)
+        return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings, version,
+                        unindexed)
 
     def hidden_rows(self, exclude: frozenset[str], version: AskedVersion | None) -> np.ndarray | None:
         """(chunks,) bool: the rows of the documents a search leaves out (None: none)."""

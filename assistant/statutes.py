@@ -1,0 +1,71 @@
+"""A statute named by its name: '合同法第五十二条' names 合同法, not 劳动合同法, nor a 解释 of 《合同法》.
+
+Before a clause reference a question usually names the law by its short name, the title without
+中华人民共和国. When the words right before the reference end as a statute's name does (the
+lexicon's pattern statute_name_end: …法, …法典, …条例, …通则), only a document whose own name is
+one of their endings answers the lookup: 劳动合同法 begins with other words and is another law,
+and 最高人民法院关于适用《中华人民共和国婚姻法》…的解释 is about 婚姻法 without being it. Names are
+compared without 中华人民共和国, 省 and 市 (广东失业保险条例 is 广东省失业保险条例), by title and by
+file name. When no document has that name the statute is not among the documents: 合同法 and
+婚姻法 were repealed by the 民法典, and their article numbers are not the code's.
+
+Other endings (规划纲要, 婚姻家庭编的解释, 两个确保的通知) name documents loosely, as
+DocumentNames scores them.
+
+>>> statute_names("请问合同法", re.compile(r"(?:法典?|条例|通则)$"))
+['请问合同法', '问合同法', '合同法', '同法']
+>>> plain_name("中华人民共和国 劳动合同法"), plain_name("广东省失业保险条例")
+('劳动合同法', '广东失业保险条例')
+"""
+from __future__ import annotations
+
+import re
+
+from index.lexicon import Lexicon
+from index.types import Document
+from index.versions import FILE_DATE
+
+NAME_RUN = re.compile(r"[\u4e00-\u9fff]+$")
+NATIONAL_PREFIX = "中华人民共和国"
+
+
+def statute_names(before: str, ending: re.Pattern) -> list[str]:
+    """The endings (2 characters or more, longest first) of the run of Chinese characters that
+    `before` ends with, when the run ends as a statute's name; [] otherwise."""
+    m = NAME_RUN.search(before.rstrip(" 的之中里》《"))
+    if not m or not ending.search(m.group()):
+        return []
+    run = m.group()
+    return [run[i:] for i in range(len(run) - 1)]
+
+
+def plain_name(name: str) -> str:
+    """A name as names are compared: no 中华人民共和国, 省, 市, spaces or book-title marks."""
+    name = re.sub(r"[\s《》]", "", name)
+    return name.removeprefix(NATIONAL_PREFIX).replace("省", "").replace("市", "")
+
+
+class Statutes:
+    """The documents under each plain name (their title's, and their file name's without its date)."""
+
+    def __init__(self, docs: list[Document], lexicon: Lexicon):
+        self.ending = lexicon.pattern("statute_name_end")
+        self.by_name: dict[str, set[str]] = {}
+        for d in docs:
+            stem = FILE_DATE.sub("", d.source.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+            for name in {plain_name(d.title), plain_name(stem)} - {""}:
+                self.by_name.setdefault(name, set()).add(d.doc_id)
+
+    def named(self, before: str) -> tuple[str, frozenset[str]] | None:
+        """(the statute's name as asked, the documents of that name) when the words before a clause
+        reference end as a statute's name: the longest ending that some document is named;
+        (the name, empty) when none is, the name being its shortest ending of 3 characters or more;
+        None when the words do not end as a statute's name."""
+        endings = statute_names(before, self.ending)
+        if not endings:
+            return None
+        for name in endings:
+            ids = self.by_name.get(plain_name(name))
+            if ids:
+                return name, frozenset(ids)
+        return next((n for n in reversed(endings) if len(n) >= 3), endings[-1]), frozenset()

@@ -1,0 +1,77 @@
+"""A statute named by its name is looked up in the documents of that name only: 合同法第五十二条
+is neither 劳动合同法's 第五十二条 nor an article of a 解释 of 《合同法》."""
+from __future__ import annotations
+
+import pytest
+
+from assistant.lookup import lookup_clauses
+from assistant.names import DocumentNames
+from assistant.statutes import Statutes
+from index.clauses import parse_clauses
+from index.lexicon import load_lexicon
+from index.types import Document, DocumentMeta
+
+
+def law(doc_id, source, title, text):
+    return Document(doc_id, source, f"/x/{source}", "0", DocumentMeta(title=title), text, text, "simplified",
+                    clauses=tuple(parse_clauses(doc_id, text)))
+
+
+LABOUR = law("ldht", "社会法/劳动合同法(2012-12-28).md", "中华人民共和国劳动合同法",
+             "第一条　为了完善劳动合同制度，制定本法。\n第二条　本法适用于用人单位。\n")
+LABOUR_LAW = law("ldf", "社会法/劳动法(2018-12-29).md", "中华人民共和国劳动法",
+                 "第一条　为了保护劳动者的合法权益，制定本法。\n"
+                 "第四十四条　有下列情形之一的，用人单位应当支付高于劳动者正常工作时间工资的工资报酬：\n"
+                 "（一）安排劳动者延长工作时间的，支付不低于工资的百分之一百五十的工资报酬；\n"
+                 "（二）休息日安排劳动者工作又不能安排补休的，支付不低于工资的百分之二百的工资报酬；\n")
+READING = law("hyjs", "司法解释/最高人民法院关于适用《婚姻法》若干问题的解释(一)(2001-12-27).md",
+              "最高人民法院关于适用《中华人民共和国婚姻法》若干问题的解释（一）",
+              "第一条　婚姻法第三条所称的家庭暴力，是指行为人以殴打、捆绑等手段给其家庭成员造成伤害的行为。\n"
+              "第二条　婚姻法第三条所称的有配偶者与他人同居，是指有配偶者与婚外异性共同居住。\n")
+RELIEF = law("gdsy", "地方性法规/广东省失业保险条例(2019-11-29).md", "广东省失业保险条例",
+             "第一条　为了保障失业人员失业期间的基本生活，制定本条例。\n第二条　本条例适用于本省行政区域内的失业保险。\n")
+DOCS = [LABOUR, LABOUR_LAW, READING, RELIEF]
+LEX = load_lexicon()
+
+
+def found(question):
+    names = DocumentNames(DOCS, LEX.words("generic_name_bigrams"), file_names=True)
+    return [(c.doc_id, c.label) for c in lookup_clauses(question, DOCS, names, statutes=Statutes(DOCS, LEX))]
+
+
+@pytest.mark.parametrize("question,clauses", [
+    ("劳动合同法第一条", [("ldht", "第一条")]),
+    ("中华人民共和国劳动合同法第二条", [("ldht", "第二条")]),
+    ("《劳动法》的第一条", [("ldf", "第一条")]),
+    ("请问劳动法第一条", [("ldf", "第一条")]),  # the words before the name are not part of it
+    ("广东失业保险条例第一条", [("gdsy", "第一条")]),  # 省 left out
+    # 劳动合同法 is another law than 合同法, and a 解释 of 《婚姻法》 is not 婚姻法
+    ("合同法第一条", []),
+    ("婚姻法第一条", []),
+    ("婚姻法解释第一条", [("hyjs", "第一条")]),  # named loosely: not a statute's name
+    # the first 款 is the article's own text, and its items hang on the article
+    ("劳动法第四十四条第一款第(二)项", [("ldf", "第四十四条第(二)项")]),
+])
+def test_a_statute_named_by_its_name_is_looked_up_in_that_statute(question, clauses):
+    assert found(question) == clauses
+
+
+def test_without_statutes_the_lookup_names_documents_loosely():
+    names = DocumentNames(DOCS, LEX.words("generic_name_bigrams"), file_names=True)
+    assert [c.doc_id for c in lookup_clauses("合同法第一条", DOCS, names)] == ["ldht"]
+
+
+def test_the_name_of_a_statute_no_document_has():
+    statutes = Statutes(DOCS, LEX)
+    assert statutes.named("请问合同法") == ("合同法", frozenset())
+    assert statutes.named("劳动法") == ("劳动法", frozenset({"ldf"}))
+    assert statutes.named("规划纲要") is None  # not a statute's name
+
+
+def test_a_clause_of_a_statute_not_indexed_says_so_and_is_not_answered_from_another(fake_assistant):
+    ans = fake_assistant.ask("合同法第五条")
+    assert any("没有《合同法》" in n for n in ans.notices)
+    assert not any(c.label == "五、" for c in ans.citations)  # not the 五、 of a notice about something else
+    # a loose name still finds its clause
+    ans = fake_assistant.ask("规划纲要第二部分(三)第1条")
+    assert ans.citations[0].label == "二、(三)1." and not any("没有《" in n for n in ans.notices)
