@@ -30,6 +30,7 @@ REF_TOKEN = re.compile(
     rf"|(?P<l1>(?<![\d一二三四五六七八九十第])(?P<l1_n>[一二三四五六七八九十]{{1,3}})(?:、|(?=[(（])))"
     rf"|(?P<paren>[(（](?P<paren_n>{N})[)）](?:项)?)"
     rf"|(?P<tiao>第(?P<tiao_n>{N})(?:条|点)(?:之(?P<tiao_sub>[一二三四五六七八九十]+))?)"
+    rf"|(?P<bare>(?<=[法例典则])(?P<bare_n>{N})条)"  # 劳动合同法三十九条, 劳动法44条: right after a statute's name
     rf"|(?P<kuan>第(?P<kuan_n>{N})款)"
     rf"|(?P<xiang>第[(（]?(?P<xiang_n>{N})[)）]?项)"
     rf"|(?P<duan>第(?P<duan_n>{N})段)"
@@ -121,7 +122,7 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
             out.append(({"chapter"}, n))
         elif kind == "paren":
             out.append(({"l2", "l4"} if m.group("paren_n").isdigit() and out and _has_l2(out) else {"l2"}, n))
-        elif kind == "tiao":
+        elif kind in ("tiao", "bare"):
             out.append(({"article"} if isinstance(n, tuple) else set(TIAO_KINDS), n))
         elif kind == "kuan":
             out.append(({"paragraph"}, n))
