@@ -450,13 +450,16 @@ def test_a_named_law_wins_over_one_that_only_mentions_it(laws_assistant):
 
 
 def test_an_article_number_without_a_law_is_answered_with_a_notice(laws_assistant):
-    """'第七条' is in every law: matches come from at most three, and the answer says so."""
+    """'第七条' is in every law: matches come from at most three, and the answer says so, with
+    caution: which law is meant is a guess among three."""
     _, hits = laws_assistant.retrieve("第七条讲了什么")
     lookups = [h for h in hits if h.via == "lookup"]
     assert {h.clause.label for h in lookups} == {"第七条"} and len({h.doc.doc_id for h in lookups}) == 3
     ans = laws_assistant.ask("第七条讲了什么")
     assert ans.citations[0].label == "第七条"
     assert any("多份文件" in n and "写明文件名" in n for n in ans.notices)
+    assert ans.outcome == "uncertain" and ans.confidence == pytest.approx(1 / 3)
+    assert laws_assistant.ask("民法典第五条讲了什么").outcome == "answered"
 
 
 def test_a_follow_up_article_stays_in_the_law_of_the_conversation(laws_assistant):
