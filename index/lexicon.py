@@ -14,6 +14,8 @@ Everything is read from a folder of small text files (default `data/lexicon/`), 
     topics.tsv      topic<TAB>regex        the scheme or part of labour law a question or title names
     wordsets.tsv    name<TAB>word word …   small closed word classes: words that end a question's
                     actor (subject_stop), words that carry no topic in a follow-up (followup_weak)
+    repealed.tsv    name<TAB>date<TAB>successor  statutes repealed and what took their place
+                    (合同法 -> 民法典), told when a question asks for one by name (optional)
 
 Nothing changes jieba's global dictionary: each Lexicon owns a `jieba.Tokenizer`, built on
 first use, so importing this module is cheap and two lexicons never interfere.
@@ -40,7 +42,7 @@ DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon
 _WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]")
 CACHED_TEXT_CHARS = 200  # texts up to this long have their tokens kept (see Lexicon.tokenize)
 FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kinds.tsv", "answer_types.tsv",
-         "topics.tsv", "wordsets.tsv")
+         "topics.tsv", "wordsets.tsv", "repealed.tsv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -64,6 +66,7 @@ class Lexicon:
     answer_types: tuple[tuple[str, re.Pattern, re.Pattern], ...] = ()  # (type, asks, gives)
     topics: tuple[tuple[str, re.Pattern], ...] = ()  # (topic, how a text names it)
     wordsets: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> its words
+    repealed: dict[str, tuple[str, str]] = field(default_factory=dict)  # statute -> (date repealed, successor)
     digest: str = ""  # of the files that change index tokens (stopwords, jieba changes)
     _state: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -108,9 +111,14 @@ class Lexicon:
             if len(row) != 2 or not row[1].split():
                 raise PolicyQAError(f"{folder / 'wordsets.tsv'}: expected name<TAB>word word …, got {row!r}")
             wordsets[row[0].strip()] = frozenset(row[1].split())
+        repealed = {}
+        for row in _rows(folder / "repealed.tsv") if (folder / "repealed.tsv").exists() else []:
+            if len(row) != 3 or not all(c.strip() for c in row):
+                raise PolicyQAError(f"{folder / 'repealed.tsv'}: expected name<TAB>date<TAB>successor, got {row!r}")
+            repealed[row[0].strip()] = (row[1].strip(), row[2].strip())
         digest = hashlib.sha256(repr((sorted(stopwords), changes)).encode()).hexdigest()[:12]
         return cls(synonyms, stopwords, tuple(changes), patterns, kinds, tuple(answer_types), tuple(topics), wordsets,
-                   digest)
+                   repealed, digest)
 
     # ---- tokenizing ----
 

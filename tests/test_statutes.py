@@ -68,9 +68,17 @@ def test_the_name_of_a_statute_no_document_has():
     assert statutes.named("规划纲要") is None  # not a statute's name
 
 
+def test_a_repealed_statute_is_named_with_what_took_its_place():
+    from assistant.statutes import unindexed_notice
+
+    assert "由《中华人民共和国民法典》取代" in unindexed_notice("中华人民共和国合同法", LEX)
+    assert "2021-01-01" in unindexed_notice("婚姻法", LEX)
+    assert "取代" not in unindexed_notice("外星人保护法", LEX)  # not known to be repealed
+
+
 def test_a_clause_of_a_statute_not_indexed_says_so_and_is_not_answered_from_another(fake_assistant):
     ans = fake_assistant.ask("合同法第五条")
-    assert any("没有《合同法》" in n for n in ans.notices)
+    assert any("没有《合同法》" in n and "民法典" in n for n in ans.notices)
     assert not any(c.label == "五、" for c in ans.citations)  # not the 五、 of a notice about something else
     # a loose name still finds its clause
     ans = fake_assistant.ask("规划纲要第二部分(三)第1条")
