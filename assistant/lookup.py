@@ -31,6 +31,7 @@ REF_TOKEN = re.compile(
     rf"|(?P<paren>[(（](?P<paren_n>{N})[)）](?:项)?)"
     rf"|(?P<tiao>第(?P<tiao_n>{N})(?:条|点)(?:之(?P<tiao_sub>[一二三四五六七八九十]+))?)"
     rf"|(?P<bare>(?<=[法例典则])(?P<bare_n>{N})条)"  # 劳动合同法三十九条, 劳动法44条: right after a statute's name
+    rf"|(?P<more>(?<=[和与及、])(?P<more_n>{N})条)"  # ...三十九条和四十条: only after another reference
     rf"|(?P<kuan>第(?P<kuan_n>{N})款)"
     rf"|(?P<xiang>第[(（]?(?P<xiang_n>{N})[)）]?项)"
     rf"|(?P<duan>第(?P<duan_n>{N})段)"
@@ -116,13 +117,15 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
             continue
         if kind == "dot" and not out:
             continue  # a bare number only counts after a section reference: "二、(四)3"
+        if kind == "more" and not (out or refs):
+            continue  # '我和三条狗': no reference before it
         if kind in ("part", "l1"):
             out.append(({"l1"}, n))
         elif kind == "chapter":
             out.append(({"chapter"}, n))
         elif kind == "paren":
             out.append(({"l2", "l4"} if m.group("paren_n").isdigit() and out and _has_l2(out) else {"l2"}, n))
-        elif kind in ("tiao", "bare"):
+        elif kind in ("tiao", "bare", "more"):
             out.append(({"article"} if isinstance(n, tuple) else set(TIAO_KINDS), n))
         elif kind == "kuan":
             out.append(({"paragraph"}, n))

@@ -134,7 +134,8 @@ def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to
     ("第五条至第三条", [[5], [3]]),
     ("刑法第一百二十条至第一百二十条之一", [[120], [(120, 1)]]),
     ("二、(一)至(三)", [[2, 1], [2, 3]]),  # a range of other pieces: its two ends
-    ("劳动合同法三十九条和四十条", [[39]]),  # without 第 only right after a statute's name
+    ("劳动合同法三十九条和四十条", [[39], [40]]),  # without 第: after a statute's name or another reference
+    ("我和三条狗", []),
     ("劳动法44条第二款", [[44, 2]]),
     ("要交三条意见", []),
     ("自由职业者怎么交养老保险", []),
