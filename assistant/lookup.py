@@ -40,6 +40,11 @@ REF_TOKEN = re.compile(
 TIAO_KINDS = {"article", "l1", "l3"}
 
 
+def NUMBERED_TITLE() -> re.Pattern:
+    """The lexicon's numbered_title: a name that a (N) continues (修正案（十二）, 解释（一）)."""
+    return load_lexicon().pattern("numbered_title")
+
+
 def _num(s: str) -> int:
     return int(s) if s.isdigit() else cn_small_number(s)
 
@@ -115,6 +120,8 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
                 n = (n, cn_small_number(m.group("tiao_sub")))
         except (ValueError, IndexError):
             continue
+        if kind == "paren" and not out and not refs and NUMBERED_TITLE().search(question[:m.start()]):
+            continue  # 刑法修正案（十二）第一条: the （十二） is the document's name, not a section
         if kind == "dot" and not out:
             continue  # a bare number only counts after a section reference: "二、(四)3"
         if kind == "more" and not (out or refs):

@@ -136,6 +136,8 @@ def test_lookup_finds_a_book_of_the_code_by_its_file_name_and_falls_back_only_to
     ("二、(一)至(三)", [[2, 1], [2, 3]]),  # a range of other pieces: its two ends
     ("劳动合同法三十九条和四十条", [[39], [40]]),  # without 第: after a statute's name or another reference
     ("我和三条狗", []),
+    ("刑法修正案（十二）第一条", [[1]]),  # the （十二） is the document's name
+    ("规划纲要(三)第1条", [[3, 1]]),
     ("劳动法44条第二款", [[44, 2]]),
     ("要交三条意见", []),
     ("自由职业者怎么交养老保险", []),
