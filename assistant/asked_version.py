@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.lexicon import Lexicon
-from index.versions import version_date, work_key
+from index.versions import dated_works
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,8 @@ class Versions:
     """The works an index holds in several dated versions, oldest first."""
 
     def __init__(self, docs, lexicon: Lexicon):
-        works: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for d in docs:
-            works.setdefault(work_key(d), []).append((version_date(d), d.doc_id))
         # a work whose versions are not told apart by date has no 'version of a year'
-        self.works = {k: sorted(v) for k, v in works.items()
+        self.works = {k: v for k, v in dated_works(docs).items()
                       if len(v) > 1 and all(date for date, _ in v) and len({date for date, _ in v}) == len(v)}
         self.work_of = {doc_id: k for k, v in self.works.items() for _, doc_id in v}
         self.year = lexicon.pattern("version_year")

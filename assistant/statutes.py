@@ -23,7 +23,7 @@ import re
 
 from index.lexicon import Lexicon
 from index.types import Document
-from index.versions import FILE_DATE
+from index.versions import work_key
 
 NAME_RUN = re.compile(r"[\u4e00-\u9fff]+$")
 NATIONAL_PREFIX = "中华人民共和国"
@@ -52,8 +52,7 @@ class Statutes:
         self.ending = lexicon.pattern("statute_name_end")
         self.by_name: dict[str, set[str]] = {}
         for d in docs:
-            stem = FILE_DATE.sub("", d.source.rsplit("/", 1)[-1].rsplit(".", 1)[0])
-            for name in {plain_name(d.title), plain_name(stem)} - {""}:
+            for name in {plain_name(d.title), plain_name(work_key(d)[1])} - {""}:
                 self.by_name.setdefault(name, set()).add(d.doc_id)
 
     def named(self, before: str) -> tuple[str, frozenset[str]] | None:

@@ -46,22 +46,25 @@ def version_date(doc: Document) -> str:
     return max(dates, default="")
 
 
+def dated_works(docs) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """work_key -> its versions' (version_date, doc_id), oldest first (undated ones first of all)."""
+    works: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for d in docs:
+        works.setdefault(work_key(d), []).append((version_date(d), d.doc_id))
+    return {key: sorted(versions) for key, versions in works.items()}
+
+
 def superseded(docs) -> dict[str, str]:
     """doc_id of each superseded version -> doc_id of its work's latest version.
 
     Versions are told apart by date; when two share the latest date, neither supersedes the other.
     """
-    works: dict[tuple[str, str], list[Document]] = {}
-    for d in docs:
-        works.setdefault(work_key(d), []).append(d)
     out: dict[str, str] = {}
-    for versions in works.values():
-        dated = [(version_date(d), d.doc_id) for d in versions]
-        if len(versions) < 2 or not all(date for date, _ in dated):
+    for dated in dated_works(docs).values():
+        if len(dated) < 2 or not all(date for date, _ in dated):
             continue
-        dated.sort(reverse=True)
-        (latest, current), runner_up = dated[0], dated[1][0]
+        (latest, current), runner_up = dated[-1], dated[-2][0]
         if latest == runner_up:
             continue
-        out.update({doc_id: current for _, doc_id in dated[1:]})
+        out.update({doc_id: current for _, doc_id in dated[:-1]})
     return out
