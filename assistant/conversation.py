@@ -21,9 +21,14 @@ from index.normalize import to_simplified
 # followup_what_about, and the word set followup_weak (words that carry no topic of their own).
 
 
+def has_user_turn(history) -> bool:
+    """Whether earlier questions stand in the conversation (it can be leaned on)."""
+    return any(t.get("role") == "user" for t in history or ())
+
+
 def is_followup(question: str, history: list[dict], lexicon: Lexicon | None = None) -> bool:
     """A question that leans on earlier turns: starts with 那/这…, points back, or is very short."""
-    if not any(t.get("role") == "user" for t in history):
+    if not has_user_turn(history):
         return False
     lex = lexicon or load_lexicon()
     q = to_simplified(question.strip())
@@ -61,7 +66,7 @@ def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None
     "劳动法第二条讲了什么" + "那第七条呢?" -> "劳动法第七条讲了什么".
     """
     lex = lexicon or load_lexicon()
-    if not (is_followup(question, history, lex) or force and any(t.get("role") == "user" for t in history)):
+    if not (force and has_user_turn(history) or is_followup(question, history, lex)):
         return question
     previous = [t["content"] for t in history if t.get("role") == "user"]
     start = lex.pattern("followup_start")

@@ -19,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from assistant.conversation import is_followup, rewrite_followup
+from assistant.conversation import has_user_turn, is_followup, rewrite_followup
 from assistant.llm import LLMAnswerer
 from index.errors import LLMUnavailable
 from index.lexicon import Lexicon, load_lexicon
@@ -154,7 +154,7 @@ def prepare_query(question: str, history: list[dict], chat_model=None, lexicon: 
     `as_followup` reads a question that has a conversation before it as a follow-up, whatever its words."""
     search, notices = search_text(question, lexicon)
     rewritten, followup, ms = search, False, None
-    conversation = any(t.get("role") == "user" for t in history or ())
+    conversation = has_user_turn(history)
     if conversation and (as_followup or is_followup(search, history, lexicon)):
         followup = True
         t = time.perf_counter()
