@@ -105,10 +105,11 @@ class Searcher:
         self.clauses_by_doc = {d.doc_id: list(d.clauses) for d in docs}
         self.simple_titles = {d.doc_id: to_simplified(d.title) for d in docs}  # topics are read in simplified script
         self.covered = tuple({p.code: p.short for p in self.places.values() if p is not None}.values())
-        # superseded versions of a regulation are searched only when a document filter names them
-        self.superseded = self.retriever.superseded
-        self.hidden = np.fromiter((ch.doc_id in self.superseded for ch in data.chunks), dtype=bool,
-                                  count=len(data.chunks)) if self.superseded else None
+        # the rows of the documents a search leaves out, per set of them (index/versions.py: superseded
+        # versions, unless a filter names one or the question asks for one: at most one set per work
+        # in several versions besides the usual one, which is made now)
+        self._hidden: dict[frozenset[str], np.ndarray] = {}
+        self.hidden_rows(self.retriever.superseded)
         self.feature_cache: dict = {}  # clause contexts and unpunctuated texts, made once per index
 
     def named_documents(self, question_norm: str) -> dict[str, float]:
@@ -160,7 +161,7 @@ class Searcher:
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown, self.hidden_rows(exclude, version))
+                               grown, self.hidden_rows(exclude))
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
@@ -169,13 +170,16 @@ class Searcher:
         return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings, version,
                         unindexed)
 
-    def hidden_rows(self, exclude: frozenset[str], version: AskedVersion | None) -> np.ndarray | None:
-        """(chunks,) bool: the rows of the documents a search leaves out (None: none)."""
+    def hidden_rows(self, exclude: frozenset[str]) -> np.ndarray | None:
+        """(chunks,) bool: the rows of the documents a search leaves out (None: none), made once per set."""
         if not exclude:
             return None
-        if version is None:
-            return self.hidden
-        return np.fromiter((ch.doc_id in exclude for ch in self.data.chunks), dtype=bool, count=len(self.data.chunks))
+        mask = self._hidden.get(exclude)
+        if mask is None:
+            chunks = self.data.chunks
+            mask = self._hidden[exclude] = np.fromiter((ch.doc_id in exclude for ch in chunks), dtype=bool,
+                                                       count=len(chunks))
+        return mask
 
     def embed_question(self, expanded: str, threads: int = 0) -> np.ndarray:
         """The (dim,) float32 vector of a question already normalised and expanded (Lexicon.expand),
