@@ -40,7 +40,7 @@ REF_TOKEN = re.compile(
 TIAO_KINDS = {"article", "l1", "l3"}
 
 
-def NUMBERED_TITLE() -> re.Pattern:
+def _numbered_title() -> re.Pattern:
     """The lexicon's numbered_title: a name that a (N) continues (修正案（十二）, 解释（一）)."""
     return load_lexicon().pattern("numbered_title")
 
@@ -102,51 +102,43 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
             refs.append((out, span))  # '第三十九条和第四十条': the next reference
             out, span = [], None
         kind = m.lastgroup
-        if kind == "range":
-            try:
-                first, *rest = _range(m)
-            except ValueError:
-                continue
-            out.append((set(TIAO_KINDS), first))
-            span = (span[0] if span else m.start(), m.end())
-            for n in rest:  # each later article is a reference of its own, under the same levels
-                refs.append((out, span))
-                out, span = [(set(TIAO_KINDS), n)], (m.start(), m.end())
-            last_end = m.end()
-            continue
         try:
-            n = _num(m.group(kind + "_n"))
-            if kind == "tiao" and m.group("tiao_sub"):
-                n = (n, cn_small_number(m.group("tiao_sub")))
+            if kind == "range":
+                numbers = _range(m)
+            else:
+                n = _num(m.group(kind + "_n"))
+                numbers = [(n, cn_small_number(m.group("tiao_sub"))) if kind == "tiao" and m.group("tiao_sub") else n]
         except (ValueError, IndexError):
             continue
-        if kind == "paren" and not out and not refs and NUMBERED_TITLE().search(question[:m.start()]):
+        if kind == "paren" and not out and not refs and _numbered_title().search(question[:m.start()]):
             continue  # 刑法修正案（十二）第一条: the （十二） is the document's name, not a section
         if kind == "dot" and not out:
             continue  # a bare number only counts after a section reference: "二、(四)3"
         if kind == "more" and not (out or refs):
             continue  # '我和三条狗': no reference before it
-        if kind in ("part", "l1"):
-            out.append(({"l1"}, n))
-        elif kind == "chapter":
-            out.append(({"chapter"}, n))
-        elif kind == "paren":
-            out.append(({"l2", "l4"} if m.group("paren_n").isdigit() and out and _has_l2(out) else {"l2"}, n))
-        elif kind in ("tiao", "bare", "more"):
-            out.append(({"article"} if isinstance(n, tuple) else set(TIAO_KINDS), n))
-        elif kind == "kuan":
-            out.append(({"paragraph"}, n))
-        elif kind == "xiang":
-            out.append(({"l2"}, n))
-        elif kind == "duan":
-            out.append(({"para"}, n))
-        elif kind == "dot":
-            out.append(({"l3"}, n))
-        span = (span[0] if span else m.start(), m.end())
+        for i, n in enumerate(numbers):
+            if i:  # each later article of a range is a reference of its own, under the same levels
+                refs.append((out, span))
+                out, span = [], None
+            out.append(_piece(kind, n, m, out))
+            span = (span[0] if span else m.start(), m.end())
         last_end = m.end()
     if out:
         refs.append((out, span))
     return refs
+
+
+def _piece(kind: str, n, m: re.Match, before: list) -> tuple[set, int | tuple[int, int]]:
+    """(acceptable kinds, number) of one reference token, given the pieces `before` it."""
+    if kind in ("part", "l1"):
+        return {"l1"}, n
+    if kind == "chapter":
+        return {"chapter"}, n
+    if kind == "paren":
+        return ({"l2", "l4"} if m.group("paren_n").isdigit() and before and _has_l2(before) else {"l2"}), n
+    if kind in ("range", "tiao", "bare", "more"):
+        return ({"article"} if isinstance(n, tuple) else set(TIAO_KINDS)), n
+    return {"kuan": {"paragraph"}, "xiang": {"l2"}, "duan": {"para"}, "dot": {"l3"}}[kind], n
 
 
 def _range(m: re.Match) -> list[int]:
