@@ -45,13 +45,18 @@ FILES = ("synonyms.tsv", "stopwords.txt", "jieba.tsv", "patterns.tsv", "doc_kind
          "topics.tsv", "wordsets.tsv", "repealed.tsv")
 
 
-def _rows(path: Path) -> list[list[str]]:
-    """Tab-separated rows of a data file, without '#' comments and blank lines."""
+def read_lines(path: Path) -> list[str]:
+    """The lines of a data file, without '#' comments and blank lines; PolicyQAError naming it if unreadable."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise PolicyQAError(f"cannot read lexicon file {path}: {exc.strerror or exc}") from exc
-    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _rows(path: Path) -> list[list[str]]:
+    """Tab-separated rows of a data file, without '#' comments and blank lines."""
+    return [line.split("\t") for line in read_lines(path)]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import zlib
 from functools import lru_cache
 from pathlib import Path
 
-from index.errors import PolicyQAError, UnsupportedDocument
-from index.lexicon import DEFAULT_LEXICON_DIR
+from index.errors import UnsupportedDocument
+from index.lexicon import DEFAULT_LEXICON_DIR, read_lines
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
 # page breaks of formats that have pages are written as the same marker the shipped
@@ -67,12 +67,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
 def common_chars() -> frozenset[str]:
     """Frequent characters of Chinese administrative text in both scripts (data/lexicon/common_chars.txt):
     the right decoding of a GBK or Big5 byte stream is the one that reads as ordinary words."""
-    path = DEFAULT_LEXICON_DIR / "common_chars.txt"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PolicyQAError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return frozenset("".join(line.strip() for line in lines if not line.startswith("#")))
+    return frozenset("".join(line.strip() for line in read_lines(DEFAULT_LEXICON_DIR / "common_chars.txt")))
 
 
 def _plausibility(text: str) -> float:

@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from index.errors import PolicyQAError
-from index.lexicon import DEFAULT_LEXICON_DIR
+from index.lexicon import DEFAULT_LEXICON_DIR, read_lines
 
 LEVELS = ("province", "city", "county", "country")
 CHINA = ("CN", "HK", "MO", "TW")  # ISO 3166 codes of China's own regions (in cpca's divisions)
@@ -69,12 +69,7 @@ class Place:
 def _suffixes() -> tuple[str, ...]:
     """The endings of division names (data/lexicon/place_suffixes.txt), longest first: '内蒙古自治区' ->
     '内蒙古' before '区' is tried."""
-    path = DEFAULT_LEXICON_DIR / "place_suffixes.txt"
-    try:
-        names = {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-                 if line.strip() and not line.startswith("#")}
-    except OSError as exc:
-        raise PolicyQAError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    names = {line.strip() for line in read_lines(DEFAULT_LEXICON_DIR / "place_suffixes.txt")}
     return tuple(sorted(names, key=len, reverse=True))
 
 
