@@ -9,7 +9,9 @@ Up to four first-stage searches feed the pool, all through the index's search ba
    clause words learned to go with them (assistant/expansion.py), when the ranker has an expansion;
 4. the law first: documents are scored by aggregating their chunks' reciprocal ranks in the
    dense and BM25 lists plus a BM25 over their titles, and inside the `docs` leading documents
-   the `per_doc` nearest chunks are added, found or not by the global searches.
+   the `per_doc` nearest chunks are added, found or not by the global searches;
+5. recalled: the articles cited for the `memory` remembered questions nearest this one
+   (assistant/memory.py), when the ranker has a question memory.
 
 Then the backend scores every pooled chunk exactly (`score_rows`: cosine and BM25), and chunks
 are folded into their clause (the best dense and BM25 score of its chunks). Each candidate
@@ -49,6 +51,8 @@ class Candidate(NamedTuple):
     title_bm25: float  # BM25 of the question against the document title
     bm25_exp: float = 0.0  # BM25 of the question and its expansion words (0 without an expansion)
     bm25_exp_rank: int = 0  # 0-based rank in the pool by bm25_exp
+    memory: float = 0.0  # best cosine of a remembered question whose answer cited the clause's article (0: none)
+    memory_votes: int = 0  # remembered questions among the nearest whose answer cited it
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,10 @@ class PoolSettings:
     docs: int = 5
     per_doc: int = 10
     expanded: int = 0  # the expanded search's depth (used only with an expansion)
+    memory: int = 0  # remembered questions whose cited articles are recalled (used only with a memory)
 
     def __post_init__(self):
-        for name in ("dense", "bm25", "docs", "per_doc", "expanded"):
+        for name in ("dense", "bm25", "docs", "per_doc", "expanded", "memory"):
             if getattr(self, name) < 0:
                 raise ValueError(f"pool {name} must be 0 or more, got {getattr(self, name)}")
 
@@ -86,9 +91,12 @@ class TitleIndex:
 def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: PoolSettings,
            docs: list[str] | None, title_scores: dict[str, float],
            expansion: tuple[list[str], list[float]] = ([], []),
-           hidden: np.ndarray | None = None) -> tuple[list[Candidate], dict]:
+           hidden: np.ndarray | None = None,
+           recalled: dict[int, tuple[float, int]] | None = None) -> tuple[list[Candidate], dict]:
     """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded),
     and the (words, weights) its learned expansion adds to the tokens.
+    `recalled` {row: (cosine, votes)}: the chunk rows of the articles the question memory recalls
+    (already within `docs` and without `hidden` rows), added to the pool with their two numbers.
 
     `docs` (doc_ids) restricts every search to those documents' chunks; None means all.
     `hidden` (bool per chunk row) leaves rows out of every search's results: the chunks of
@@ -117,7 +125,8 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     timings["faiss"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
-    rows = np.unique(np.concatenate([dense_rows, lex_rows, exp_rows]))
+    recalled = recalled or {}
+    rows = np.unique(np.concatenate([dense_rows, lex_rows, exp_rows, np.fromiter(recalled, dtype=np.int64)]))
     dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
     doc_score: dict[str, float] = {}
@@ -141,6 +150,11 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
         ex_of = bm_of + backend.score_rows(None, exp_words, rows, list(exp_weights))[1]
     # fold chunks into clauses: the best dense, BM25 and expanded BM25 of the clause's chunks
     row_of, ds_of, bs_of, es_of, item = fold(data.clause_codes[rows], rows, dense_of, bm_of, ex_of)
+    mem_of, votes_of = np.zeros(len(row_of)), np.zeros(len(row_of), dtype=np.int64)
+    if recalled:
+        got = [(i, recalled[r]) for i, r in zip(item.tolist(), rows.tolist()) if r in recalled]
+        for i, (sim, votes) in got:  # every chunk of an article carries the article's numbers
+            mem_of[i], votes_of[i] = sim, votes
     first = np.arange(len(row_of))
     d_rank, b_rank, e_rank = (_ranks(np.lexsort((first, -second, -key))) for key, second in
                               ((ds_of, bs_of), (bs_of, ds_of), (es_of, ds_of)))
@@ -150,13 +164,14 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     for ch in chunks:
         per_doc[ch.doc_id] = per_doc.get(ch.doc_id, 0) + 1
     out = []
-    for ch, ds, bs, es, dr, br, er in zip(chunks, ds_of.tolist(), bs_of.tolist(), es_of.tolist(), d_rank.tolist(),
-                                          b_rank.tolist(), e_rank.tolist()):
+    for ch, ds, bs, es, dr, br, er, ms, mv in zip(chunks, ds_of.tolist(), bs_of.tolist(), es_of.tolist(),
+                                                  d_rank.tolist(), b_rank.tolist(), e_rank.tolist(), mem_of.tolist(),
+                                                  votes_of.tolist()):
         rrf = 1.0 / (RRF_K + dr + 1) + (1.0 / (RRF_K + br + 1) if bs > 0 else 0.0)
         hit = Hit(ch, data.clauses[ch.clause_id], data.docs[ch.doc_id], rrf, dr, br if bs > 0 else None)
         out.append(Candidate(hit, float(ds), float(bs), dr, br, rrf, doc_score.get(ch.doc_id, 0.0),
                              doc_rank.get(ch.doc_id, len(doc_rank)), per_doc[ch.doc_id],
-                             title_scores.get(ch.doc_id, 0.0), float(es), er))
+                             title_scores.get(ch.doc_id, 0.0), float(es), er, ms, mv))
     out.sort(key=lambda c: -c.rrf)
     timings["fusion"] = (time.perf_counter() - t) * 1000
     return out, timings

@@ -278,7 +278,7 @@ class Assistant:
         # the answer speaks the question's script, whatever the document's (quotes stay verbatim)
         text = to_script(text, script, variant)
         timings["answer"] = (time.perf_counter() - t_ans) * 1000
-        timings["retrieve"] = sum(timings.get(k, 0) for k in ("lookup", "embed", "faiss", "bm25", "fusion"))
+        timings["retrieve"] = sum(timings.get(k, 0) for k in ("lookup", "embed", "memory", "faiss", "bm25", "fusion"))
         timings["total"] = (time.perf_counter() - t0) * 1000
         answer = Answer(question=question, text=text, citations=tuple(citations), outcome=outcome,
                         confidence=ranked.decision.confidence, rewritten_query=query.rewritten,

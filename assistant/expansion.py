@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from assistant.adapter import QueryAdapter
 from assistant.candidates import PoolSettings
+from assistant.memory import QuestionMemory
 from index.clauses import CN_NUM
 
 NUMERAL = re.compile(rf"(?:第?{CN_NUM}[条章节款项编]?|[\d.%％]+)")
@@ -78,12 +79,13 @@ class Expansion:
 
 @dataclass(frozen=True)
 class FirstStage:
-    """What gathers the candidates: the pool depths, the learned expansion and the learned query
-    adapter (assistant/adapter.py); None: none."""
+    """What gathers the candidates: the pool depths, the learned expansion, the learned query
+    adapter (assistant/adapter.py) and the question memory (assistant/memory.py); None: none."""
 
     pool: PoolSettings = PoolSettings()
     expansion: Expansion | None = None
     adapter: QueryAdapter | None = None
+    memory: QuestionMemory | None = None
 
 
 def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: int, min_pairs: int = 2,

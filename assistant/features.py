@@ -86,6 +86,7 @@ class Question:
     best_dense: float = 0.0
     best_bm25: float = 0.0
     best_bm25_exp: float = 0.0
+    best_memory: float = 0.0
     cache: dict = field(default_factory=dict)  # per index: clause texts and contexts (shared by questions)
     alts: dict = field(default_factory=dict)  # term -> (term, its synonyms)
     idf: dict = field(default_factory=dict)  # term -> idf
@@ -153,6 +154,9 @@ def f_doc_hits(q, c): return math.log1p(c.doc_hits)
 def f_title_bm25(q, c): return c.title_bm25
 def f_bm25_exp_rel(q, c): return c.bm25_exp / q.best_bm25_exp if q.best_bm25_exp > 0 else 0.0
 def f_bm25_exp_rank(q, c): return 1.0 / (1 + c.bm25_exp_rank) if c.bm25_exp > 0 else 0.0
+def f_memory(q, c): return c.memory
+def f_memory_gap(q, c): return q.best_memory - c.memory if c.memory > 0 else 1.0
+def f_memory_votes(q, c): return float(c.memory_votes)
 def _title_present(q, c):
     return q.present(("title", c.hit.doc.doc_id), q.context(c)[: len(c.hit.doc.title)])
 
@@ -228,6 +232,7 @@ CLAUSE_FEATURES = {
     "named_doc": f_named_doc, "prefer_doc": f_prefer_doc, "lookup": f_lookup,
     "asks_number_has": f_asks_number_has, "asks_date_has": f_asks_date_has,
     "asks_department_has": f_asks_department_has,
+    "memory": f_memory, "memory_gap": f_memory_gap, "memory_votes": f_memory_votes,
 }
 FEATURE_NAMES = tuple(CLAUSE_FEATURES)
 
@@ -239,6 +244,7 @@ def reference_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
         q.best_dense = max(c.dense for c in cands)
         q.best_bm25 = max(c.bm25 for c in cands)
         q.best_bm25_exp = max(c.bm25_exp for c in cands)
+        q.best_memory = max(c.memory for c in cands)
     out = np.zeros((len(cands), len(FEATURE_NAMES)), dtype=np.float32)
     fns = list(CLAUSE_FEATURES.values())
     for i, c in enumerate(cands):

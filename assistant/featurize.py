@@ -1,7 +1,7 @@
 """Featurize: the (candidates, features) matrix of one question, a column at a time.
 
 `assistant.features` defines each feature as a function of the question and one candidate;
-calling its 32 functions for each of ~175 candidates costs ~12 ms of Python per question on
+calling its 36 functions for each of ~175 candidates costs ~12 ms of Python per question on
 the law index. `feature_matrix` computes the same numbers a column at a time:
 
 - the first-stage signals (dense, BM25, ranks, document scores) as float64 arrays, with the
@@ -38,6 +38,7 @@ def feature_matrix(q: Question, cands: list[Candidate]) -> np.ndarray:
     q.best_dense = max(c.dense for c in cands)
     q.best_bm25 = max(c.bm25 for c in cands)
     q.best_bm25_exp = max(c.bm25_exp for c in cands)
+    q.best_memory = max(c.memory for c in cands)
     texts = [q.clause_text(c) for c in cands]
     cols = {**_signal_columns(q, cands), **_coverage_columns(q, cands, texts), **_text_columns(q, cands, texts)}
     for j, name in enumerate(FEATURE_NAMES):
@@ -56,6 +57,7 @@ def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray
     bm25_exp = _array([c.bm25_exp for c in cands])
     bm25_rank = 1.0 / (1 + np.array([c.bm25_rank for c in cands], dtype=np.int64))
     hits = [c.hit for c in cands]
+    memory = _array([c.memory for c in cands])
     return {
         "dense": dense, "dense_gap": q.best_dense - dense,
         "dense_rank": 1.0 / (1 + np.array([c.dense_rank for c in cands], dtype=np.int64)),
@@ -75,6 +77,8 @@ def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray
         "named_doc": _array([min(q.named.get(h.doc.doc_id, 0.0), 10.0) for h in hits]),
         "prefer_doc": _array([h.doc.doc_id in q.prefer for h in hits]),
         "lookup": _array([h.via == "lookup" for h in hits]),
+        "memory": memory, "memory_gap": np.where(memory > 0, q.best_memory - memory, 1.0),
+        "memory_votes": _array([c.memory_votes for c in cands]),
     }
 
 

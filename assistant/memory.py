@@ -1,0 +1,111 @@
+"""Question memory: the articles lawyers cited for earlier questions like this one.
+
+Citizens ask the same things in ever new words (被辞退 赔偿, 试用期 辞退, 离婚 财产), and the
+articles that answered one question often answer its neighbours, even when the new question
+shares few words with them. The memory holds the embedding of each STARD train question and
+the articles its lawyer cited (`python -m eval train`; nothing from validation or test). For a
+new question it finds the `k` nearest remembered questions by cosine and recalls their
+articles, by article key (assistant/articles.py), in whatever index holds those laws:
+
+    recall(q) = {article: (best cosine of a neighbour citing it, how many of the k cite it)}
+
+The recalled articles join the candidate pool (assistant/candidates.py) and the two numbers
+are ranker features; the ranker learns how far to trust them. Over documents the memory never
+saw (the bundled policy documents) it recalls nothing that is indexed, and changes nothing.
+
+Worked example: neighbours at cosine 0.93 (cited A) and 0.91 (cited A and B) recall
+A -> (0.93, 2) and B -> (0.91, 1).
+
+A memory belongs to the embedder it was made with (name and dimension are saved with it); a
+question embedded by another recalls nothing (`applies_to`).
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.articles import clause_key
+
+
+@dataclass(frozen=True)
+class QuestionMemory:
+    """Remembered questions: unit vectors, the article keys each one's answer cited, their ids."""
+
+    vectors: np.ndarray = field(repr=False)  # (n, dim) float32, unit rows
+    golds: tuple[tuple[str, ...], ...]
+    ids: tuple[str, ...]
+    embedder: str = ""
+
+    def __post_init__(self):
+        if self.vectors.ndim != 2 or not (len(self.vectors) == len(self.golds) == len(self.ids)):
+            raise ValueError(f"memory holds {self.vectors.shape} vectors for {len(self.golds)} answers "
+                             f"and {len(self.ids)} ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def applies_to(self, embedder_name: str, dim: int) -> bool:
+        return embedder_name == self.embedder and dim == self.vectors.shape[1]
+
+    def without(self, ids) -> "QuestionMemory":
+        """The memory less the questions of `ids` (training: no question recalls its own answer)."""
+        keep = [i for i, q in enumerate(self.ids) if q not in set(ids)]
+        return QuestionMemory(self.vectors[keep], tuple(self.golds[i] for i in keep),
+                              tuple(self.ids[i] for i in keep), self.embedder)
+
+    def recall(self, q: np.ndarray, k: int) -> dict[str, tuple[float, int]]:
+        """{article key: (best cosine of a neighbour citing it, neighbours citing it)} over the
+        `k` remembered questions nearest the unit vector `q`.
+
+        >>> m = QuestionMemory(np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32), (("A",), ("A", "B"), ("C",)),
+        ...                    ("1", "2", "3"), "e")
+        >>> {a: (round(s, 2), n) for a, (s, n) in m.recall(np.array([1, 0], np.float32), 2).items()}
+        {'A': (1.0, 2), 'B': (0.8, 1)}
+        """
+        if not len(self) or k <= 0:
+            return {}
+        sims = self.vectors @ np.asarray(q, dtype=np.float32)
+        k = min(k, len(sims))
+        near = np.argpartition(-sims, k - 1)[:k]
+        out: dict[str, tuple[float, int]] = {}
+        for i in near[np.argsort(-sims[near], kind="stable")].tolist():
+            for key in self.golds[i]:
+                best, n = out.get(key, (float(sims[i]), 0))
+                out[key] = (best, n + 1)
+        return out
+
+    def to_json(self) -> dict:
+        v = np.ascontiguousarray(self.vectors, dtype="<f2")
+        return {"embedder": self.embedder, "dim": int(v.shape[1]), "ids": list(self.ids),
+                "golds": [list(g) for g in self.golds], "vectors": base64.b64encode(v.tobytes()).decode("ascii")}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "QuestionMemory":
+        dim, ids = int(raw["dim"]), tuple(str(i) for i in raw["ids"])
+        data = base64.b64decode(raw["vectors"].encode("ascii"), validate=True)
+        if len(data) != len(ids) * dim * 2:
+            raise ValueError(f"memory vectors hold {len(data)} bytes, expected {len(ids)} x {dim} float16")
+        vectors = np.frombuffer(data, dtype="<f2").reshape(len(ids), dim).astype(np.float32)
+        return cls(vectors, tuple(tuple(str(k) for k in g) for g in raw["golds"]), ids, str(raw["embedder"]))
+
+
+class ArticleRows:
+    """Article key -> the chunk rows of an index that belong to it (made on first use: only an
+    index asked with a memory pays for it)."""
+
+    def __init__(self, data):
+        self.data = data
+        self._rows: dict[str, np.ndarray] | None = None
+
+    def rows(self, key: str) -> np.ndarray:
+        if self._rows is None:
+            data, by_key, key_of = self.data, {}, {}
+            for row, ch in enumerate(data.chunks):
+                k = key_of.get(ch.clause_id)
+                if k is None:
+                    k = key_of[ch.clause_id] = clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id])
+                by_key.setdefault(k, []).append(row)
+            self._rows = {k: np.asarray(v, dtype=np.int64) for k, v in by_key.items()}
+        return self._rows.get(key, np.zeros(0, dtype=np.int64))
