@@ -92,8 +92,8 @@ class QuestionMemory:
 
 
 class ArticleRows:
-    """Article key -> the chunk rows of an index that belong to it (made on first use: only an
-    index asked with a memory pays for it)."""
+    """Article key -> the chunk rows of an index that belong to it, made on first use (a searcher
+    with a memory asks at once, so that no question waits for it; about 0.5 s on the law index)."""
 
     def __init__(self, data):
         self.data = data
