@@ -152,9 +152,9 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     row_of, ds_of, bs_of, es_of, item = fold(data.clause_codes[rows], rows, dense_of, bm_of, ex_of)
     mem_of, votes_of = np.zeros(len(row_of)), np.zeros(len(row_of), dtype=np.int64)
     if recalled:
-        got = [(i, recalled[r]) for i, r in zip(item.tolist(), rows.tolist()) if r in recalled]
-        for i, (sim, votes) in got:  # every chunk of an article carries the article's numbers
-            mem_of[i], votes_of[i] = sim, votes
+        for i, r in zip(item.tolist(), rows.tolist()):  # every chunk of an article carries the article's numbers
+            if r in recalled:
+                mem_of[i], votes_of[i] = recalled[r]
     first = np.arange(len(row_of))
     d_rank, b_rank, e_rank = (_ranks(np.lexsort((first, -second, -key))) for key, second in
                               ((ds_of, bs_of), (bs_of, ds_of), (es_of, ds_of)))

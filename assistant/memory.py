@@ -51,7 +51,8 @@ class QuestionMemory:
 
     def without(self, ids) -> "QuestionMemory":
         """The memory less the questions of `ids` (training: no question recalls its own answer)."""
-        keep = [i for i, q in enumerate(self.ids) if q not in set(ids)]
+        left_out = set(ids)
+        keep = [i for i, q in enumerate(self.ids) if q not in left_out]
         return QuestionMemory(self.vectors[keep], tuple(self.golds[i] for i in keep),
                               tuple(self.ids[i] for i in keep), self.embedder)
 

@@ -25,9 +25,9 @@ import numpy as np
 
 from assistant.adapter import QueryAdapter
 from assistant.candidates import PoolSettings
-from assistant.memory import QuestionMemory
 from assistant.expansion import Expansion, FirstStage
 from assistant.features import FEATURE_NAMES
+from assistant.memory import QuestionMemory
 from index.errors import ModelMismatch, PolicyQAError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"

@@ -154,6 +154,7 @@ class Searcher:
         timings["lookup"] = (time.perf_counter() - t) * 1000
         expanded = lex.expand(question_norm)
         tokens = lex.tokenize(expanded)
+        hidden = self.hidden_rows(exclude)
         qvec, recalled = None, {}
         if self.retriever.embedder is not None:
             t = time.perf_counter()
@@ -162,13 +163,13 @@ class Searcher:
                 qvec = self.adapter.apply(qvec)
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            recalled = self.recall(raw, allowed, exclude)
+            recalled = self.recall(raw, allowed, hidden)
             timings["memory"] = (time.perf_counter() - t) * 1000
         stage = self.first_stage
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown, self.hidden_rows(exclude), recalled)
+                               grown, hidden, recalled)
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
@@ -184,13 +185,12 @@ class Searcher:
         ok = memory is not None and memory.applies_to(self.data.embedder_name, self.data.vectors.shape[1])
         return memory if ok else None
 
-    def recall(self, qvec: np.ndarray, allowed: list[str] | None, exclude: frozenset[str]) -> dict:
+    def recall(self, qvec: np.ndarray, allowed: list[str] | None, hidden: np.ndarray | None) -> dict:
         """{chunk row: (cosine, votes)} of the articles the question memory recalls for a question
-        vector (before the adapter), within the `allowed` documents and without the excluded ones."""
+        vector (before the adapter), within the `allowed` documents and without the `hidden` rows."""
         depth, memory = self.first_stage.pool.memory, self.memory
         if memory is None or not depth:
             return {}
-        hidden = self.hidden_rows(exclude)
         inside = set(allowed) if allowed else None
         out = {}
         for key, got in memory.recall(qvec, depth).items():

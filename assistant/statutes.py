@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 
+from assistant.articles import PREFIX
 from index.lexicon import Lexicon
 from index.types import Document
 from index.versions import work_key
 
 NAME_RUN = re.compile(r"[\u4e00-\u9fff]+$")
-NATIONAL_PREFIX = "中华人民共和国"
 
 
 def statute_names(before: str, ending: re.Pattern) -> list[str]:
@@ -42,7 +42,7 @@ def statute_names(before: str, ending: re.Pattern) -> list[str]:
 def plain_name(name: str) -> str:
     """A name as names are compared: no 中华人民共和国, 省, 市, spaces or book-title marks."""
     name = re.sub(r"[\s《》]", "", name)
-    return name.removeprefix(NATIONAL_PREFIX).replace("省", "").replace("市", "")
+    return name.removeprefix(PREFIX).replace("省", "").replace("市", "")
 
 
 class Statutes:

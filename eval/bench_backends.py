@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.articles import article_of, law_key
 from eval.bench import LAWS, STARD, peak_rss_mb, percentile
-from eval.stard import MATCH_NAME, PREFIX, load_queries, recall_at, reciprocal_rank
+from eval.stard import MATCH_NAME, load_queries, recall_at, reciprocal_rank
 from index.settings import Settings
 
 DEFAULT_WORK = Path.home() / ".cache" / "policyqa" / "bench-backends"
@@ -42,7 +43,7 @@ EDIT = "\n本条为基准测试追加的内容。"
 
 def law_name(title: str) -> str:
     """'中华人民共和国 劳动法' -> '劳动法' (how STARD names a law, without its article)."""
-    return " ".join(title.split()).removeprefix(PREFIX)
+    return law_key(title, "")
 
 
 def gold_law(match_name: str) -> str:
@@ -160,7 +161,6 @@ def subset_queries(index_dir: Path, n: int, seed: int) -> list:
 
 def measure(backend: str, work: Path, embedder_spec: str, qids: list[int], answers: int) -> dict:
     """One backend, in this process: load, STARD per mode and per question, answers, update, memory."""
-    from assistant.articles import article_of, law_key
     from eval.stard import ArticleRanker
     from index.backend import load_search_index
     from index.embed import make_embedder

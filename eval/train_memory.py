@@ -23,28 +23,17 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-import numpy as np
-
 from assistant.memory import QuestionMemory
+from eval.train_adapter import question_vectors
 
 FOLDS = 5
-
-
-def question_vector(assistant, text: str) -> np.ndarray:
-    """The question's vector as the searcher embeds it (normalised and expanded, before the adapter)."""
-    from assistant.query import clean_text, prepare_query
-
-    s = assistant.searcher
-    norm = prepare_query(clean_text(text).text, [], None, s.lexicon).norm
-    return s.embed_question(s.lexicon.expand(norm))
 
 
 def learn_memory(assistant, queries) -> QuestionMemory:
     """A memory of `queries` (eval.stard.Query with gold article keys), embedded by `assistant`."""
     kept = [q for q in queries if q.gold]
-    vectors = np.stack([question_vector(assistant, q.text) for q in kept]) if kept else \
-        np.zeros((0, assistant.data.vectors.shape[1]), dtype=np.float32)
-    return QuestionMemory(vectors.astype(np.float32), tuple(tuple(sorted(q.gold)) for q in kept),
+    vectors = question_vectors(assistant, [q.text for q in kept])  # as the searcher embeds them, before the adapter
+    return QuestionMemory(vectors, tuple(tuple(sorted(q.gold)) for q in kept),
                           tuple(str(q.qid) for q in kept), assistant.data.embedder_name)
 
 

@@ -15,7 +15,8 @@ import assistant.memory as memory_module
 from assistant.articles import clause_key
 from assistant.candidates import PoolSettings
 from assistant.memory import QuestionMemory
-from eval.train_memory import folds, learn_memory, question_vector, without_own_answers
+from eval.train_adapter import question_vectors
+from eval.train_memory import folds, learn_memory, without_own_answers
 
 
 def test_docstring_examples():
@@ -118,7 +119,7 @@ def test_a_remembered_answer_joins_the_pool_with_its_numbers(fake_assistant):
     _remember(fake_assistant, clause)
     got = _recalled(fake_assistant, clause)
     assert got and got[0].memory == pytest.approx(1.0, abs=1e-3) and got[0].memory_votes == 1
-    vec = question_vector(fake_assistant, QUESTION)
+    vec = question_vectors(fake_assistant, [QUESTION])[0]
     assert np.allclose(fake_assistant.searcher.memory.vectors[0], vec, atol=1e-3)
 
 
