@@ -67,6 +67,16 @@ def test_a_year_gives_a_date_but_not_a_quantity(wanted, text, unmet):
     ("duration", "并按月将新注册企业的基本信息提供给社会保险经办机构。", 1),  # how often is not how long
     ("frequency", "并按月将新注册企业的基本信息提供给社会保险经办机构。", 0),
     ("frequency", "在规定时间内到社会保险经办机构办理参保登记手续。", 1),
+    ("criteria", "做好企业年金方案的审核和管理运营机构的准入工作。", 1),  # names the entry, not what it takes
+    ("criteria", "累计缴费满15年的,按月领取基本养老金。", 0),
+    ("procedure", "多渠道筹集资金,建立社会医疗救济基金。", 1),
+    ("procedure", "用人单位应当自成立之日起三十日内申请办理社会保险登记。", 0),
+    ("calculation", "约77％的国有企业下岗职工与企业解除劳动关系。", 1),  # a share, no way of computing
+    ("calculation", "经济补偿按劳动者在本单位工作的年限,每满一年支付一个月工资的标准向劳动者支付。", 0),
+    ("composition", "建立天津市社会保险基金监督委员会,完善监督检查工作制度。", 1),
+    ("composition", "监督委员会由用人单位代表、参保人员代表和工会代表组成。", 0),
+    ("format", "各市地要按月将两个确保工作情况报省政府。", 1),
+    ("format", "按照附件所列格式填报。", 0),
 ])
 def test_the_finer_kinds_of_answer(kind, text, unmet):
     assert LEX.unmet_types((kind,), text) == unmet

@@ -93,6 +93,14 @@ def test_follow_ups_and_injections_read_the_lexicon_they_are_given(tmp_path):
     ("个人账户的钱按什么利率计息?", ("percent",)),
     ("工伤保险费率怎么确定?", ()),  # a rate named, no value asked
     ("新注册企业的信息多久报一次?", ("date", "frequency")),  # how often, not how long
+    # what it takes, how it is done, how it is computed, who sits on it, what form
+    ("企业年金管理机构要具备什么条件才能进入?", ("criteria",)),
+    ("怎样才算企业确实无力解决?", ("criteria",)),
+    ("申请社会医疗救济要走什么流程?", ("procedure",)),
+    ("经济补偿金是怎么算的?", ("calculation",)),
+    ("基金监督委员会由哪些单位和人员组成?", ("composition",)),
+    ("按月上报要用什么格式的报表?", ("format",)),
+    ("自由职业者交养老保险的标准", ()),  # names a standard, asks for none
 ])
 def test_the_kinds_of_answer_a_question_asks_for(question, kinds):
     assert load_lexicon().wanted_types(question) == kinds
