@@ -144,9 +144,10 @@ def cmd_pool(args) -> int:
                                                  eval_settings(str(index), spec)))
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
     print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
-          f"({res['queries']} questions; dense {args.dense}, expanded {args.expanded}, terms {args.terms}, "
+          f"({res['queries']} questions; dense {args.dense}, bm25 {args.bm25}, per doc {args.per_doc}, "
+          f"expanded {args.expanded}, terms {args.terms}, "
           f"weight {args.weight}, memory {args.memory})")
-    _emit({"command": "pool", "split": args.split, "dense": args.dense, "expanded": args.expanded, "terms": args.terms,
+    _emit({"command": "pool", "split": args.split, "dense": args.dense, "bm25": args.bm25, "per_doc": args.per_doc, "expanded": args.expanded, "terms": args.terms,
            "weight": args.weight, "memory": args.memory, **_round(res)})
     return 0
 
@@ -173,7 +174,7 @@ def cmd_report(args) -> int:
 
 
 def _first_stage(args, data, train_queries, embedder, settings):
-    """The first stage the --expanded/--terms/--weight/--own-df/--memory options ask for, its
+    """The first stage the depth, --terms/--weight/--own-df and --memory options ask for, its
     expansion learned from `train_queries` over the law index `data` (none with --terms 0) and its
     question memory made of them (none with --memory 0)."""
     from dataclasses import replace
@@ -187,7 +188,7 @@ def _first_stage(args, data, train_queries, embedder, settings):
     if args.terms:
         expansion = learn_expansion(data, load_lexicon(), train_queries, terms=args.terms, weight=args.weight,
                                     own_df=args.own_df if args.own_df >= 0 else None)
-    stage = first_stage(expansion, args.expanded, args.dense)
+    stage = first_stage(expansion, args.expanded, args.dense, args.bm25, args.per_doc)
     if not args.memory:
         return stage
     bare = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
@@ -196,6 +197,9 @@ def _first_stage(args, data, train_queries, embedder, settings):
 
 def _first_stage_options(sp, defaults: dict) -> None:
     sp.add_argument("--dense", type=int, default=defaults["dense"], help="depth of the dense search")
+    sp.add_argument("--bm25", type=int, default=defaults["bm25"], help="depth of the BM25 search")
+    sp.add_argument("--per-doc", type=int, default=defaults["per_doc"],
+                    help="clauses taken from each of the leading documents")
     sp.add_argument("--expanded", type=int, default=defaults["expanded"],
                     help="depth of the expanded BM25 search (0: the expansion is a ranker feature only)")
     sp.add_argument("--terms", type=int, default=defaults["terms"],
