@@ -192,12 +192,15 @@ class Assistant:
         A question after earlier ones that is not read as a follow-up ('企业缴的能税前列支多少?' after
         one on 企业年金: no word points back) and is not answered as it stands is read as a follow-up
         too; that reading is kept when it is answered, and trusted more by the answerability model
-        ('火星移民政策是什么?' after questions on 社会保险 is not made a question about them)."""
+        ('火星移民政策是什么?' after questions on 社会保险 is not made a question about them), and only
+        for a question whose every word the documents use: one that brings words they never use
+        (火星, 移民) asks about something else, however well the earlier questions' words are answered."""
         state = state or self._state
         k = k or self.settings.top_k
         query, prep, notices = self.prepare(question, history, docs, mode, state)
         ranked = state.searcher.rank_prepared(prep, k)
-        if query.followup or not query.conversation or ranked.decision.outcome == "answered":
+        if (query.followup or not query.conversation or ranked.decision.outcome == "answered"
+                or not state.searcher.knows_every_word(prep.question.norm)):
             return query, ranked, notices
         other = self.prepare(question, history, docs, mode, state, as_followup=True)
         other_ranked = state.searcher.rank_prepared(other[1], k)

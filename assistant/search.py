@@ -246,6 +246,10 @@ class Searcher:
                                len(types), unmet)
         return qx, stale
 
+    def knows_every_word(self, question_norm: str) -> bool:
+        """Whether every word of a question that carries evidence is in some indexed chunk (or a synonym is)."""
+        return unknown_share(evidence_terms(question_norm, self.weights), self.weights) == 0
+
     def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,
                       prefer_docs: list[str] | None = None) -> Ranked:
         """The top k clauses (lookups first) and the decision about them."""

@@ -49,3 +49,19 @@ def test_a_question_on_nothing_the_documents_say_is_not_made_one_about_the_conve
                {"role": "assistant", "content": "研究制定有雇工的个体工商户参加养老保险办法。"}]
     ans = nano_assistant.ask("火星移民政策是什么?", history)
     assert ans.abstained and ans.rewritten_query == "火星移民政策是什么?"
+
+
+def test_words_the_documents_never_use_keep_a_question_out_of_the_conversation(nano_assistant):
+    # the conversation the browser test holds: its words (补缴, 滞纳金, 个体工商户) are answered well
+    # enough that the forced reading would be answered on them alone
+    history = [{"role": "user", "content": "自由职业者怎么交养老保险?"},
+               {"role": "assistant", "content": "自由职业者可按最低不低于我市上年在岗职工月平均工资的60%作为缴费基数。"},
+               {"role": "user", "content": "那一次性补缴要交滞纳金吗?"},
+               {"role": "assistant", "content": "按自由职业者缴费办法一次性补缴基本养老保险费的,不收取滞纳金。"},
+               {"role": "user", "content": "個體工商戶應該參加哪些社會保險?"},
+               {"role": "assistant", "content": "研究制定有雇工的个体工商户参加养老保险办法。"}]
+    searcher = nano_assistant.searcher
+    assert not searcher.knows_every_word("火星移民政策是什么?")  # 火星, 移民
+    assert searcher.knows_every_word("企业缴的能税前列支多少?")
+    ans = nano_assistant.ask("火星移民政策是什么?", history)
+    assert ans.abstained and ans.rewritten_query == "火星移民政策是什么?"
