@@ -32,3 +32,15 @@ def clause_key(doc, clause) -> str:
     """The law and article a clause belongs to ('劳动合同法第十条'), or the clause itself outside articles."""
     art = article_of(clause.path)
     return law_key(doc.title, art) if art else f"{doc.doc_id}#{clause.label}"
+
+
+def chunk_keys(data) -> list[str]:
+    """The key of every chunk row of an index, in row order (each clause's key made once)."""
+    key_of: dict[int, str] = {}
+    out = []
+    for ch in data.chunks:
+        k = key_of.get(ch.clause_id)
+        if k is None:
+            k = key_of[ch.clause_id] = clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id])
+        out.append(k)
+    return out

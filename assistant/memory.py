@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.articles import clause_key
+from assistant.articles import chunk_keys
 
 
 @dataclass(frozen=True)
@@ -92,21 +92,27 @@ class QuestionMemory:
         return cls(vectors, tuple(tuple(str(k) for k in g) for g in raw["golds"]), ids, str(raw["embedder"]))
 
 
+def rows_by_key(keys: list[str]) -> dict[str, np.ndarray]:
+    """Key -> the rows holding it, ascending: ['A', 'B', 'A'] -> {'A': [0, 2], 'B': [1]}."""
+    by_key: dict[str, list[int]] = {}
+    for row, k in enumerate(keys):
+        by_key.setdefault(k, []).append(row)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in by_key.items()}
+
+
 class ArticleRows:
-    """Article key -> the chunk rows of an index that belong to it, made on first use (a searcher
-    with a memory asks at once, so that no question waits for it; about 0.5 s on the law index)."""
+    """Article key -> the chunk rows of an index that belong to it, made on first use or by
+    `build` (a searcher with a memory builds it at once, so that no question waits for it; about
+    0.5 s on the law index)."""
 
     def __init__(self, data):
         self.data = data
         self._rows: dict[str, np.ndarray] | None = None
 
-    def rows(self, key: str) -> np.ndarray:
+    def build(self) -> None:
         if self._rows is None:
-            data, by_key, key_of = self.data, {}, {}
-            for row, ch in enumerate(data.chunks):
-                k = key_of.get(ch.clause_id)
-                if k is None:
-                    k = key_of[ch.clause_id] = clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id])
-                by_key.setdefault(k, []).append(row)
-            self._rows = {k: np.asarray(v, dtype=np.int64) for k, v in by_key.items()}
+            self._rows = rows_by_key(chunk_keys(self.data))
+
+    def rows(self, key: str) -> np.ndarray:
+        self.build()
         return self._rows.get(key, np.zeros(0, dtype=np.int64))

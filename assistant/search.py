@@ -98,7 +98,7 @@ class Searcher:
             else None
         self.article_rows = ArticleRows(data)
         if self.memory is not None and self.first_stage.pool.memory:
-            self.article_rows.rows("")  # made with the index (about 0.5 s on the law index), not on a first question
+            self.article_rows.build()  # made with the index (about 0.5 s on the law index), not on a first question
         self.retriever = HybridRetriever(data, embedder, settings)
         self.weights = TermWeights(data.bm25.doc_freq if data.bm25 is not None else (lambda t: 0),
                                    len(data.chunks), lexicon)

@@ -82,16 +82,15 @@ def cmd_train(args) -> int:
     from eval.stard import load_queries
     from index.embed import make_embedder
 
-    embedder = make_embedder(spec)
-    stage = _first_stage(args, data, load_queries(split="train")[:args.sample], embedder,
-                         eval_settings(str(index), spec))
+    embedder, settings = make_embedder(spec), eval_settings(str(index), spec)
+    stage = _first_stage(args, data, load_queries(split="train")[:args.sample], embedder, settings)
     adapter = None
     if args.adapter_from:
         adapter = _kept_adapter(Path(args.adapter_from), data)
     elif args.adapter:  # fitted on questions embedded as they are, by an assistant without one
         from eval.train_adapter import learn_adapter
 
-        bare = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+        bare = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
         adapter, _ = learn_adapter(bare, load_queries(split="train")[:args.sample],
                                    load_queries(split="validation")[: args.sample and max(20, args.sample // 3)],
                                    log=lambda m: print(m, file=sys.stderr))
@@ -99,7 +98,7 @@ def cmd_train(args) -> int:
         from dataclasses import replace
 
         stage = replace(stage, adapter=adapter)
-    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None), first_stage=stage)
+    law = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
     if args.with_superseded:  # the pools as they were before older versions were left out of searches
         law.searcher.retriever.superseded = frozenset()
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
@@ -138,10 +137,9 @@ def cmd_pool(args) -> int:
 
     index = Path(args.law_index) if args.law_index else default_law_index()
     data, spec = open_law_index(index, None, progress=False)
-    embedder = make_embedder(spec)
-    law = Assistant(data, embedder, eval_settings(str(index), spec), models=(None, None),
-                    first_stage=_first_stage(args, data, load_queries(split="train"), embedder,
-                                                 eval_settings(str(index), spec)))
+    embedder, settings = make_embedder(spec), eval_settings(str(index), spec)
+    law = Assistant(data, embedder, settings, models=(None, None),
+                    first_stage=_first_stage(args, data, load_queries(split="train"), embedder, settings))
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
     print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
           f"({res['queries']} questions; dense {args.dense}, bm25 {args.bm25}, per doc {args.per_doc}, "

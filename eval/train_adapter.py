@@ -21,6 +21,8 @@ import time
 import numpy as np
 
 from assistant.adapter import QueryAdapter
+from assistant.articles import chunk_keys
+from assistant.memory import rows_by_key
 
 # settings tried (each for EPOCHS epochs, every epoch judged on validation); Adam's step is small
 # because a larger one (2e-3) moves questions into corners of the space no mined negative covers,
@@ -43,19 +45,12 @@ def question_vectors(assistant, texts: list[str]) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, assistant.data.vectors.shape[1]), np.float32)
 
 
-def chunk_keys(data) -> list[str]:
-    """The article key of every chunk row ('劳动合同法第十条', eval.train_examples.clause_key)."""
-    from assistant.articles import clause_key
-
-    return [clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id]) for ch in data.chunks]
-
-
 def gold_rows(keys: list[str], golds: list[frozenset[str]]) -> list[np.ndarray]:
-    """Per question, the chunk rows of its gold articles (empty when none is indexed)."""
-    rows_of: dict[str, list[int]] = {}
-    for i, k in enumerate(keys):
-        rows_of.setdefault(k, []).append(i)
-    return [np.array(sorted(r for g in gold for r in rows_of.get(g, ())), dtype=np.int64) for gold in golds]
+    """Per question, the chunk rows of its gold articles (empty when none is indexed), given each
+    row's article key (assistant.articles.chunk_keys)."""
+    rows_of = rows_by_key(keys)
+    empty = np.zeros(0, dtype=np.int64)
+    return [np.sort(np.concatenate([empty, *(rows_of.get(g, empty) for g in gold)])) for gold in golds]
 
 
 def nearest(q: np.ndarray, vectors: np.ndarray, k: int, block: int = 256) -> np.ndarray:

@@ -60,12 +60,11 @@ def question_words(lexicon, text: str) -> list[str]:
 
 
 def article_words(data, lexicon) -> dict[str, set[str]]:
-    """Article key ('劳动合同法#第十条', eval.train_examples.clause_key) -> the BM25 tokens of its chunks."""
-    from assistant.articles import clause_key
+    """Article key ('劳动合同法第十条', assistant/articles.py) -> the BM25 tokens of its chunks."""
+    from assistant.articles import chunk_keys
 
     out: dict[str, set[str]] = {}
-    for ch in data.chunks:
-        key = clause_key(data.docs[ch.doc_id], data.clauses[ch.clause_id])
+    for ch, key in zip(data.chunks, chunk_keys(data)):
         out.setdefault(key, set()).update(lexicon.tokenize(to_simplified(ch.text)))
     return out
 
