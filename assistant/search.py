@@ -219,7 +219,7 @@ class Searcher:
         """Candidate indices best first, and their scores (the ranker's, else reciprocal-rank fusion)."""
         if not prep.candidates:
             return [], np.zeros(0)
-        scores = self.ranker.score(prep.x) if self.ranker is not None else np.array([c.rrf for c in prep.candidates])
+        scores = self.ranker.rank_scores(prep.x, prep.candidates) if self.ranker is not None else np.array([c.rrf for c in prep.candidates])
         idx = np.argsort(-scores, kind="stable")  # best first; of equal scores, the earlier candidate
         return idx.tolist(), scores[idx]
 

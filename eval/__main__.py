@@ -66,7 +66,8 @@ def _train_command(args) -> str:
 
     words = ["python -m eval train", *(["--with-superseded"] if args.with_superseded else []),
              *(["--adapter-from", args.adapter_from] if args.adapter_from else []),
-             *([] if args.adapter else ["--no-adapter"]), *(["--sample", str(args.sample)] if args.sample else [])]
+             *([] if args.adapter else ["--no-adapter"]), *(["--second-pass"] if args.second_pass else []),
+             *(["--sample", str(args.sample)] if args.sample else [])]
     words += [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in FIRST_STAGE if getattr(args, k) != FIRST_STAGE[k]]
     return " ".join(words)
 
@@ -108,7 +109,7 @@ def cmd_train(args) -> int:
     region_data, region_settings, _ = region_index(spec, emb=embedder)
     region = Assistant(region_data, embedder, region_settings, models=(None, None), first_stage=stage)
     out = Path(args.out_dir) if args.out_dir else None
-    summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample,
+    summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample, second_pass=args.second_pass,
                            log=lambda m: print(m, file=sys.stderr), region_assistant=region, command=_train_command(args))
     _emit({"command": "train", **summary})
     return 0
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--with-superseded", action="store_true",
                     help="train on candidate pools that keep the superseded versions of a regulation (searches "
                          "leave them out): how the shipped models were trained")
+    sp.add_argument("--second-pass", action="store_true",
+                    help="a second ranking pass over the first pass's scores (assistant/stack.py), kept when it "
+                         "raises validation recall (eval/train_stack.py; the shipped models have none)")
     _first_stage_options(sp, FIRST_STAGE)
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)

@@ -16,12 +16,14 @@ Data (eval/train_examples.py), and what each part is used for:
   indexed is a negative (the best clause is another place's or another topic's rule), so the
   model learns what place_unmatched and top_topic_other are worth from questions that have them,
   which STARD and the bundled corpus barely hold. The ranker never sees these questions.
-- STARD validation (law index, and asked of the bundled corpus): the number of boosting rounds,
-  and with the dev, near-miss and region calibration parts the two thresholds (the region
-  part's uncovered questions join the questions to abstain on; its covered ones do not join the
-  dev set's false-abstention limit); the calibration questions' probabilities for that choice
-  come from answerability models fitted without them (cross-fitting). Test splits are never
-  read here.
+- STARD validation (law index, and asked of the bundled corpus): the number of boosting rounds;
+  with --second-pass, whether the ranker has a second pass and its rounds (eval/train_stack.py);
+  and, with the dev, near-miss and region calibration parts, the two thresholds. The region
+  part's uncovered questions join the questions to abstain on; the share of its covered ones
+  answered with their place's article is an aim of its own beside STARD's gold-cited share (not
+  the dev set's false-abstention limit). The calibration questions' probabilities for that
+  choice come from answerability models fitted without them (cross-fitting). Test splits are
+  never read here.
 
 Outputs assistant/models/ranker.json and assistant/models/answerability.json (readable JSON,
 feature names recorded).
@@ -38,10 +40,11 @@ import numpy as np
 from assistant.decide import ANSWER_FORMAT, ANSWER_VERSION, MONOTONE, QUESTION_FEATURES
 from assistant.decide import probabilities as decider_probabilities
 from assistant.features import FEATURE_NAMES
-from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION
+from assistant.rank import MODELS_DIR, RANKER_FORMAT, RANKER_VERSION, SECOND_FEATURES
 from eval.train_examples import (Example, cites_gold, dev_examples, offcorpus_examples, region_examples,
                                  source_weights, stard_examples)
 from eval.train_memory import without_own_answers
+from eval.train_stack import Ranking, choose_second, fit_booster, fit_ranking
 
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
@@ -49,9 +52,6 @@ RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves":
 RANKER_SOURCES = ("stard", "dev")  # the examples the ranker learns from (the others have no right candidate, or are the decider's)
 ROUND_GRID = (100, 200, 400, 600, 800)  # boosting rounds tried; the best on validation MRR@10 is kept
 ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/309 of a question is 0.003)
-# the bundled policy corpus' questions weigh, in total, this share of the STARD law questions'
-# (46 dev calibration items against 925 STARD ones would otherwise be noise to the ranker)
-POLICY_SHARE = 0.5
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
 # the off-corpus negatives' weight in the answerability fit, as a share of STARD's answerable
 # questions, tried with each C; the pair with the lowest held-out log-loss is kept (the held-out
@@ -64,27 +64,14 @@ FOCUS_SHARES = (1.0, 0.75, 0.5, 0.25)
 
 
 def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
-    """A LightGBM lambdarank booster over the examples that have a right candidate."""
-    import lightgbm
-
-    rows = [e for e in train if e.labels.any() and len(e.labels) > 1]
-    x = np.concatenate([e.prep.x for e in rows])
-    y = np.concatenate([e.labels for e in rows])
-    group = [len(e.labels) for e in rows]
-    n_law = sum(e.source.startswith("stard") for e in rows)
-    n_policy = len(rows) - n_law
-    policy_weight = POLICY_SHARE * n_law / n_policy if n_policy and n_law else 1.0
-    # every row of a group carries the group's weight (LightGBM reads ranking weights per query)
-    weight = np.concatenate([np.full(len(e.labels), 1.0 if e.source.startswith("stard") else policy_weight)
-                             for e in rows])
-    ds = lightgbm.Dataset(x, y, group=group, weight=weight, feature_name=list(FEATURE_NAMES), free_raw_data=False)
-    return lightgbm.train(params, ds, num_boost_round=rounds)
+    """A LightGBM lambdarank booster over the examples' clause features (the first pass)."""
+    return fit_booster(train, rounds, params)
 
 
-def ranking(booster, e: Example) -> tuple[list[int], np.ndarray]:
+def ranking(model: Ranking | None, e: Example) -> tuple[list[int], np.ndarray]:
     if not len(e.labels):
         return [], np.zeros(0)
-    s = booster.predict(e.prep.x, num_threads=1) if booster is not None else np.array([c.rrf for c in e.prep.candidates])
+    s = model.scores(e) if model is not None else np.array([c.rrf for c in e.prep.candidates])
     idx = sorted(range(len(s)), key=lambda i: (-s[i], i))
     return idx, np.asarray(s)[idx]
 
@@ -113,17 +100,18 @@ def choose_rounds(train: list[Example], valid: list[Example], grid=ROUND_GRID) -
     return min(n for n in grid if scores[n] >= top - ROUND_TOLERANCE), scores
 
 
-def out_of_fold(examples: list[Example], rounds: int, folds: int = 2, seed: int = 7) -> dict[int, tuple]:
-    """{example index: (order, scores)} from rankers that never saw that example."""
+def out_of_fold(examples: list[Example], rounds: int, second_rounds: int = 0, folds: int = 2,
+                seed: int = 7) -> dict[int, tuple]:
+    """{example index: (order, scores)} from rankers (both passes) that never saw that example."""
     rng = np.random.default_rng(seed)
     fold = rng.integers(0, folds, size=len(examples))
     out = {}
     for f in range(folds):
         train = [e for e, g in zip(examples, fold) if g != f and e.source in RANKER_SOURCES]
-        booster = fit_ranker(train, rounds)
+        model = fit_ranking(train, rounds, second_rounds, RANKER_PARAMS)
         for i, (e, g) in enumerate(zip(examples, fold)):
             if g == f:
-                out[i] = ranking(booster, e)
+                out[i] = ranking(model, e)
     return out
 
 
@@ -199,7 +187,7 @@ def log_loss(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(-np.sum(w * (y * np.log(p) + (1 - y) * np.log(1 - p))) / np.sum(w))
 
 
-def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy, cw, role_c,
+def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy, cw, role_c, cited_c=None,
                    grid=DECIDER_C) -> tuple[float, dict, dict, dict]:
     """(C, its fitted model, thresholds, {C: what it reached}): the regularisation C with the lowest log-loss on
     held-out rows (STARD validation, and the calibration questions' cross-fitted probabilities),
@@ -207,14 +195,17 @@ def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy,
     question or two of the calibration parts; then its thresholds, chosen as `choose_thresholds`
     chooses them on the same held-out rows. What each C's thresholds would reach is reported.
     role_c: each calibration question's part in the thresholds, +1 answerable (held to the
-    false-abstention limit), -1 to abstain on, 0 neither."""
+    false-abstention limit), -1 to abstain on, 0 a covered region question, whose share answered
+    with its place's article is the third aim (cited_c: whether its reply cites that article)."""
     best, summary = None, {}
+    joins = role_c == 0
+    cited_c = np.zeros(len(role_c), dtype=bool) if cited_c is None else np.asarray(cited_c, dtype=bool)
     for c in grid:
         params = fit_decider(x, y, w, c)
         pv = probabilities(params, vx)
         pc = cross_fitted(x, y, w, cal_rows, cx, c=c)
         th = choose_thresholds(pv[answerable_v], vy[answerable_v].astype(bool), cited_v[answerable_v],
-                               pc[role_c > 0], pc[role_c < 0])
+                               pc[role_c > 0], pc[role_c < 0], pc[joins], cited_c[joins])
         loss = log_loss(np.concatenate([pv, pc]), np.concatenate([vy, cy]), np.concatenate([vw, cw]))
         on = th["chosen_on"]
         summary[c] = {**on, "heldout_logloss": round(loss, 4)}
@@ -224,30 +215,35 @@ def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy,
 
 
 def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard: np.ndarray,
-                      p_dev_ans: np.ndarray, p_neg: np.ndarray, max_false_abstain: float = 0.05,
-                      min_abstain: float = 0.90, min_gold_share: float = 0.45, answer_precision: float = 0.75) -> dict:
+                      p_dev_ans: np.ndarray, p_neg: np.ndarray, p_region=None, cited_region=None,
+                      max_false_abstain: float = 0.05, min_abstain: float = 0.90, min_gold_share: float = 0.45,
+                      min_region_share: float = 0.80, answer_precision: float = 0.75) -> dict:
     """Thresholds from validation data.
 
     caution (abstain below): among thresholds that abstain on at most `max_false_abstain` of the
     answerable dev questions (refusing a question the documents answer is the worse error), the
-    one that goes furthest towards both aims, the share of near misses and out-of-corpus
-    questions abstained on (aim `min_abstain`) and the share of STARD validation questions with
-    a gold article among the citations (aim `min_gold_share`): the sum of each share over its
-    aim, each capped at 1. Neither aim outranks the other, so one calibration question (a 0.03
-    step of the near-miss share) cannot cost a sixth of the STARD answers.
+    one that goes furthest towards the aims, the share of near misses and out-of-corpus
+    questions abstained on (aim `min_abstain`), the share of STARD validation questions with
+    a gold article among the citations (aim `min_gold_share`) and, when given, the share of the
+    covered region questions answered with their place's article (aim `min_region_share`): the sum
+    of each share over its aim, each capped at 1. No aim outranks another, so one calibration
+    question (a 0.03 step of the near-miss share) cannot cost a sixth of the STARD answers, nor
+    the answers to the places the documents cover (the aims are the issue's targets).
     answer: the lowest threshold at which the first citation is right for `answer_precision`
     of the STARD questions above it.
     """
-    grid = np.unique(np.concatenate([p_stard, p_dev_ans, p_neg, [0.0]]))
+    has_region = p_region is not None and len(p_region) > 0
+    grid = np.unique(np.concatenate([p_stard, p_dev_ans, p_neg, p_region if has_region else [], [0.0]]))
     best, best_key = 0.0, None
     for t in grid:
         false_abst = float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0
         abst = float(np.mean(p_neg < t)) if len(p_neg) else 1.0
         gold_share = float(np.mean((p_stard >= t) & cited_stard)) if len(p_stard) else 0.0
-        key = (false_abst <= max_false_abstain, min(abst / min_abstain, 1.0) + min(gold_share / min_gold_share, 1.0),
-               abst, -false_abst)
+        region = float(np.mean((p_region >= t) & cited_region)) if has_region else 0.0
+        key = (false_abst <= max_false_abstain, min(abst / min_abstain, 1.0) + min(gold_share / min_gold_share, 1.0)
+               + min(region / min_region_share, 1.0), abst, -false_abst)
         if best_key is None or key > best_key:
-            best, best_key, best_on = float(t), key, (abst, gold_share)
+            best, best_key, best_on = float(t), key, (abst, gold_share, region)
     answer = 1.0
     for t in sorted(grid, reverse=True):
         above = p_stard >= t
@@ -256,7 +252,8 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
     return {"caution": best, "answer": max(answer, best),
             "chosen_on": {"false_abstention_within_limit": bool(best_key[0]),
                           "unanswerable_abstained": round(best_on[0], 4),
-                          "stard_gold_cited_share": round(best_on[1], 4)}}
+                          "stard_gold_cited_share": round(best_on[1], 4),
+                          **({"region_right_place_share": round(best_on[2], 4)} if has_region else {})}}
 
 
 def heldout_loss_by_source(rows: tuple, sources: list[str], weights: np.ndarray, params: dict, c: float,
@@ -282,9 +279,10 @@ def save_json(path: Path, obj: dict) -> None:
 
 
 def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=print, sample: int | None = None,
-                 region_assistant=None, command: str = "python -m eval train") -> dict:
+                 region_assistant=None, command: str = "python -m eval train", second_pass: bool = False) -> dict:
     """Fit both models from the law index, the bundled-corpus index and (when given) the region
-    index; returns a summary. `command` is recorded in the files as what made them."""
+    index; returns a summary. `command` is recorded in the files as what made them; with
+    `second_pass`, the ranker gets a second pass when it raises validation recall (eval/train_stack.py)."""
     from eval.devset import load_set
     from eval.region import PARTS, load_questions
     from eval.splits import set_part, stard_ids
@@ -307,19 +305,23 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     region_cal = region_examples(region_assistant, load_questions(PARTS["calibration"])) if region_assistant else []
     log(f"  {time.time() - t0:.0f} s; choosing boosting rounds on validation …")
     rounds, round_scores = choose_rounds(ex_train + dev_cal, ex_valid)
-    booster = fit_ranker(ex_train + dev_cal, rounds)
-    log(f"  rounds {rounds} (validation MRR@10 {round_scores}); answerability model …")
+    log(f"  rounds {rounds} (validation MRR@10 {round_scores}); second pass …")
+    second_rounds, second_scores = (choose_second(ex_train + dev_cal, ex_valid, rounds, RANKER_PARAMS)
+                                    if second_pass else (0, {}))
+    model = fit_ranking(ex_train + dev_cal, rounds, second_rounds, RANKER_PARAMS)
+    log(f"  second-pass rounds {second_rounds} (validation (R@10 + R@100) / 2 of the pool's gold articles "
+        f"{ {k: round(v, 4) for k, v in second_scores.items()} }); answerability model …")
 
     calibration = dev_cal + near_cal + region_cal
     fit_examples = ex_train + ex_leave + off_train + calibration
-    orders = out_of_fold(fit_examples, rounds)
+    orders = out_of_fold(fit_examples, rounds, second_rounds)
     by_source = {"stard": law_assistant, "stard-leaveout": law_assistant, "stard-offcorpus": dev_assistant,
                  "dev": dev_assistant, "nearmiss": dev_assistant, "region": region_assistant}
     # each source weighs as much in total as STARD's answerable questions
     counts = {s: sum(e.source == s for e in fit_examples) for s in by_source}
     valid_all = ex_valid + ex_valid_leave + off_valid
-    v_orders = {i: ranking(booster, e) for i, e in enumerate(valid_all)}
-    cal_orders = {i: ranking(booster, e) for i, e in enumerate(calibration)}
+    v_orders = {i: ranking(model, e) for i, e in enumerate(valid_all)}
+    cal_orders = {i: ranking(model, e) for i, e in enumerate(calibration)}
     cal_rows = list(range(len(fit_examples) - len(calibration), len(fit_examples)))  # they come last
     # held-out rows weigh as the training rows do: each source as much as STARD's answerable questions
     vw = source_weights(valid_all, len(ex_valid))
@@ -327,8 +329,11 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     is_ans = np.array([e.answerable for e in valid_all])
     cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
     # the calibration questions' role in the thresholds: +1 answerable (the false-abstention
-    # limit), -1 to abstain on, 0 neither (a covered region question)
+    # limit), -1 to abstain on, 0 a covered region question (the third aim: answered with its
+    # place's article)
     cal_role = np.array([(1 if e.source != "region" else 0) if e.answerable else -1 for e in calibration])
+    cal_cited = np.array([role == 0 and cites_gold(region_assistant, e, cal_orders[i])
+                          for i, (e, role) in enumerate(zip(calibration, cal_role))], dtype=bool)
     chosen, by_setting, rows_by_focus = None, {}, {}
     for focus in FOCUS_SHARES:
         x, y = decider_rows(by_source, fit_examples, orders, focus)
@@ -337,7 +342,7 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
         rows_by_focus[focus] = (x, y, vx, vy, cx, cy)
         for share in OFFCORPUS_SHARES:
             weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
-            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, cal_role)
+            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, cal_role, cal_cited)
             by_setting[(focus, share)] = fit[3]
             loss = fit[3][fit[0]]["heldout_logloss"]
             if chosen is None or loss < chosen[0]:
@@ -358,6 +363,8 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                "stard_train": len(ex_train), "stard_validation": len(ex_valid), "dev_calibration": len(dev_cal),
                "nearmiss_calibration": len(near_cal), "region_calibration": len(region_cal), "rounds": rounds,
                "validation_mrr10_by_rounds": {str(k): round(v, 4) for k, v in round_scores.items()},
+               "second_rounds": second_rounds,
+               "validation_recall_by_second_rounds": {str(k): round(v, 4) for k, v in second_scores.items()},
                "seconds": round(time.time() - t0, 1)}
     stage = law_assistant.searcher.first_stage
     save_json(out_dir / "ranker.json", {"format": RANKER_FORMAT, "version": RANKER_VERSION,
@@ -366,7 +373,10 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
                                          **({"adapter": stage.adapter.to_json()} if stage.adapter else {}),
                                          **({"memory": stage.memory.to_json()} if stage.memory else {}),
                                          "params": RANKER_PARAMS, "trained": trained,
-                                         "booster": booster.model_to_string()})
+                                         "booster": model.first.model_to_string(),
+                                         **({"second": {"features": list(SECOND_FEATURES),
+                                                        "booster": model.second.model_to_string()}}
+                                            if model.second is not None else {})})
     save_json(out_dir / "answerability.json", {"format": ANSWER_FORMAT, "version": ANSWER_VERSION,
                                                 "features": list(QUESTION_FEATURES), "clause_features": list(FEATURE_NAMES),
                                                 **params, "C": c, "signs": MONOTONE, "focus_share": focus,

@@ -36,6 +36,7 @@ def test_the_shipped_models_record_a_command_that_the_cli_takes_and_writes_back_
     (["train"], "python -m eval train"),
     (["train", "--with-superseded", "--out-dir", "/tmp/x", "--quiet"], "python -m eval train --with-superseded"),
     (["train", "--no-adapter", "--dense", "300"], "python -m eval train --no-adapter --dense 300"),
+    (["train", "--second-pass"], "python -m eval train --second-pass"),
 ])
 def test_the_recorded_training_command_keeps_what_changes_the_models(argv, command):
     from eval.__main__ import _train_command, build_parser
@@ -162,7 +163,7 @@ def test_ranking_orders_by_score_then_candidate(scores, order):
 
     from assistant.search import Searcher
 
-    ranker = SimpleNamespace(score=lambda x: np.asarray(scores, dtype=np.float32))
+    ranker = SimpleNamespace(rank_scores=lambda x, candidates: np.asarray(scores, dtype=np.float32))
     prep = SimpleNamespace(candidates=[object()] * len(scores), x=np.zeros((len(scores), 1)))
     idx, got = Searcher.order(SimpleNamespace(ranker=ranker), prep)
     assert idx == order == sorted(range(len(scores)), key=lambda i: (-scores[i], i))
@@ -203,20 +204,41 @@ def test_the_decider_regularisation_is_chosen_by_held_out_log_loss():
     cal = list(range(260, 300))  # the calibration rows are training rows too, predicted cross-fitted
     ans_v, cited_v = np.ones(200, dtype=bool), vy.astype(bool)
     ans_c = y[cal].astype(bool)
-    # each calibration question's part in the thresholds: +1 answerable, -1 to abstain on, 0 neither
+    # each calibration question's part in the thresholds: +1 answerable, -1 to abstain on, 0 a covered region question
     role = np.where(ans_c, 1, -1)
     role[:6] = 0
+    cited_c = ans_c.copy()
     c, params, th, by_c = choose_decider(x, y, np.ones(300), vx, vy, np.ones(200), ans_v, cited_v, cal, x[cal], y[cal],
-                                         np.ones(40), role, grid=(0.0005, 1.0))
+                                         np.ones(40), role, cited_c, grid=(0.0005, 1.0))
     assert set(by_c) == {0.0005, 1.0}
     assert by_c[c]["heldout_logloss"] == min(v["heldout_logloss"] for v in by_c.values())
     assert params == fit_decider(x, y, np.ones(300), c)  # the chosen C's model, as fitted
     pv = probabilities(params, vx)
     pc = cross_fitted(x, y, np.ones(300), cal, x[cal], c=c)
-    assert th == choose_thresholds(pv, vy.astype(bool), cited_v, pc[role > 0], pc[role < 0])
-    assert th != choose_thresholds(pv, vy.astype(bool), cited_v, pc[ans_c], pc[~ans_c])  # role 0 joins neither
+    joins = role == 0  # covered region questions: the share answered with their place's article is an aim
+    assert th == choose_thresholds(pv, vy.astype(bool), cited_v, pc[role > 0], pc[role < 0], pc[joins], cited_c[joins])
+    assert th != choose_thresholds(pv, vy.astype(bool), cited_v, pc[ans_c], pc[~ans_c])
     # a model that barely fits (C 0.0005) separates less: its held-out log-loss is worse
     assert by_c[0.0005]["heldout_logloss"] > by_c[1.0]["heldout_logloss"] and c == 1.0
+
+
+def test_the_answers_to_covered_places_are_an_aim_of_the_thresholds():
+    """Without the region aim, abstaining on every near miss costs nothing here (STARD's answers sit
+    above it); a covered place's question answered with its place's article at 0.4 keeps the
+    threshold down."""
+    from eval.train import choose_thresholds
+
+    stard, dev, neg = np.full(20, 0.9), np.full(20, 0.9), np.array([0.3, 0.5])
+    alone = choose_thresholds(stard, np.ones(20, bool), np.ones(20, bool), dev, neg)
+    assert alone["caution"] == 0.9 and "region_right_place_share" not in alone["chosen_on"]
+    with_region = choose_thresholds(stard, np.ones(20, bool), np.ones(20, bool), dev, neg,
+                                    np.array([0.4]), np.array([True]))
+    assert with_region["caution"] == 0.4
+    assert with_region["chosen_on"]["region_right_place_share"] == 1.0
+    assert with_region["chosen_on"]["unanswerable_abstained"] == 0.5
+    not_cited = choose_thresholds(stard, np.ones(20, bool), np.ones(20, bool), dev, neg,
+                                  np.array([0.4]), np.array([False]))
+    assert not_cited["caution"] == 0.9  # an answer without its place's article is no reason to answer
 
 
 def test_unconstrained_decider_fit_is_scikit_learns_logistic_regression():
