@@ -199,7 +199,7 @@ def choose_decider(x, y, w, vx, vy, vw, answerable_v, cited_v, cal_rows, cx, cy,
     with its place's article is the third aim (cited_c: whether its reply cites that article)."""
     best, summary = None, {}
     joins = role_c == 0
-    cited_c = np.zeros(len(role_c), dtype=bool) if cited_c is None else np.asarray(cited_c, dtype=bool)
+    cited_c = np.zeros((len(role_c), 2), dtype=bool) if cited_c is None else np.asarray(cited_c, dtype=bool)
     for c in grid:
         params = fit_decider(x, y, w, c)
         pv = probabilities(params, vx)
@@ -231,29 +231,41 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
     the answers to the places the documents cover (the aims are the issue's targets).
     answer: the lowest threshold at which the first citation is right for `answer_precision`
     of the STARD questions above it.
+    cited_stard and cited_region: whether each reply cites a gold article, one column (either
+    outcome) or two (answered, answered with caution: the two quote differently); a question
+    counts as its outcome at each threshold pair quotes it.
     """
     has_region = p_region is not None and len(p_region) > 0
     grid = np.unique(np.concatenate([p_stard, p_dev_ans, p_neg, p_region if has_region else [], [0.0]]))
+    precise = 1.0  # the answer threshold
+    for t in sorted(grid, reverse=True):
+        above = p_stard >= t
+        if above.sum() >= 10 and right_stard[above].mean() >= answer_precision:
+            precise = float(t)
     best, best_key = 0.0, None
     for t in grid:
         false_abst = float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0
         abst = float(np.mean(p_neg < t)) if len(p_neg) else 1.0
-        gold_share = float(np.mean((p_stard >= t) & cited_stard)) if len(p_stard) else 0.0
-        region = float(np.mean((p_region >= t) & cited_region)) if has_region else 0.0
+        gold_share = float(np.mean(_cited_at(p_stard, cited_stard, t, precise))) if len(p_stard) else 0.0
+        region = float(np.mean(_cited_at(p_region, cited_region, t, precise))) if has_region else 0.0
         key = (false_abst <= max_false_abstain, min(abst / min_abstain, 1.0) + min(gold_share / min_gold_share, 1.0)
                + min(region / min_region_share, 1.0), abst, -false_abst)
         if best_key is None or key > best_key:
             best, best_key, best_on = float(t), key, (abst, gold_share, region)
-    answer = 1.0
-    for t in sorted(grid, reverse=True):
-        above = p_stard >= t
-        if above.sum() >= 10 and right_stard[above].mean() >= answer_precision:
-            answer = float(t)
-    return {"caution": best, "answer": max(answer, best),
+    return {"caution": best, "answer": max(precise, best),
             "chosen_on": {"false_abstention_within_limit": bool(best_key[0]),
                           "unanswerable_abstained": round(best_on[0], 4),
                           "stard_gold_cited_share": round(best_on[1], 4),
                           **({"region_right_place_share": round(best_on[2], 4)} if has_region else {})}}
+
+
+def _cited_at(p: np.ndarray, cited: np.ndarray, caution: float, answer: float) -> np.ndarray:
+    """Whether each reply cites gold at thresholds (caution, answer): nothing when it abstains,
+    else its answered or its uncertain reply's citing (columns 0 and 1 of a two-column `cited`)."""
+    cited = np.asarray(cited, dtype=bool)
+    if cited.ndim == 1:
+        return (p >= caution) & cited
+    return np.where(p >= max(answer, caution), cited[:, 0], (p >= caution) & cited[:, 1])
 
 
 def heldout_loss_by_source(rows: tuple, sources: list[str], weights: np.ndarray, params: dict, c: float,
@@ -327,13 +339,16 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     vw = source_weights(valid_all, len(ex_valid))
     cw = source_weights(calibration, len(ex_valid))
     is_ans = np.array([e.answerable for e in valid_all])
-    cited = np.array([e.answerable and cites_gold(law_assistant, e, v_orders[k]) for k, e in enumerate(valid_all)])
+    # whether each reply cites gold, answered and answered with caution (the two quote differently)
+    cited = np.array([[e.answerable and cites_gold(law_assistant, e, v_orders[k], uncertain=u) for u in (False, True)]
+                      for k, e in enumerate(valid_all)], dtype=bool)
     # the calibration questions' role in the thresholds: +1 answerable (the false-abstention
     # limit), -1 to abstain on, 0 a covered region question (the third aim: answered with its
     # place's article)
     cal_role = np.array([(1 if e.source != "region" else 0) if e.answerable else -1 for e in calibration])
-    cal_cited = np.array([role == 0 and cites_gold(region_assistant, e, cal_orders[i])
-                          for i, (e, role) in enumerate(zip(calibration, cal_role))], dtype=bool)
+    cal_cited = np.array([[role == 0 and cites_gold(region_assistant, e, cal_orders[i], uncertain=u)
+                           for u in (False, True)] for i, (e, role) in enumerate(zip(calibration, cal_role))],
+                         dtype=bool).reshape(len(calibration), 2)
     chosen, by_setting, rows_by_focus = None, {}, {}
     for focus in FOCUS_SHARES:
         x, y = decider_rows(by_source, fit_examples, orders, focus)

@@ -35,19 +35,21 @@ def article_key(hit) -> str:
     return clause_key(hit.doc, hit.clause)
 
 
-def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray]) -> bool:
-    """Whether the extractive answer to an example, built from its ranking as the answer path
-    builds it (the top_k best clauses, of one place), cites a gold article: what the reply would
-    show, where the ranking's top 3 overstate it (the composer quotes fewer clauses than it is given)."""
-    from assistant.compose import extractive_answer
+def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray], uncertain: bool = False) -> bool:
+    """Whether the extractive reply to an example, built from its ranking as the answer path builds
+    it (the top_k best clauses, of one place), cites a gold article: what the reply would show,
+    where the ranking's top 3 overstate it (the composer quotes fewer clauses than it is given).
+    An answered reply quotes the answer built from the first clauses; an `uncertain` one shows each
+    of the best clauses (compose.best_clauses_answer)."""
+    from assistant.compose import best_clauses_answer, extractive_answer
 
     gold = {article_key(c.hit) for c, label in zip(e.prep.candidates, e.labels) if label}
     if not gold:
         return False
     searcher, data = assistant.searcher, assistant.data
     hits, _ = searcher.top_hits(e.prep, order[0], order[1], assistant.settings.top_k)
-    _, citations = extractive_answer(e.prep.question.norm, searcher.one_place(hits), searcher.weights,
-                                     searcher.clauses_by_doc)
+    compose = best_clauses_answer if uncertain else extractive_answer
+    _, citations = compose(e.prep.question.norm, searcher.one_place(hits), searcher.weights, searcher.clauses_by_doc)
     cited = [data.clauses[c.clause_id] for c in citations if c.clause_id in data.clauses]
     return any(clause_key(data.docs[cl.doc_id], cl) in gold for cl in cited)
 

@@ -241,6 +241,30 @@ def test_the_answers_to_covered_places_are_an_aim_of_the_thresholds():
     assert not_cited["caution"] == 0.9  # an answer without its place's article is no reason to answer
 
 
+def test_an_uncertain_reply_counts_by_what_it_quotes():
+    """Between the thresholds a reply is uncertain and shows the best clauses, which may cite gold
+    where the answered reply's quote does not (and the other way round): each counts as it would be shown."""
+    from eval.train import _cited_at, choose_thresholds
+
+    p = np.array([0.9, 0.5, 0.5, 0.1])
+    cited = np.array([[True, False], [False, True], [True, False], [True, True]])
+    assert _cited_at(p, cited, 0.3, 0.8).tolist() == [True, True, False, False]
+    assert _cited_at(p, cited, 0.3, 0.4).tolist() == [True, False, True, False]  # all answered above 0.4
+    assert _cited_at(p, cited[:, 0], 0.3, 0.8).tolist() == [True, False, True, False]  # one column: either outcome
+    # a STARD set whose uncertain replies cite gold and whose answered ones would not: counting them
+    # as answered understates the gold share and holds the caution threshold down
+    stard = np.r_[np.full(10, 0.95), np.full(10, 0.4)]
+    right = np.r_[np.ones(10, bool), np.zeros(10, bool)]
+    answered_cites = np.r_[np.ones(2, bool), np.zeros(18, bool)]
+    cited2 = np.c_[answered_cites, np.r_[np.zeros(10, bool), np.ones(10, bool)]]
+    dev, neg = np.full(20, 0.95), np.array([0.3, 0.45])
+    as_answered = choose_thresholds(stard, right, cited2[:, 0], dev, neg)
+    as_shown = choose_thresholds(stard, right, cited2, dev, neg)
+    assert as_shown["answer"] == 0.45 and as_answered["answer"] == 0.95  # never below the caution threshold
+    assert as_answered["caution"] == 0.95 and as_answered["chosen_on"]["stard_gold_cited_share"] == 0.1
+    assert as_shown["caution"] == 0.4 and as_shown["chosen_on"]["stard_gold_cited_share"] == 0.6
+
+
 def test_unconstrained_decider_fit_is_scikit_learns_logistic_regression():
     from sklearn.linear_model import LogisticRegression
 
@@ -301,9 +325,11 @@ def test_threshold_choice_counts_the_articles_the_answer_cites(nano_assistant):
     e = dev_examples(nano_assistant, [item], "dev")[0]
     order = nano_assistant.searcher.order(e.prep)
     assert e.labels.sum() >= 1 and cites_gold(nano_assistant, e, order)
+    assert cites_gold(nano_assistant, e, order, uncertain=True)  # the best clauses, shown one by one
     ranked = [e.prep.candidates[i].hit.clause.label for i in order[0]]
     assert ranked[0] == "四、(四)"
     e.labels[:] = 0
     assert not cites_gold(nano_assistant, e, order)  # nothing gold
     e.labels[order[0][-1]] = 1  # gold only at the bottom of the ranking: in the pool, not in the answer
     assert not cites_gold(nano_assistant, e, order)
+    assert not cites_gold(nano_assistant, e, order, uncertain=True)
