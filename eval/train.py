@@ -63,11 +63,6 @@ OFFCORPUS_SHARES = (1.0, 0.5, 0.25)
 FOCUS_SHARES = (1.0, 0.75, 0.5, 0.25)
 
 
-def fit_ranker(train: list[Example], rounds: int, params: dict = RANKER_PARAMS):
-    """A LightGBM lambdarank booster over the examples' clause features (the first pass)."""
-    return fit_booster(train, rounds, params)
-
-
 def ranking(model: Ranking | None, e: Example) -> tuple[list[int], np.ndarray]:
     if not len(e.labels):
         return [], np.zeros(0)
@@ -84,7 +79,7 @@ def choose_rounds(train: list[Example], valid: list[Example], grid=ROUND_GRID) -
     """The fewest boosting rounds whose validation MRR@10 of the first right candidate is within
     ROUND_TOLERANCE of the best: each round costs every question time, and a difference smaller
     than a third of one question's reciprocal rank is noise."""
-    booster = fit_ranker(train, max(grid))
+    booster = fit_booster(train, max(grid), RANKER_PARAMS)
     scores = {}
     for n in grid:
         rr = []
@@ -318,9 +313,10 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
     log(f"  {time.time() - t0:.0f} s; choosing boosting rounds on validation …")
     rounds, round_scores = choose_rounds(ex_train + dev_cal, ex_valid)
     log(f"  rounds {rounds} (validation MRR@10 {round_scores}); second pass …")
-    second_rounds, second_scores = (choose_second(ex_train + dev_cal, ex_valid, rounds, RANKER_PARAMS)
-                                    if second_pass else (0, {}))
-    model = fit_ranking(ex_train + dev_cal, rounds, second_rounds, RANKER_PARAMS)
+    if second_pass:
+        model, second_rounds, second_scores = choose_second(ex_train + dev_cal, ex_valid, rounds, RANKER_PARAMS)
+    else:
+        model, second_rounds, second_scores = Ranking(fit_booster(ex_train + dev_cal, rounds, RANKER_PARAMS)), 0, {}
     log(f"  second-pass rounds {second_rounds} (validation (R@10 + R@100) / 2 of the pool's gold articles "
         f"{ {k: round(v, 4) for k, v in second_scores.items()} }); answerability model …")
 
@@ -357,7 +353,8 @@ def train_models(law_assistant, dev_assistant, out_dir: Path = MODELS_DIR, log=p
         rows_by_focus[focus] = (x, y, vx, vy, cx, cy)
         for share in OFFCORPUS_SHARES:
             weights = source_weights(fit_examples, len(ex_train), {"stard-offcorpus": share})
-            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, cal_role, cal_cited)
+            fit = choose_decider(x, y, weights, vx, vy, vw, is_ans, cited, cal_rows, cx, cy, cw, cal_role,
+                                 cal_cited)
             by_setting[(focus, share)] = fit[3]
             loss = fit[3][fit[0]]["heldout_logloss"]
             if chosen is None or loss < chosen[0]:

@@ -1,4 +1,4 @@
-"""The ranker's two passes in `python -m eval train`: fitting the second (assistant/stack.py) on out-of-fold first scores.
+"""The ranker's two passes in `python -m eval train`: the second (assistant/stack.py) fitted on out-of-fold scores.
 
 The second pass learns from what the first pass's scores say about a candidate's law and
 neighbours, so it must see first-pass scores as the shipped ranker gives them to questions it never
@@ -106,44 +106,43 @@ def fit_ranking(examples: list[Example], rounds: int, second_rounds: int, params
     return Ranking(first, fit_second(examples, out_of_fold_first(examples, rounds, params), second_rounds, params))
 
 
-def article_recall(e: Example, s: np.ndarray, k: int) -> float:
-    """Share of the pool's gold articles among the first k distinct articles by scores s."""
+def article_recalls(e: Example, s: np.ndarray, ks: tuple[int, ...]) -> list[float]:
+    """Share of the pool's gold articles among the first k distinct articles by scores s, for each k."""
     gold = {article_key(c.hit) for c, y in zip(e.prep.candidates, e.labels) if y}
     if not gold:
-        return 0.0
-    seen: list[str] = []
+        return [0.0] * len(ks)
+    ranked: dict[str, None] = {}  # distinct article keys, best first
     for i in np.argsort(-np.asarray(s), kind="stable"):
-        key = article_key(e.prep.candidates[i].hit)
-        if key not in seen:
-            seen.append(key)
-            if len(seen) == k:
-                break
-    return len(gold & set(seen)) / len(gold)
+        ranked.setdefault(article_key(e.prep.candidates[i].hit))
+        if len(ranked) == max(ks):
+            break
+    keys = list(ranked)
+    return [len(gold & set(keys[:k])) / len(gold) for k in ks]
 
 
 def recall_measure(valid: list[Example], scores) -> float:
     """Mean over validation questions of (article recall@10 + article recall@100) / 2."""
-    vals = []
-    for e in valid:
-        if len(e.labels):
-            s = scores(e)
-            vals.append((article_recall(e, s, 10) + article_recall(e, s, 100)) / 2)
+    vals = [sum(article_recalls(e, scores(e), (10, 100))) / 2 for e in valid if len(e.labels)]
     return float(np.mean(vals)) if vals else 0.0
 
 
 def choose_second(train: list[Example], valid: list[Example], rounds: int, params: dict,
-                  grid=SECOND_ROUNDS) -> tuple[int, dict]:
-    """(second-pass rounds, 0 for none; {rounds: validation measure}): the fewest rounds within
-    ROUND_TOLERANCE of the best, and none unless it beats the first pass alone by more than that."""
+                  grid=SECOND_ROUNDS) -> tuple[Ranking, int, dict]:
+    """(both passes fitted on `train`, second-pass rounds, 0 for none; {rounds: validation
+    measure}): the fewest rounds within ROUND_TOLERANCE of the best, and no second pass unless it
+    beats the first pass alone by more than that."""
     first = fit_booster(train, rounds, params)
     oof = out_of_fold_first(train, rounds, params)
-    scores = {0: recall_measure(valid, lambda e: first.predict(e.prep.x, num_threads=1))}
     second = fit_second(train, oof, max(grid), params)
+    # each validation question's first scores and second-pass rows, made once for every round count
+    kept = [e for e in valid if len(e.labels)]
+    firsts = {id(e): first.predict(e.prep.x, num_threads=1) for e in kept}
+    rows = {id(e): second_rows(firsts[id(e)], e.prep.x, e.prep.candidates) for e in kept}
+    scores = {0: recall_measure(kept, lambda e: firsts[id(e)])}
     for n in grid:
-        scores[n] = recall_measure(valid, lambda e, n=n: second.predict(
-            second_rows(first.predict(e.prep.x, num_threads=1), e.prep.x, e.prep.candidates),
-            num_iteration=n, num_threads=1))
+        scores[n] = recall_measure(kept, lambda e, n=n: second.predict(rows[id(e)], num_iteration=n, num_threads=1))
     top = max(scores.values())
     if top - scores[0] <= ROUND_TOLERANCE:
-        return 0, scores
-    return min(n for n in grid if n and scores[n] >= top - ROUND_TOLERANCE), scores
+        return Ranking(first), 0, scores
+    chosen = min(n for n in grid if n and scores[n] >= top - ROUND_TOLERANCE)
+    return Ranking(first, fit_second(train, oof, chosen, params)), chosen, scores
