@@ -127,24 +127,23 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     t = time.perf_counter()
     recalled = recalled or {}
     rows = np.unique(np.concatenate([dense_rows, lex_rows, exp_rows, np.fromiter(recalled, dtype=np.int64)]))
-    dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
     doc_score: dict[str, float] = {}
+    chunks_all = data.chunks
     for ranking in (dense_rows, lex_rows):  # the expanded list adds nothing here (validation pool coverage)
-        for r, row in enumerate(ranking):
-            d = data.chunks[row].doc_id
+        for r, row in enumerate(ranking.tolist()):
+            d = chunks_all[row].doc_id
             doc_score[d] = doc_score.get(d, 0.0) + 1.0 / (RRF_K + r + 1)
     for d, s in title_scores.items():
         if d in doc_score:
             doc_score[d] += s / 10.0
-    leading = sorted(doc_score, key=lambda d: -doc_score[d])[: settings.docs]
+    by_score = sorted(doc_score, key=lambda d: -doc_score[d])
+    leading = by_score[: settings.docs]
     if qvec is not None and settings.per_doc and leading:  # each found by a search within `docs` already
         more = np.setdiff1d(_rows(backend.dense_each_doc(qvec, settings.per_doc, leading)), rows)
-        if len(more):
-            more_dense, more_bm = backend.score_rows(qvec, tokens, more)
-            rows = np.concatenate([rows, more])
-            dense_of = np.concatenate([dense_of, more_dense])
-            bm_of = np.concatenate([bm_of, more_bm])
+        rows = np.concatenate([rows, more])
+    # every pooled chunk scored exactly, once (the pooled rows, then the leading documents' added ones)
+    dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     ex_of = bm_of
     if exp_words:
         ex_of = bm_of + backend.score_rows(None, exp_words, rows, list(exp_weights))[1]
@@ -158,21 +157,22 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     first = np.arange(len(row_of))
     d_rank, b_rank, e_rank = (_ranks(np.lexsort((first, -second, -key))) for key, second in
                               ((ds_of, bs_of), (bs_of, ds_of), (es_of, ds_of)))
-    doc_rank = {d: r for r, d in enumerate(sorted(doc_score, key=lambda d: -doc_score[d]))}
+    doc_rank = {d: r for r, d in enumerate(by_score)}
     chunks = [data.chunks[row] for row in row_of.tolist()]
     per_doc: dict[str, int] = {}
     for ch in chunks:
         per_doc[ch.doc_id] = per_doc.get(ch.doc_id, 0) + 1
+    rrf_of = 1.0 / (RRF_K + d_rank + 1) + np.where(bs_of > 0, 1.0 / (RRF_K + b_rank + 1), 0.0)
+    best_first = np.argsort(-rrf_of, kind="stable")  # by fused rank, of equal ones the first come
+    ds_l, bs_l, es_l, rrf_l = ds_of.tolist(), bs_of.tolist(), es_of.tolist(), rrf_of.tolist()
+    dr_l, br_l, er_l, ms_l, mv_l = d_rank.tolist(), b_rank.tolist(), e_rank.tolist(), mem_of.tolist(), votes_of.tolist()
     out = []
-    for ch, ds, bs, es, dr, br, er, ms, mv in zip(chunks, ds_of.tolist(), bs_of.tolist(), es_of.tolist(),
-                                                  d_rank.tolist(), b_rank.tolist(), e_rank.tolist(), mem_of.tolist(),
-                                                  votes_of.tolist()):
-        rrf = 1.0 / (RRF_K + dr + 1) + (1.0 / (RRF_K + br + 1) if bs > 0 else 0.0)
-        hit = Hit(ch, data.clauses[ch.clause_id], data.docs[ch.doc_id], rrf, dr, br if bs > 0 else None)
-        out.append(Candidate(hit, float(ds), float(bs), dr, br, rrf, doc_score.get(ch.doc_id, 0.0),
+    for i in best_first.tolist():
+        ch, bs, br, rrf = chunks[i], bs_l[i], br_l[i], rrf_l[i]
+        hit = Hit(ch, data.clauses[ch.clause_id], data.docs[ch.doc_id], rrf, dr_l[i], br if bs > 0 else None)
+        out.append(Candidate(hit, ds_l[i], bs, dr_l[i], br, rrf, doc_score.get(ch.doc_id, 0.0),
                              doc_rank.get(ch.doc_id, len(doc_rank)), per_doc[ch.doc_id],
-                             title_scores.get(ch.doc_id, 0.0), float(es), er, ms, mv))
-    out.sort(key=lambda c: -c.rrf)
+                             title_scores.get(ch.doc_id, 0.0), es_l[i], er_l[i], ms_l[i], mv_l[i]))
     timings["fusion"] = (time.perf_counter() - t) * 1000
     return out, timings
 

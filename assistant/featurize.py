@@ -52,24 +52,21 @@ def _array(values) -> np.ndarray:
 
 def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray]:
     """The first-stage signals and the clause's place in its document."""
-    dense = _array([c.dense for c in cands])
-    bm25 = _array([c.bm25 for c in cands])
-    bm25_exp = _array([c.bm25_exp for c in cands])
-    bm25_rank = 1.0 / (1 + np.array([c.bm25_rank for c in cands], dtype=np.int64))
+    # every field of a Candidate after its hit is a number: one conversion reads them all
+    num = dict(zip(Candidate._fields[1:], np.array([c[1:] for c in cands], dtype=np.float64).T))
+    dense, bm25, bm25_exp, memory = num["dense"], num["bm25"], num["bm25_exp"], num["memory"]
     hits = [c.hit for c in cands]
-    memory = _array([c.memory for c in cands])
     return {
         "dense": dense, "dense_gap": q.best_dense - dense,
-        "dense_rank": 1.0 / (1 + np.array([c.dense_rank for c in cands], dtype=np.int64)),
+        "dense_rank": 1.0 / (1 + num["dense_rank"]),
         "bm25": bm25, "bm25_rel": bm25 / q.best_bm25 if q.best_bm25 > 0 else np.zeros(len(cands)),
-        "bm25_rank": np.where(bm25 > 0, bm25_rank, 0.0),
+        "bm25_rank": np.where(bm25 > 0, 1.0 / (1 + num["bm25_rank"]), 0.0),
         "bm25_exp_rel": bm25_exp / q.best_bm25_exp if q.best_bm25_exp > 0 else np.zeros(len(cands)),
-        "bm25_exp_rank": np.where(bm25_exp > 0, 1.0 / (1 + np.array([c.bm25_exp_rank for c in cands], dtype=np.int64)),
-                                  0.0),
-        "rrf": _array([c.rrf for c in cands]) * 60, "doc_score": _array([c.doc_score for c in cands]) * 60,
-        "doc_rank": 1.0 / (1 + np.array([c.doc_rank for c in cands], dtype=np.int64)),
-        "doc_hits": _array([math.log1p(c.doc_hits) for c in cands]),
-        "title_bm25": _array([c.title_bm25 for c in cands]),
+        "bm25_exp_rank": np.where(bm25_exp > 0, 1.0 / (1 + num["bm25_exp_rank"]), 0.0),
+        "rrf": num["rrf"] * 60, "doc_score": num["doc_score"] * 60,
+        "doc_rank": 1.0 / (1 + num["doc_rank"]),
+        "doc_hits": _array([math.log1p(c.doc_hits) for c in cands]),  # math's log1p, as the definition's
+        "title_bm25": num["title_bm25"],
         "depth": _array([len(h.clause.path) for h in hits]),
         "kind": _array([KIND_CODE.get(h.clause.kind, -1.0) for h in hits]),
         "doc_kind": _array([f_doc_kind(q, c) for c in cands]),
@@ -78,7 +75,7 @@ def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray
         "prefer_doc": _array([h.doc.doc_id in q.prefer for h in hits]),
         "lookup": _array([h.via == "lookup" for h in hits]),
         "memory": memory, "memory_gap": np.where(memory > 0, q.best_memory - memory, 1.0),
-        "memory_votes": _array([c.memory_votes for c in cands]),
+        "memory_votes": num["memory_votes"],
     }
 
 

@@ -93,6 +93,12 @@ def select_rows(by_doc: dict[str, np.ndarray], docs: list[str] | None) -> np.nda
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+def contiguous_spans(by_doc: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
+    """(start, stop) of each document whose rows run without a gap: {'a': [0, 1], 'b': [2, 4]} -> {'a': (0, 2)}."""
+    return {d: (int(r[0]), int(r[-1]) + 1) for d, r in by_doc.items()
+            if len(r) and bool(np.all(np.diff(r) == 1))}
+
+
 class RowMap:
     """Rows by document over one generation's chunks."""
 
@@ -115,6 +121,7 @@ class LocalBackend(RowMap):
         self.vectors = vectors
         self.faiss_index = faiss_index
         self.bm25 = bm25
+        self.spans = contiguous_spans(self.by_doc)
 
     def dense(self, query_vec: np.ndarray, k: int, docs: list[str] | None = None,
               exact: bool = True) -> list[tuple[int, float]]:
@@ -136,7 +143,18 @@ class LocalBackend(RowMap):
         return [(int(rows[i]), float(sims[i])) for i in top_indices(sims, k)]
 
     def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
-        return [hit for d in docs for hit in self.dense(query_vec, k, [d], exact=False)]
+        """Each document's k nearest chunks, read where a document's chunks lie together (as the
+        store writes them, one shard a document) from their block of `vectors` without copying it."""
+        q = np.asarray(query_vec, dtype=np.float32)
+        out: list[tuple[int, float]] = []
+        for d in docs if k > 0 else ():
+            rows = self.by_doc.get(d)
+            if rows is None or not len(rows):
+                continue
+            span = self.spans.get(d)
+            sims = (self.vectors[span[0]:span[1]] if span else self.vectors[rows]) @ q
+            out += [(int(rows[i]), float(sims[i])) for i in top_indices(sims, k)]
+        return out
 
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None,
                 weights: list[float] | None = None) -> list[tuple[int, float]]:
