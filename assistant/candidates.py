@@ -127,6 +127,7 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     t = time.perf_counter()
     recalled = recalled or {}
     rows = np.unique(np.concatenate([dense_rows, lex_rows, exp_rows, np.fromiter(recalled, dtype=np.int64)]))
+    dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
     doc_score: dict[str, float] = {}
     chunks_all = data.chunks
@@ -141,9 +142,13 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     leading = by_score[: settings.docs]
     if qvec is not None and settings.per_doc and leading:  # each found by a search within `docs` already
         more = np.setdiff1d(_rows(backend.dense_each_doc(qvec, settings.per_doc, leading)), rows)
-        rows = np.concatenate([rows, more])
-    # every pooled chunk scored exactly, once (the pooled rows, then the leading documents' added ones)
-    dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
+        if len(more):
+            # scored on their own: a row's float32 cosine depends on the rows scored with it (the
+            # matrix product's blocking), and the models were fitted on these numbers
+            more_dense, more_bm = backend.score_rows(qvec, tokens, more)
+            rows = np.concatenate([rows, more])
+            dense_of = np.concatenate([dense_of, more_dense])
+            bm_of = np.concatenate([bm_of, more_bm])
     ex_of = bm_of
     if exp_words:
         ex_of = bm_of + backend.score_rows(None, exp_words, rows, list(exp_weights))[1]
