@@ -47,7 +47,7 @@ class HybridRetriever:
         # lookups also read file names: 婚姻家庭编.md is the 民法典's book of that name
         self.file_names = DocumentNames(list(data.docs.values()), generic, file_names=True)
         # older versions of a regulation (index/versions.py) are searched only when a filter names them
-        self.superseded = frozenset(superseded(data.docs.values()))
+        self.superseded = frozenset() if settings.search_superseded else frozenset(superseded(data.docs.values()))
         self.versions = Versions(data.docs.values(), lexicon)  # ... or when the question asks for one
         self.statutes = Statutes(list(data.docs.values()), lexicon)  # '合同法第五十二条' is not 劳动合同法's
         self._first_chunk_of_clause: dict[str, int] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from index.errors import run_command
@@ -96,12 +97,10 @@ def cmd_train(args) -> int:
                                    load_queries(split="validation")[: args.sample and max(20, args.sample // 3)],
                                    log=lambda m: print(m, file=sys.stderr))
     if adapter is not None:
-        from dataclasses import replace
-
         stage = replace(stage, adapter=adapter)
-    law = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
-    if args.with_superseded:  # the pools as they were before older versions were left out of searches
-        law.searcher.retriever.superseded = frozenset()
+    # --with-superseded: the pools as they were before older versions were left out of searches
+    law = Assistant(data, embedder, replace(settings, search_superseded=args.with_superseded), models=(None, None),
+                    first_stage=stage)
     dev = Assistant.from_settings(eval_settings(None, spec), embedder=embedder, progress=False, models=(None, None),
                                   first_stage=stage)
     from eval.region import region_index
@@ -142,8 +141,6 @@ def cmd_pool(args) -> int:
     embedder, settings = make_embedder(spec), eval_settings(str(index), spec)
     stage = _first_stage(args, data, load_queries(split="train"), embedder, settings)
     if args.adapter_from:  # questions moved as the shipped searcher moves them
-        from dataclasses import replace
-
         stage = replace(stage, adapter=_kept_adapter(Path(args.adapter_from), data))
     law = Assistant(data, embedder, settings, models=(None, None), first_stage=stage)
     res = pool_coverage(law, load_queries(split=args.split)[:args.sample])
@@ -181,8 +178,6 @@ def _first_stage(args, data, train_queries, embedder, settings):
     """The first stage the depth, --terms/--weight/--own-df and --memory options ask for, its
     expansion learned from `train_queries` over the law index `data` (none with --terms 0) and its
     question memory made of them (none with --memory 0)."""
-    from dataclasses import replace
-
     from assistant.core import Assistant
     from eval.train_expansion import first_stage, learn_expansion
     from eval.train_memory import learn_memory

