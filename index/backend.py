@@ -139,22 +139,14 @@ class LocalBackend(RowMap):
             order = np.argsort(-exact_scores, kind="stable")
             return [(int(ids[i]), float(exact_scores[i])) for i in order]
         rows = np.arange(self.n) if rows is None else rows
-        sims = self.vectors[rows] @ q
+        # one document whose chunks lie together (as the store writes them, one shard a document)
+        # is read as its block of `vectors`, not copied out row by row
+        span = self.spans.get(docs[0]) if docs is not None and len(docs) == 1 else None
+        sims = (self.vectors[span[0]:span[1]] if span else self.vectors[rows]) @ q
         return [(int(rows[i]), float(sims[i])) for i in top_indices(sims, k)]
 
     def dense_each_doc(self, query_vec: np.ndarray, k: int, docs: list[str]) -> list[tuple[int, float]]:
-        """Each document's k nearest chunks, read where a document's chunks lie together (as the
-        store writes them, one shard a document) from their block of `vectors` without copying it."""
-        q = np.asarray(query_vec, dtype=np.float32)
-        out: list[tuple[int, float]] = []
-        for d in docs if k > 0 else ():
-            rows = self.by_doc.get(d)
-            if rows is None or not len(rows):
-                continue
-            span = self.spans.get(d)
-            sims = (self.vectors[span[0]:span[1]] if span else self.vectors[rows]) @ q
-            out += [(int(rows[i]), float(sims[i])) for i in top_indices(sims, k)]
-        return out
+        return [hit for d in docs for hit in self.dense(query_vec, k, [d], exact=False)]
 
     def lexical(self, tokens: list[str], k: int, docs: list[str] | None = None,
                 weights: list[float] | None = None) -> list[tuple[int, float]]:
