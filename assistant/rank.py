@@ -90,13 +90,21 @@ class Ranker:
     def rank_scores(self, x: np.ndarray, candidates) -> np.ndarray:
         """(n,) final scores of n candidates and their feature rows: the first pass's, or the
         second pass's over them where the file holds one."""
-        first = self.score(x)
-        if self.second is None or len(first) == 0:
-            return first
-        return _predict(self.second, self.second_compiled, second_rows(first, x, candidates))
+        second = None if self.second is None else lambda rows: _predict(self.second, self.second_compiled, rows)
+        return two_pass_scores(self.score, second, x, candidates)
 
 
 SECOND_FEATURES = (*STACK_FEATURES, *FEATURE_NAMES)
+
+
+def two_pass_scores(first, second, x: np.ndarray, candidates) -> np.ndarray:
+    """(n,) final scores of n candidates: `first(x)`, or where there is a second pass,
+    `second(rows)` over the second pass's rows of those scores (the shipped Ranker and the
+    boosters `python -m eval train` fits score alike)."""
+    scores = first(x)
+    if second is None or len(scores) == 0:
+        return scores
+    return second(second_rows(scores, x, candidates))
 
 
 def second_rows(first: np.ndarray, x: np.ndarray, candidates) -> np.ndarray:

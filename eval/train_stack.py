@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.features import FEATURE_NAMES
-from assistant.rank import SECOND_FEATURES, second_rows
+from assistant.rank import SECOND_FEATURES, second_rows, two_pass_scores
 from eval.train_examples import Example, article_key
 
 SECOND_ROUNDS = (50, 100, 200)  # the second pass's boosting rounds tried on validation
@@ -61,10 +61,8 @@ class Ranking:
     def scores(self, e: Example) -> np.ndarray:
         if not len(e.labels):
             return np.zeros(0)
-        s = self.first.predict(e.prep.x, num_threads=1)
-        if self.second is None:
-            return s
-        return self.second.predict(second_rows(s, e.prep.x, e.prep.candidates), num_threads=1)
+        second = None if self.second is None else lambda rows: self.second.predict(rows, num_threads=1)
+        return two_pass_scores(lambda x: self.first.predict(x, num_threads=1), second, e.prep.x, e.prep.candidates)
 
 
 def fit_booster(train: list[Example], rounds: int, params: dict, rows=None, names=FEATURE_NAMES,
