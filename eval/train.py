@@ -46,13 +46,17 @@ from eval.train_examples import (Example, cites_gold, dev_examples, offcorpus_ex
 from eval.train_memory import without_own_answers
 from eval.train_stack import Ranking, choose_second, fit_booster, fit_ranking
 
-# LightGBM's settings for the ranker. Checked against one-at-a-time changes on STARD validation
-# (article R@10 / R@100 / MRR@10 of the ranked pool at the best of 100-800 rounds; these settings at
-# 200 rounds: 0.663 / 0.867 / 0.569): num_leaves 7, 31, 63; min_child_samples 30, 100;
-# lambdarank_truncation_level 50, 100, 300; colsample_bytree 0.5; no subsampling; learning_rate
-# 0.02; reg_lambda 1; rank_xendcg (0.645 / 0.840 / 0.542). None but rank_xendcg moved any measure
-# by more than its spread over seeds (eight seeds at 200 rounds: R@10 0.661-0.674, R@100
-# 0.861-0.867), and the mean of eight seeds' scores gave 0.663 / 0.865 / 0.555.
+# LightGBM's settings for the ranker, checked on STARD validation: article R@10 / R@100 / MRR@10 of
+# the ranked pool at 100, 200, 400, 600 and 800 rounds (these settings at 200 rounds, as shipped:
+# 0.663 / 0.867 / 0.569), for num_leaves 7, 31, 63; min_child_samples 30, 100;
+# lambdarank_truncation_level 50, 100, 300; num_leaves 7 or 31 with truncation 50; colsample_bytree
+# 0.5; no subsampling; learning_rate 0.02; reg_lambda 1; min_child_samples 30 with reg_lambda 1 and
+# 31 leaves; rank_xendcg. No setting and round count reached all three at once. The best R@10,
+# 0.678 (7 leaves, 400 rounds), came with R@100 0.858 and MRR@10 0.551; the best R@100, 0.869
+# (no subsampling, 800 rounds), with R@10 0.639; the best MRR@10, 0.570 (min_child_samples 100,
+# 200 rounds), with R@100 0.864. rank_xendcg reached at most 0.645 / 0.840 / 0.543. The shipped
+# settings over eight seeds at 200 rounds: R@10 0.661-0.674, R@100 0.861-0.867; the mean of the
+# eight seeds' scores: 0.663 / 0.865 / 0.555.
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
                  "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
@@ -71,7 +75,7 @@ ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/3
 #   log-loss 0.294-0.303, but near-miss abstained 0.84-0.86 and STARD gold cited 0.48-0.53;
 # - the question's own words giving no answer kind ('哪家银行?' against '委托银行发放', the digits of
 #   '4050人员' against '能补多少?'), retrained with `python -m eval train`: lowest held-out log-loss
-#   0.322 (0.308 shipped); near-miss 0.292 (0.290), region 0.316 (0.236).
+#   0.322 (0.308 shipped); its log-loss on the near-miss part 0.292 (0.290), on the region part 0.316 (0.236).
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
 # the off-corpus negatives' weight in the answerability fit, as a share of STARD's answerable
 # questions, tried with each C; the pair with the lowest held-out log-loss is kept (the held-out
