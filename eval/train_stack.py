@@ -139,6 +139,8 @@ def choose_second(train: list[Example], valid: list[Example], rounds: int, param
     """(both passes fitted on `train`, second-pass rounds, 0 for none; {rounds: validation
     measure}): the fewest rounds within ROUND_TOLERANCE of the best, and no second pass unless it
     beats the first pass alone by more than that."""
+    import lightgbm
+
     first = fit_booster(train, rounds, params)
     oof = out_of_fold_first(train, rounds, params)
     second = fit_second(train, oof, max(grid), params)
@@ -153,4 +155,5 @@ def choose_second(train: list[Example], valid: list[Example], rounds: int, param
     if top - scores[0] <= ROUND_TOLERANCE:
         return Ranking(first), 0, scores
     chosen = min(n for n in grid if n and scores[n] >= top - ROUND_TOLERANCE)
-    return Ranking(first, fit_second(train, oof, chosen, params)), chosen, scores
+    # a booster's first n trees are what n rounds of the same fit grow: keep those, not a refit
+    return Ranking(first, lightgbm.Booster(model_str=second.model_to_string(num_iteration=chosen))), chosen, scores

@@ -87,7 +87,8 @@ def synthetic_examples(n: int, seed: int):
 
 def test_the_second_pass_learns_from_a_laws_other_clauses():
     from eval.train import RANKER_PARAMS
-    from eval.train_stack import article_recalls, choose_second, fit_ranking
+    from assistant.rank import second_rows
+    from eval.train_stack import article_recalls, choose_second, fit_ranking, fit_second, out_of_fold_first
 
     train, held = synthetic_examples(300, 1), synthetic_examples(300, 2)
     params = {**RANKER_PARAMS, "num_threads": 1}
@@ -103,6 +104,10 @@ def test_the_second_pass_learns_from_a_laws_other_clauses():
     assert rounds in (50, 100) and chosen.second is not None and measured[rounds] > measured[0] + 0.05
     assert chosen.second.current_iteration() == rounds
     assert np.allclose(chosen.first.predict(held[0].prep.x), one.first.predict(held[0].prep.x))
+    # the kept second pass is the first `rounds` trees of the longest fit: what a fit of that many rounds grows
+    refit = fit_second(train, out_of_fold_first(train, 50, params), rounds, params)
+    rows = second_rows(chosen.first.predict(held[0].prep.x), held[0].prep.x, held[0].prep.candidates)
+    assert np.array_equal(chosen.second.predict(rows), refit.predict(rows))
 
 
 def test_a_ranker_file_with_a_second_pass_scores_with_it(tmp_path):
