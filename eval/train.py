@@ -57,6 +57,17 @@ from eval.train_stack import Ranking, choose_second, fit_booster, fit_ranking
 # 200 rounds), with R@100 0.864. rank_xendcg reached at most 0.645 / 0.840 / 0.543. The shipped
 # settings over eight seeds at 200 rounds: R@10 0.661-0.674, R@100 0.861-0.867; the mean of the
 # eight seeds' scores: 0.663 / 0.865 / 0.555.
+# Finer vectors, probed on validation's 309 questions by re-ranking the shipped ranker's top 30
+# (its score plus w times a standardised cosine; w chosen on one half of the questions and read
+# on the other, R@10 of halves A / B 0.670 / 0.648 without): the best sentence of each clause
+# (its text split at 。；：, 4,404 sentences) 0.683 / 0.664; the clause text alone, without title
+# and headings, 0.683 / 0.665; both 0.683 / 0.665; the question's vector before the query adapter
+# against the indexed chunk 0.683 / 0.660. So sentence vectors add about what the unadapted
+# cosine adds, and that needs no re-embedding. As two ranker features (that cosine and its gap
+# to the best), retrained as shipped: 0.670 / 0.860 / 0.564, within the seed spread, and the
+# answerability model's thresholds then cited gold for 0.495 of validation (shipped 0.544). Not
+# kept. The unadapted dense search's top 200 raise the pool's gold-article coverage only from
+# 0.893 to 0.896.
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
                  "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
