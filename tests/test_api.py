@@ -252,7 +252,11 @@ def test_503_while_the_index_loads_then_the_app_and_api(api_assistant):
         made.append(PolicyQAApp(api_assistant, api_assistant.settings))
         return made[0]
 
-    with serving(LoadingGate(load)) as url:
+    answered_when_ready: list[bool] = []
+    gate = LoadingGate(load)
+    # what serve prints as "ready" is said only once a request would reach the app
+    gate.on_ready = lambda: answered_when_ready.append(gate.inner is not None)
+    with serving(gate) as url:
         r = httpx.get(url + "v1/models")
         assert r.status_code == 503 and r.headers["retry-after"]
         assert r.json()["error"] == {"message": "索引正在加载或重建，请稍后再试。", "type": "service_unavailable_error",
@@ -262,8 +266,10 @@ def test_503_while_the_index_loads_then_the_app_and_api(api_assistant):
         assert page.status_code == 503 and "正在加载索引" in page.text
         release.set()
         deadline = time.monotonic() + 60
-        while httpx.get(url + "v1/models").status_code == 503 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while not answered_when_ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answered_when_ready == [True]
+        assert httpx.get(url + "v1/models").status_code == 200  # at once: no 503 after "ready"
         assert httpx.get(url, timeout=30).status_code == 200
         client = openai.OpenAI(base_url=url + "v1", api_key="none", max_retries=0, timeout=120)
         assert ask(client, Q_LOCAL_TAX).model_extra["citations"]

@@ -64,10 +64,12 @@ class LoadingGate:
     then passes everything to create_server(app), whose startup and shutdown it runs as well.
 
     If `load` raises, the error is kept in `error` and `on_error` is called (serve stops the server).
+    `on_ready` is called once the app answers (its startup has run): serve prints that it is ready.
     """
 
-    def __init__(self, load: Callable[[], object], on_error: Callable[[], None] = lambda: None):
-        self.load, self.on_error = load, on_error
+    def __init__(self, load: Callable[[], object], on_error: Callable[[], None] = lambda: None,
+                 on_ready: Callable[[], None] = lambda: None):
+        self.load, self.on_error, self.on_ready = load, on_error, on_ready
         self.inner: FastAPI | None = None
         self.error: BaseException | None = None
         self._stop: asyncio.Event | None = None
@@ -123,6 +125,7 @@ class LoadingGate:
         try:
             async with app.router.lifespan_context(app):
                 self.inner = app
+                self.on_ready()
                 await self._stop.wait()
         except Exception as exc:  # its startup failed: kept and reported by serve(), which stops the server
             self.error = exc
@@ -136,6 +139,9 @@ def serve(load: Callable[[], object], settings: Settings, **uvicorn_options) -> 
     server = uvicorn.Server(uvicorn.Config(gate, host=settings.host, port=settings.port, log_level="warning",
                                            **uvicorn_options))
     gate.on_error = lambda: setattr(server, "should_exit", True)
+    # the index's own lines come first; questions are answered from this line on
+    gate.on_ready = lambda: print(f"PolicyQA: ready, answering at http://{settings.host}:{settings.port}/",
+                                  file=sys.stderr, flush=True)
     print(f"PolicyQA: serving http://{settings.host}:{settings.port}/ (API: /v1, schema: /openapi.json)",
           file=sys.stderr)
     server.run()
