@@ -78,9 +78,9 @@ def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None
         weak = lex.words("followup_weak")
         spans = {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 1, min(len(toks), i + 3) + 1)}
         spans = [w for w in spans if len(w) >= 2 and w not in weak]
-        x_ref = parse_clause_ref(x)
+        x_ref = parse_clause_ref(x, lex)
         # "那第七条呢?" after "劳动法第二条讲了什么": a clause number stands for one of its own level
-        refs = [w for w in spans if _same_level(parse_clause_ref(w), x_ref)] if x_ref else []
+        refs = [w for w in spans if _same_level(parse_clause_ref(w, lex), x_ref)] if x_ref else []
         if refs:
             return last.replace(min(refs, key=len), x, 1)
         best = max(spans, key=lambda w: (_common_suffix(w, x), -abs(len(w) - len(x))), default="")
@@ -91,10 +91,10 @@ def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None
         return start.sub("", question.strip()).lstrip("，, ") or question
     carry: list[str] = []
     q_norm = to_simplified(question)
-    own_ref = bool(parse_clause_ref(q_norm))
+    own_ref = bool(parse_clause_ref(q_norm, lex))
     for text in reversed(previous[-2:]):
         for w in topic_words(text, lexicon=lex):
-            if w not in carry and w not in q_norm and not (own_ref and parse_clause_ref(w)):
+            if w not in carry and w not in q_norm and not (own_ref and parse_clause_ref(w, lex)):
                 carry.append(w)  # a clause number of its own is not joined by the previous one
     stripped = start.sub("", question.strip()).lstrip("，, ")
     return (" ".join(carry) + " " + stripped).strip() if carry else question

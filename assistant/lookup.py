@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from assistant.names import DocumentNames
 from assistant.statutes import Statutes
-from index.lexicon import load_lexicon
+from index.lexicon import Lexicon, load_lexicon
 from index.meta import cn_small_number
 from index.types import Clause, Document
 
@@ -40,33 +40,34 @@ REF_TOKEN = re.compile(
 TIAO_KINDS = {"article", "l1", "l3"}
 
 
-def _numbered_title() -> re.Pattern:
-    """The lexicon's numbered_title: a name that a (N) continues (修正案（十二）, 解释（一）)."""
-    return load_lexicon().pattern("numbered_title")
+def _numbered_title(lexicon: Lexicon | None) -> re.Pattern:
+    """The lexicon's numbered_title: a name that a (N) continues (修正案（十二）, 解释（一）); the
+    default lexicon's when none is given."""
+    return (lexicon or load_lexicon()).pattern("numbered_title")
 
 
 def _num(s: str) -> int:
     return int(s) if s.isdigit() else cn_small_number(s)
 
 
-def parse_clause_ref(question: str) -> list[tuple[set, int | tuple[int, int]]]:
+def parse_clause_ref(question: str, lexicon: Lexicon | None = None) -> list[tuple[set, int | tuple[int, int]]]:
     """The clause path a question names, as [(acceptable kinds, number), ...]; [] if none.
     An added article (刑法第一百二十条之一) has the number (120, 1)."""
-    refs = _parse_refs(question)
+    refs = _parse_refs(question, lexicon)
     return refs[0][0] if refs else []
 
 
-def clause_refs(question: str) -> list[list[tuple[set, int | tuple[int, int]]]]:
+def clause_refs(question: str, lexicon: Lexicon | None = None) -> list[list[tuple[set, int | tuple[int, int]]]]:
     """Every clause path a question names, joined by 和/与/及/、: '第三十九条和第四十条' -> [[39], [40]];
     a range names each article in it: '第三十九条至第四十一条' -> [[39], [40], [41]];
     a later one shares the earlier one's levels above its own: '第二部分(三)第1条和第2条' -> [2,(三),1],
     [2,(三),2]."""
-    return _joined([ref for ref, _ in _parse_refs(question)])
+    return _joined([ref for ref, _ in _parse_refs(question, lexicon)])
 
 
-def clause_ref_span(question: str) -> tuple[int, int] | None:
+def clause_ref_span(question: str, lexicon: Lexicon | None = None) -> tuple[int, int] | None:
     """Where in the question its clause references stand: '刑法第一百二十条讲什么' -> (2, 8)."""
-    return _span(_parse_refs(question))
+    return _span(_parse_refs(question, lexicon))
 
 
 def _joined(refs: list[list]) -> list[list]:
@@ -88,7 +89,7 @@ def _span(parsed: list[tuple[list, tuple[int, int]]]) -> tuple[int, int] | None:
 JOINED = re.compile(rf"\s*(?:和|与|及|以及|、|，|,|跟|或者?|{RANGE})\s*")  # a range of other pieces, (一)至(三): its two ends
 
 
-def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
+def _parse_refs(question: str, lexicon: Lexicon | None = None) -> list[tuple[list, tuple[int, int]]]:
     """[(reference, its span)], each reference a contiguous run of tokens; a conjunction between
     two starts the next, any other words end the list."""
     refs: list[tuple[list, tuple[int, int]]] = []
@@ -110,7 +111,7 @@ def _parse_refs(question: str) -> list[tuple[list, tuple[int, int]]]:
                 numbers = [(n, cn_small_number(m.group("tiao_sub"))) if kind == "tiao" and m.group("tiao_sub") else n]
         except (ValueError, IndexError):
             continue
-        if kind == "paren" and not out and not refs and _numbered_title().search(question[:m.start()]):
+        if kind == "paren" and not out and not refs and _numbered_title(lexicon).search(question[:m.start()]):
             continue  # 刑法修正案（十二）第一条: the （十二） is the document's name, not a section
         if kind == "dot" and not out:
             continue  # a bare number only counts after a section reference: "二、(四)3"
@@ -194,7 +195,8 @@ def match_ref(ref: list[tuple[set, int]], clause: Clause) -> bool:
 
 
 def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentNames | None = None,
-                   max_docs: int = 3, statutes: Statutes | None = None) -> list[Clause]:
+                   max_docs: int = 3, statutes: Statutes | None = None,
+                   lexicon: Lexicon | None = None) -> list[Clause]:
     """Clauses the question names exactly, in the documents it names (or all), best first.
 
     `names` is a prebuilt DocumentNames over a superset of `docs` (the retriever keeps one); with
@@ -203,7 +205,7 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
     Matches come from at most `max_docs` documents: "第七条" alone, over 1,510 laws, need not
     collect 1,510 articles (the caller says that the reference is ambiguous).
     """
-    parsed = _parse_refs(question_norm)
+    parsed = _parse_refs(question_norm, lexicon)
     if not parsed:
         return []
     refs, (start, end) = _joined([ref for ref, _ in parsed]), _span(parsed)
@@ -214,7 +216,8 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
             return []  # the statute asked for is not among the documents
     # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
     # interpretation would otherwise outweigh 中华人民共和国刑法
-    groups = (names or DocumentNames(docs, load_lexicon().words("generic_name_bigrams"), file_names=True)).near_best(
+    lex = lexicon or load_lexicon()
+    groups = (names or DocumentNames(docs, lex.words("generic_name_bigrams"), file_names=True)).near_best(
         question_norm[:start] + " " + question_norm[end:], {d.doc_id for d in docs})
     for pool in groups or [docs]:
         found = list({c.clause_id: c for ref in refs for c in _in_pool(ref, pool, max_docs)}.values())

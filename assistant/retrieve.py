@@ -41,7 +41,7 @@ class HybridRetriever:
         # queries come one at a time: a single FAISS thread avoids OpenMP hand-off costs (and
         # spinning against the embedder's own OpenMP threads): 14 ms -> 5 ms on the law index
         faiss.omp_set_num_threads(1)
-        lexicon = load_lexicon(settings.lexicon_dir or None)
+        self.lexicon = lexicon = load_lexicon(settings.lexicon_dir or None)
         generic = lexicon.words("generic_name_bigrams")
         self.names = DocumentNames(list(data.docs.values()), generic)
         # lookups also read file names: 婚姻家庭编.md is the 民法典's book of that name
@@ -58,10 +58,10 @@ class HybridRetriever:
                exclude: frozenset[str] = frozenset()) -> list[Hit]:
         """Hits for the clauses the question names exactly ("第七条", "二、(四)3"), best first;
         documents in `exclude` (superseded versions, unless the filter names them) are not looked in."""
-        if not parse_clause_ref(query_norm):
+        if not parse_clause_ref(query_norm, self.lexicon):
             return []  # most questions name no clause: no need to list the documents
         pool = [d for d in self.data.docs.values() if (not docs or d.doc_id in docs) and d.doc_id not in exclude]
-        found = lookup_clauses(query_norm, pool, self.file_names, statutes=self.statutes)
+        found = lookup_clauses(query_norm, pool, self.file_names, statutes=self.statutes, lexicon=self.lexicon)
         if prefer_docs and any(c.doc_id in prefer_docs for c in found):
             found = [c for c in found if c.doc_id in prefer_docs]  # the documents the conversation is about
         hits, seen = [], set()
@@ -77,7 +77,7 @@ class HybridRetriever:
     def unindexed_statute(self, query_norm: str) -> str:
         """The statute a clause reference is asked of by name when no indexed document has that name
         ('婚姻法第三十二条' -> '婚姻法'); '' otherwise."""
-        span = clause_ref_span(query_norm)
+        span = clause_ref_span(query_norm, self.lexicon)
         named = self.statutes.named(query_norm[:span[0]]) if span else None
         return named[0] if named is not None and not named[1] else ""
 

@@ -212,3 +212,28 @@ def test_kept_tokens_are_handed_out_as_copies():
                                                       '养老保险']
     long_text = "养老保险" * 100  # longer than CACHED_TEXT_CHARS: tokenized every time, the same way
     assert lex.tokenize(long_text) == lex._tokenize(long_text)
+
+
+def test_clause_references_read_the_lexicon_they_are_given(tmp_path, fake_assistant):
+    """A name that a (N) continues is the lexicon's numbered_title: with 纲要 among them, the (三) of
+    '规划纲要(三)第1条' is read as the document's name; the retriever parses with its settings' lexicon."""
+    from dataclasses import replace
+
+    from assistant.lookup import clause_ref_span, clause_refs
+    from assistant.retrieve import HybridRetriever
+
+    folder = tmp_path / "lex"
+    shutil.copytree(DEFAULT_LEXICON_DIR, folder)
+    with open(folder / "patterns.tsv", "a", encoding="utf-8") as f:
+        f.write("numbered_title\t纲要\\s*$\n")
+    own = Lexicon.load(folder)
+    question = "规划纲要(三)第1条讲了什么"
+    assert [[n for _, n in ref] for ref in clause_refs(question)] == [[3, 1]]
+    assert [[n for _, n in ref] for ref in clause_refs(question, own)] == [[1]]
+    assert clause_ref_span(question) == (4, 10) and clause_ref_span(question, own) == (7, 10)
+
+    # the retriever parses with the lexicon its settings name (assistant/retrieve.py passes it on)
+    data, embedder = fake_assistant.data, fake_assistant.retriever.embedder
+    ours = HybridRetriever(data, embedder, replace(fake_assistant.settings, lexicon_dir=str(folder)))
+    assert ours.lexicon.pattern("numbered_title").search("规划纲要")
+    assert not fake_assistant.retriever.lexicon.pattern("numbered_title").search("规划纲要")
