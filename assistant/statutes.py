@@ -73,7 +73,8 @@ class Statutes:
 def unindexed_notice(name: str, lexicon: Lexicon) -> str:
     """What the reply says of a statute asked for by name that no document is, with what took its
     place when the lexicon knows it was repealed (repealed.tsv)."""
-    repealed = lexicon.repealed.get(plain_name(name))
+    asked = plain_name(name)  # compared as names are: 城市房屋拆迁管理条例 loses its 市 on both sides
+    repealed = next((v for k, v in lexicon.repealed.items() if plain_name(k) == asked), None)
     why = f"（已于 {repealed[0]} 废止，由《{repealed[1]}》取代，条款号不同）" if repealed else ""
     return f"已收录的文件中没有《{name}》{why}，无法按条款号查找；以下按问题的内容检索"
 
