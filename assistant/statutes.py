@@ -50,6 +50,7 @@ class Statutes:
 
     def __init__(self, docs: list[Document], lexicon: Lexicon):
         self.ending = lexicon.pattern("statute_name_end")
+        self.repealed = frozenset(plain_name(n) for n in lexicon.repealed)  # known although no document has them
         self.by_name: dict[str, set[str]] = {}
         for d in docs:
             for name in {plain_name(d.title), plain_name(work_key(d)[1])} - {""}:
@@ -58,7 +59,8 @@ class Statutes:
     def named(self, before: str) -> tuple[str, frozenset[str]] | None:
         """(the statute's name as asked, the documents of that name) when the words before a clause
         reference end as a statute's name: the longest ending that some document is named;
-        (the name, empty) when none is, the name being its shortest ending of 3 characters or more;
+        (the name, empty) when none is, the name being the longest ending the lexicon knows to be
+        repealed (请问城市房屋拆迁管理条例), else its shortest ending of 3 characters or more (请问合同法);
         None when the words do not end as a statute's name."""
         endings = statute_names(before, self.ending)
         if not endings:
@@ -67,7 +69,8 @@ class Statutes:
             ids = self.by_name.get(plain_name(name))
             if ids:
                 return name, frozenset(ids)
-        return next((n for n in reversed(endings) if len(n) >= 3), endings[-1]), frozenset()
+        known = next((n for n in endings if plain_name(n) in self.repealed), None)
+        return known or next((n for n in reversed(endings) if len(n) >= 3), endings[-1]), frozenset()
 
 
 def unindexed_notice(name: str, lexicon: Lexicon) -> str:
