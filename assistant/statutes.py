@@ -45,12 +45,18 @@ def plain_name(name: str) -> str:
     return name.removeprefix(PREFIX).replace("省", "").replace("市", "")
 
 
+def repealed_by_name(lexicon: Lexicon) -> dict[str, tuple[str, str]]:
+    """The lexicon's repealed statutes under their plain names, as names are compared (城市房屋拆迁管理条例
+    loses its 市 on both sides): plain name -> (date repealed, successor)."""
+    return {plain_name(name): row for name, row in lexicon.repealed.items()}
+
+
 class Statutes:
     """The documents under each plain name (their title's, and their file name's without its date)."""
 
     def __init__(self, docs: list[Document], lexicon: Lexicon):
         self.ending = lexicon.pattern("statute_name_end")
-        self.repealed = frozenset(plain_name(n) for n in lexicon.repealed)  # known although no document has them
+        self.repealed = repealed_by_name(lexicon)  # known although no document has them
         self.by_name: dict[str, set[str]] = {}
         for d in docs:
             for name in {plain_name(d.title), plain_name(work_key(d)[1])} - {""}:
@@ -76,8 +82,7 @@ class Statutes:
 def unindexed_notice(name: str, lexicon: Lexicon) -> str:
     """What the reply says of a statute asked for by name that no document is, with what took its
     place when the lexicon knows it was repealed (repealed.tsv)."""
-    asked = plain_name(name)  # compared as names are: 城市房屋拆迁管理条例 loses its 市 on both sides
-    repealed = next((v for k, v in lexicon.repealed.items() if plain_name(k) == asked), None)
+    repealed = repealed_by_name(lexicon).get(plain_name(name))
     why = f"（已于 {repealed[0]} 废止，由《{repealed[1]}》取代，条款号不同）" if repealed else ""
     return f"已收录的文件中没有《{name}》{why}，无法按条款号查找；以下按问题的内容检索"
 

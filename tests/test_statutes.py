@@ -88,36 +88,30 @@ def test_a_clause_of_a_statute_not_indexed_says_so_and_is_not_answered_from_anot
     assert ans.citations[0].label == "二、(三)1." and not any("没有《" in n for n in ans.notices)
 
 
-def _successor_texts(name: str) -> list[str]:
-    """The texts of every version of a law in the law corpus (a folder for the 民法典's books)."""
-    from tests.conftest import LAWS
-
-    plain = name.removeprefix("中华人民共和国")
-    paths = [p for p in LAWS.rglob("*.md") if p.stem.split("(")[0] == plain or p.parent.name == plain]
-    return [p.read_text(encoding="utf-8") for p in sorted(paths)]
-
-
 def test_every_repealed_statute_is_what_its_successor_says_it_repealed():
     """Each row of repealed.tsv is read in the successor's own text: an article that names the old
     statute among those 同时废止, and the date it took effect (or its publication date, for one in
     force 自公布之日)."""
     import re
 
+    from assistant.articles import PREFIX
     from tests.conftest import LAWS
 
     if not LAWS.exists():
         pytest.skip("the law corpus is not beside the repository")
+    laws = sorted(LAWS.rglob("*.md"))
     assert len(LEX.repealed) >= 20
     for old, (date, successor) in LEX.repealed.items():
-        texts = _successor_texts(successor)
-        assert texts, f"{successor} is not in the law corpus"
+        # every version of the successor (a folder for the 民法典's books)
+        plain = successor.removeprefix(PREFIX)
+        files = [p for p in laws if p.stem.split("(")[0] == plain or p.parent.name == plain]
+        assert files, f"{successor} is not in the law corpus"
         year, month, day = (int(x) for x in date.split("-"))
-        said = [line for text in texts for line in text.splitlines() if "同时废止" in line
-                and re.search(rf"《(?:中华人民共和国)?{old}》", line)]
+        said = [line for p in files for line in p.read_text(encoding="utf-8").splitlines() if "同时废止" in line
+                and re.search(rf"《(?:{PREFIX})?{old}》", line)]
         assert said, f"no article of {successor} repeals {old}"
         in_force = f"自{year}年{month}月{day}日起施行"
         published = f"({year}-{month:02d}-{day:02d})"
         assert any(in_force in line for line in said) or (
             any(re.search("自(?:公布|发布)之日起施行", line) for line in said)
-            and any(p.stem.endswith(published) for p in LAWS.rglob(f"{successor.removeprefix('中华人民共和国')}(*).md"))), \
-            f"{successor} does not repeal {old} on {date}"
+            and any(p.stem.endswith(published) for p in files)), f"{successor} does not repeal {old} on {date}"
