@@ -87,6 +87,11 @@ ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/3
 # - the question's own words giving no answer kind ('哪家银行?' against '委托银行发放', the digits of
 #   '4050人员' against '能补多少?'), retrained with `python -m eval train`: lowest held-out log-loss
 #   0.322 (0.308 shipped); its log-loss on the near-miss part 0.292 (0.290), on the region part 0.316 (0.236).
+#   Tried again with the question's words blanked only for the kinds that are values (number, money,
+#   percent, year, day, date, duration, frequency, place, contact; a clause's '条件' still answers
+#   '什么条件?'): lowest held-out log-loss 0.316, near-miss part 0.296, region part 0.265; its
+#   thresholds abstained on 0.880 of the calibration questions to abstain on (shipped 0.868) and cited
+#   gold for 0.537 of STARD validation (0.544). Not kept either.
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
 # the off-corpus negatives' weight in the answerability fit, as a share of STARD's answerable
 # questions, tried with each C; the pair with the lowest held-out log-loss is kept (the held-out
