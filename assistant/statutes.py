@@ -9,8 +9,16 @@ compared without 中华人民共和国, 省 and 市 (广东失业保险条例 is
 file name. When no document has that name the statute is not among the documents: 合同法 and
 婚姻法 were repealed by the 民法典, and their article numbers are not the code's.
 
+A name ending as a rule does (the pattern rule_name_end: …规定, …办法, …细则, …规则) is often said
+loosely ('民间借贷规定' for 最高人民法院关于审理民间借贷案件适用法律若干问题的规定), so it is not held to
+a document's whole name; but the documents that answer it must hold each of its words before that
+ending: '国有企业职工待业保险规定' is not 国有企业富余职工安置规定, which lacks 待业 and 保险.
+
 Other endings (规划纲要, 婚姻家庭编的解释, 两个确保的通知) name documents loosely, as
 DocumentNames scores them.
+
+A name no document has is told as the question says it, without the words that ask
+(the word set name_lead): '我想问一下物业管理条例' -> 物业管理条例.
 
 >>> statute_names("请问合同法", re.compile(r"(?:法典?|条例|通则)$"))
 ['请问合同法', '问合同法', '合同法', '同法']
@@ -55,7 +63,9 @@ class Statutes:
     """The documents under each plain name (their title's, and their file name's without its date)."""
 
     def __init__(self, docs: list[Document], lexicon: Lexicon):
+        self.lexicon = lexicon
         self.ending = lexicon.pattern("statute_name_end")
+        self.rule_ending = lexicon.pattern("rule_name_end")
         self.repealed = repealed_by_name(lexicon)  # known although no document has them
         self.by_name: dict[str, set[str]] = {}
         for d in docs:
@@ -66,17 +76,50 @@ class Statutes:
         """(the statute's name as asked, the documents of that name) when the words before a clause
         reference end as a statute's name: the longest ending that some document is named;
         (the name, empty) when none is, the name being the longest ending the lexicon knows to be
-        repealed (请问城市房屋拆迁管理条例), else its shortest ending of 3 characters or more (请问合同法);
-        None when the words do not end as a statute's name."""
+        repealed (请问城市房屋拆迁管理条例), else the name as said (`spoken_name`). A rule's name
+        (…规定, …办法) is answered by the documents whose names hold its words (`rule_named`).
+        None when the words do not end as either."""
         endings = statute_names(before, self.ending)
+        if not endings:
+            return self.rule_named(before)
+        for name in endings:
+            ids = self.by_name.get(plain_name(name))
+            if ids:
+                return name, frozenset(ids)
+        known = next((n for n in endings if plain_name(n) in self.repealed), None)
+        return known or spoken_name(before, self.lexicon), frozenset()
+
+    def rule_named(self, before: str) -> tuple[str, frozenset[str]] | None:
+        """(a rule's name as said, the documents whose names hold each of its words before the
+        ending), for words that end as a rule's name does; None otherwise."""
+        endings = statute_names(before, self.rule_ending)
         if not endings:
             return None
         for name in endings:
             ids = self.by_name.get(plain_name(name))
             if ids:
                 return name, frozenset(ids)
-        known = next((n for n in endings if plain_name(n) in self.repealed), None)
-        return known or next((n for n in reversed(endings) if len(n) >= 3), endings[-1]), frozenset()
+        name = spoken_name(before, self.lexicon)
+        words = [w for w in self.lexicon.jieba.lcut(plain_name(name)) if len(w) >= 2 and w not in self.lexicon.stopwords]
+        if words and self.rule_ending.search(words[-1]):
+            words.pop()
+        if not words:
+            return None  # '有关规定': no name at all
+        ids = {i for title, docs in self.by_name.items() if all(w in title for w in words) for i in docs}
+        return name, frozenset(ids)
+
+
+def spoken_name(before: str, lexicon: Lexicon) -> str:
+    """The name the words before a clause reference end with, without the words before it that ask
+    (the lexicon's word set name_lead): '我想问一下物业管理条例' -> '物业管理条例',
+    '请问城市房屋拆迁管理条例' -> '城市房屋拆迁管理条例'."""
+    m = NAME_RUN.search(before.rstrip(" 的之中里》《"))
+    if not m:
+        return ""
+    lead = lexicon.words("name_lead")
+    words = lexicon.jieba.lcut(m.group())
+    start = max((i + 1 for i, w in enumerate(words) if w in lead), default=0)
+    return "".join(words[start:]) or m.group()
 
 
 def unindexed_notice(name: str, lexicon: Lexicon) -> str:

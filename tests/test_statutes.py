@@ -30,7 +30,13 @@ READING = law("hyjs", "司法解释/最高人民法院关于适用《婚姻法�
               "第二条　婚姻法第三条所称的有配偶者与他人同居，是指有配偶者与婚外异性共同居住。\n")
 RELIEF = law("gdsy", "地方性法规/广东省失业保险条例(2019-11-29).md", "广东省失业保险条例",
              "第一条　为了保障失业人员失业期间的基本生活，制定本条例。\n第二条　本条例适用于本省行政区域内的失业保险。\n")
-DOCS = [LABOUR, LABOUR_LAW, READING, RELIEF]
+SURPLUS = law("fyzg", "行政法规/国有企业富余职工安置规定(1993-04-20).md", "国有企业富余职工安置规定",
+              "第一条　为了妥善安置国有企业富余职工，制定本规定。\n第五条　企业开办的劳动就业服务企业，应当承担安置本企业富余职工的任务。\n")
+LENDING = law("mjjd", "司法解释/最高人民法院关于审理民间借贷案件适用法律若干问题的规定(2020-12-29).md",
+              "最高人民法院关于审理民间借贷案件适用法律若干问题的规定",
+              "第一条　本规定所称的民间借贷，是指自然人、法人和非法人组织之间进行资金融通的行为。\n"
+              "第五条　人民法院立案后，发现民间借贷行为本身涉嫌非法集资等犯罪的，应当裁定驳回起诉。\n")
+DOCS = [LABOUR, LABOUR_LAW, READING, RELIEF, SURPLUS, LENDING]
 LEX = load_lexicon()
 
 
@@ -49,6 +55,12 @@ def found(question):
     ("合同法第一条", []),
     ("婚姻法第一条", []),
     ("婚姻法解释第一条", [("hyjs", "第一条")]),  # named loosely: not a statute's name
+    # a rule's name is said loosely, but the document must hold its words: 待业 and 保险 are not in
+    # 国有企业富余职工安置规定, whose 第五条 would otherwise be cited for it
+    ("民间借贷规定第五条", [("mjjd", "第五条")]),
+    ("国有企业富余职工安置规定第五条", [("fyzg", "第五条")]),
+    ("国有企业职工待业保险规定第五条", []),
+    ("根据有关规定第五条", [("fyzg", "第五条"), ("mjjd", "第五条")]),  # no name said: loosely, as before
     # the first 款 is the article's own text, and its items hang on the article
     ("劳动法第四十四条第一款第(二)项", [("ldf", "第四十四条第(二)项")]),
 ])
@@ -68,6 +80,22 @@ def test_the_name_of_a_statute_no_document_has():
     assert statutes.named("规划纲要") is None  # not a statute's name
     # a name the lexicon knows to be repealed is named whole, not by its last three characters
     assert statutes.named("请问城市房屋拆迁管理条例") == ("城市房屋拆迁管理条例", frozenset())
+    # and one it does not know is named as said, without the words that ask
+    assert statutes.named("我想问一下物业服务管理条例") == ("物业服务管理条例", frozenset())
+    assert statutes.named("公司依据员工手册规定") == ("员工手册规定", frozenset())
+
+
+@pytest.mark.parametrize("before,name", [
+    ("我想问一下物业管理条例", "物业管理条例"),
+    ("请问城市房屋拆迁管理条例", "城市房屋拆迁管理条例"),
+    ("老板说劳动法", "劳动法"),
+    ("国务院关于职工工作时间的规定", "国务院关于职工工作时间的规定"),  # 关于 and 的 belong to names
+    ("根据有关规定", "规定"),
+])
+def test_the_name_as_said(before, name):
+    from assistant.statutes import spoken_name
+
+    assert spoken_name(before, LEX) == name
 
 
 def test_a_repealed_statute_is_named_with_what_took_its_place():
