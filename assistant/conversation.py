@@ -86,9 +86,11 @@ def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None
         best = max(spans, key=lambda w: (_common_suffix(w, x), -abs(len(w) - len(x))), default="")
         if best and _common_suffix(best, x) >= 2 and best != x:
             return last.replace(best, x, 1)
-    if len(topic_words(question, limit=5, lexicon=lex)) >= 4:
+    stripped = start.sub("", question.strip()).lstrip("，, ")
+    # counted without its opener: jieba reads '那要提前多久通知' as 那要|提前|多久|通知
+    if len(topic_words(stripped, limit=5, lexicon=lex)) >= 4:
         # "那对拖欠社保费的企业怎么处理?" says what it asks; the conversation only picks the document
-        return start.sub("", question.strip()).lstrip("，, ") or question
+        return stripped or question
     carry: list[str] = []
     q_norm = to_simplified(question)
     own_ref = bool(parse_clause_ref(q_norm, lex))
@@ -96,5 +98,4 @@ def rewrite_followup(question: str, history: list[dict], lexicon: Lexicon | None
         for w in topic_words(text, lexicon=lex):
             if w not in carry and w not in q_norm and not (own_ref and parse_clause_ref(w, lex)):
                 carry.append(w)  # a clause number of its own is not joined by the previous one
-    stripped = start.sub("", question.strip()).lstrip("，, ")
     return (" ".join(carry) + " " + stripped).strip() if carry else question

@@ -482,3 +482,15 @@ def test_what_about_followups_replace_their_counterpart(previous, question, rewr
     from assistant.conversation import rewrite_followup
 
     assert rewrite_followup(question, [{"role": "user", "content": previous}]) == rewritten
+
+
+@pytest.mark.parametrize("question,rewritten", [
+    # jieba reads 那要 as one word: counted with it, the follow-up had four topic words and stood alone
+    ("那要提前多久通知?", "公司 社保 辞职 要提前多久通知?"),
+    ("那对拖欠社保费的企业怎么处理?", "对拖欠社保费的企业怎么处理?"),  # says what it asks
+])
+def test_a_followup_is_read_without_its_opener(question, rewritten):
+    from assistant.conversation import rewrite_followup
+
+    history = [{"role": "user", "content": "公司不给交社保,我可以辞职并要经济补偿吗?"}]
+    assert rewrite_followup(question, history) == rewritten
