@@ -44,6 +44,9 @@ def test_a_sentence_that_gives_the_number_meets_the_question():
     (("number",), "缴费基数为上年度职工月平均工资的60%。", 0),
     (("number",), "领取期限最长为二十四个月。", 0),
     (("date",), "2005年起在全市实行。", 0),  # the year answers when
+    (("date",), "试用期最长不得超过六个月。", 0),  # a length of time answers 多久 ('试用期最长多久?')
+    (("date",), "劳动者在试用期内提前三日通知用人单位。", 0),
+    (("date",), "按月将名单报送地税部门。", 1),  # how often is no time
     (("number", "date"), "2005年起在全市实行。", 1),
 ])
 def test_a_year_gives_a_date_but_not_a_quantity(wanted, text, unmet):
