@@ -216,9 +216,9 @@ def lookup_clauses(question_norm: str, docs: list[Document], names: DocumentName
             return []  # the statute asked for is not among the documents
     # the documents are named by the rest of the question: in '刑法第一百二十条' the '法第' of 刑法第十二条's
     # interpretation would otherwise outweigh 中华人民共和国刑法
-    lex = lexicon or load_lexicon()
-    groups = (names or DocumentNames(docs, lex.words("generic_name_bigrams"), file_names=True)).near_best(
-        question_norm[:start] + " " + question_norm[end:], {d.doc_id for d in docs})
+    if names is None:
+        names = DocumentNames(docs, (lexicon or load_lexicon()).words("generic_name_bigrams"), file_names=True)
+    groups = names.near_best(question_norm[:start] + " " + question_norm[end:], {d.doc_id for d in docs})
     for pool in groups or [docs]:
         found = list({c.clause_id: c for ref in refs for c in _in_pool(ref, pool, max_docs)}.values())
         if found:
