@@ -26,6 +26,10 @@ another country's rules. An ethnic group's name (朝鲜族) is not its namesake 
 False
 >>> g.find("我是朝鲜族")
 []
+>>> [p.name for p in g.find("选举全国人民代表大会和县级以上地方各级人民代表大会代表")]   # 县级, not 和县
+[]
+>>> [p.name for p in g.find("北京市级机关")]
+['北京市']
 """
 from __future__ import annotations
 
@@ -136,6 +140,9 @@ def adcodes_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "resources" / "adcodes.csv"
 
 
+LEVEL_ENDS = "省市县区州旗"  # a division's name ending that, followed by 级, says a level (县级, 市级)
+
+
 class Gazetteer:
     """Name -> places, longest-match search in text, and which place governs which."""
 
@@ -170,6 +177,8 @@ class Gazetteer:
         while i < len(text):
             for size in range(min(self.max_len, len(text) - i), 1, -1):
                 word = text[i:i + size]
+                if word[-1] in LEVEL_ENDS and text[i + size:i + size + 1] == "级":
+                    continue  # '和县级以上' is 和 + 县级 (county level), not 安徽's 和县; '北京市级' is 北京
                 hit = self.names.get(word)
                 if i == end and hits and len(hits[-1]) == 1 and word in self.county_shorts:
                     around = hits[-1][0].code
