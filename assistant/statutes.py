@@ -100,9 +100,8 @@ class Statutes:
             if ids:
                 return name, frozenset(ids)
         name = spoken_name(before, self.lexicon)
-        words = [w for w in self.lexicon.jieba.lcut(plain_name(name)) if len(w) >= 2 and w not in self.lexicon.stopwords]
-        if words and self.rule_ending.search(words[-1]):
-            words.pop()
+        stem = self.rule_ending.sub("", plain_name(name))  # the words before the ending, however jieba cuts it
+        words = [w for w in self.lexicon.jieba.lcut(stem) if len(w) >= 2 and w not in self.lexicon.stopwords]
         if not words:
             return None  # '有关规定': no name at all
         ids = {i for title, docs in self.by_name.items() if all(w in title for w in words) for i in docs}
