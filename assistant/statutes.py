@@ -37,13 +37,19 @@ from index.versions import work_key
 NAME_RUN = re.compile(r"[\u4e00-\u9fff]+$")
 
 
+def name_run(before: str) -> str:
+    """The run of Chinese characters `before` ends with, past the marks and particles that may
+    stand between a name and its clause reference ('《劳动法》的' -> '劳动法'); '' when there is none."""
+    m = NAME_RUN.search(before.rstrip(" 的之中里》《"))
+    return m.group() if m else ""
+
+
 def statute_names(before: str, ending: re.Pattern) -> list[str]:
     """The endings (2 characters or more, longest first) of the run of Chinese characters that
     `before` ends with, when the run ends as a statute's name; [] otherwise."""
-    m = NAME_RUN.search(before.rstrip(" 的之中里》《"))
-    if not m or not ending.search(m.group()):
+    run = name_run(before)
+    if not run or not ending.search(run):
         return []
-    run = m.group()
     return [run[i:] for i in range(len(run) - 1)]
 
 
@@ -82,10 +88,9 @@ class Statutes:
         endings = statute_names(before, self.ending)
         if not endings:
             return self.rule_named(before)
-        for name in endings:
-            ids = self.by_name.get(plain_name(name))
-            if ids:
-                return name, frozenset(ids)
+        exact = self._exactly_named(endings)
+        if exact:
+            return exact
         known = next((n for n in endings if plain_name(n) in self.repealed), None)
         return known or spoken_name(before, self.lexicon), frozenset()
 
@@ -95,10 +100,9 @@ class Statutes:
         endings = statute_names(before, self.rule_ending)
         if not endings:
             return None
-        for name in endings:
-            ids = self.by_name.get(plain_name(name))
-            if ids:
-                return name, frozenset(ids)
+        exact = self._exactly_named(endings)
+        if exact:
+            return exact
         name = spoken_name(before, self.lexicon)
         stem = self.rule_ending.sub("", plain_name(name))  # the words before the ending, however jieba cuts it
         words = [w for w in self.lexicon.jieba.lcut(stem) if len(w) >= 2 and w not in self.lexicon.stopwords]
@@ -107,18 +111,26 @@ class Statutes:
         ids = {i for title, docs in self.by_name.items() if all(w in title for w in words) for i in docs}
         return name, frozenset(ids)
 
+    def _exactly_named(self, endings: list[str]) -> tuple[str, frozenset[str]] | None:
+        """(the longest ending that some document is named, those documents); None when none is."""
+        for name in endings:
+            ids = self.by_name.get(plain_name(name))
+            if ids:
+                return name, frozenset(ids)
+        return None
+
 
 def spoken_name(before: str, lexicon: Lexicon) -> str:
     """The name the words before a clause reference end with, without the words before it that ask
     (the lexicon's word set name_lead): '我想问一下物业管理条例' -> '物业管理条例',
     '请问城市房屋拆迁管理条例' -> '城市房屋拆迁管理条例'."""
-    m = NAME_RUN.search(before.rstrip(" 的之中里》《"))
-    if not m:
+    run = name_run(before)
+    if not run:
         return ""
     lead = lexicon.words("name_lead")
-    words = lexicon.jieba.lcut(m.group())
+    words = lexicon.jieba.lcut(run)
     start = max((i + 1 for i, w in enumerate(words) if w in lead), default=0)
-    return "".join(words[start:]) or m.group()
+    return "".join(words[start:]) or run
 
 
 def unindexed_notice(name: str, lexicon: Lexicon) -> str:
