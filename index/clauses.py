@@ -86,8 +86,8 @@ def _candidates(text: str, garbled: list[tuple[int, int]]) -> list[_Candidate]:
             num = _number(m.group(kind + "_n") if kind != "l5" else m.group("l5"))
         except ValueError:
             continue
-        if kind == "article" and m.group("article_sub"):
-            num = num * 100 + cn_small_number(m.group("article_sub"))
+        if kind == "article":  # 第十条 < 第十条之一 < 第十一条: numbered as 1000, 1001, 1100
+            num = num * 100 + (cn_small_number(m.group("article_sub")) if m.group("article_sub") else 0)
         out.append(_Candidate(kind, num, s, end))
     for s, e in garbled:
         if s == 0 or text[s - 1] in BOUNDARY_BEFORE:

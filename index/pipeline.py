@@ -68,7 +68,7 @@ def content_hash(path: Path, data: bytes) -> str:
 
 # bump when cleaning, clause parsing or chunking changes what a document turns into;
 # documents are then parsed again (their unchanged chunk texts keep their vectors)
-PARSER_VERSION = 5
+PARSER_VERSION = 6
 
 
 def parse_document(path: Path, doc_id: str, data: bytes) -> Document:

@@ -124,6 +124,18 @@ def test_law_articles_paragraphs_and_items():
     assert third.headings == ("第二章 附则",)
 
 
+def test_an_inserted_article_is_followed_by_the_next_article_not_swallowing_it():
+    # amended laws insert 第X条之一 between 第X条 and the next: 刑法 has 第一百三十三条之一
+    text = ("第一百三十三条 违反交通运输管理法规的，处三年以下有期徒刑。\n"
+            "第一百三十三条之一 在道路上驾驶机动车，有下列情形之一的，处拘役：\n（一）追逐竞驶的；\n（二）醉酒驾驶的。\n"
+            "第一百三十三条之二 对行驶中的公共交通工具的驾驶人员使用暴力的，处一年以下有期徒刑。\n"
+            "第一百三十四条 在生产、作业中违反有关安全管理的规定的，处三年以下有期徒刑。\n"
+            "依照第一百三十三条之一处理。")
+    labels = [c.label for c in parse_clauses("xingfa", text)]
+    assert labels == ["第一百三十三条", "第一百三十三条之一", "第一百三十三条之一第(一)项", "第一百三十三条之一第(二)项",
+                      "第一百三十三条之二", "第一百三十四条", "第一百三十四条第二款"]
+
+
 def test_lawrefbook_file():
     require_laws()
     path = next((LAWS / "社会法").glob("*公益事业捐赠法*.md"))
