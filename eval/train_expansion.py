@@ -103,11 +103,9 @@ def article_words(data, lexicon) -> dict[str, set[str]]:
 
 
 def learn_expansion(data, lexicon, queries, terms: int = FIRST_STAGE["terms"],
-                    weight: float = FIRST_STAGE["weight"], own_df: int | None = FIRST_STAGE["own_df"],
-                    words: dict[str, set[str]] | None = None) -> Expansion:
-    """The expansion table from `queries` (eval.stard.Query: text, gold article keys) over a law
-    index; `words` is `article_words(data, lexicon)` when the caller has it already."""
-    words = article_words(data, lexicon) if words is None else words
+                    weight: float = FIRST_STAGE["weight"], own_df: int | None = FIRST_STAGE["own_df"]) -> Expansion:
+    """The expansion table from `queries` (eval.stard.Query: text, gold article keys) over a law index."""
+    words = article_words(data, lexicon)
     pairs = []
     for q in queries:
         gold = set().union(*(words.get(g, set()) for g in q.gold)) if q.gold else set()
@@ -139,17 +137,3 @@ def pool_coverage(assistant, queries) -> dict:
         size += len(prep.candidates)
     n = max(len(queries), 1)
     return {"queries": len(queries), "gold_in_pool": found / n, "candidates": size / n}
-
-
-def expansion_without(data, lexicon, queries, expansion: Expansion):
-    """ids -> the expansion `expansion`'s settings learn from `queries` less those ids: what a
-    train question meets while the ranker learns, as a new question meets a table it did not teach
-    (eval/train_memory.without_own_answers)."""
-    words = article_words(data, lexicon)
-
-    def learn(ids) -> Expansion:
-        left_out = set(ids)
-        return learn_expansion(data, lexicon, [q for q in queries if str(q.qid) not in left_out], expansion.terms,
-                               expansion.weight, expansion.own_df, words)
-
-    return learn

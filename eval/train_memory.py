@@ -4,8 +4,7 @@ It remembers the STARD train questions only: validation chooses its depth (the r
 questions recalled per question), test reports. While the ranker learns, a train question must
 not recall its own lawyer's answer, or the memory features would look perfect in training and
 disappoint after; so the train questions' candidates are gathered in `FOLDS` parts, each with a
-memory of the other parts only (as a new question meets a memory it is not in). The learned
-expansion (eval/train_expansion.py) is fitted on the same questions and is held out the same way.
+memory of the other parts only (as a new question meets a memory it is not in).
 
 Depth chosen on validation: gold articles anywhere in the pool (`python -m eval pool --split
 validation --memory N`, 309 questions; that command's first stage has no query adapter):
@@ -46,22 +45,17 @@ def folds(ids: list[str], n: int = FOLDS, seed: int = 7) -> list[set[str]]:
     return [set(order[i::n]) for i in range(n)]
 
 
-def without_own_answers(assistant, queries, make, expansion_without=None) -> list:
+def without_own_answers(assistant, queries, make) -> list:
     """`make(assistant, queries)`'s examples, each question's candidates gathered with a memory
-    that does not hold its fold, and, given `expansion_without(ids)` (the expansion learned without
-    the questions of `ids`), with an expansion its fold did not teach; in the order of `queries`.
-    With neither, `make` as it is."""
+    that does not hold its fold; in the order of `queries`. Without a memory, `make` as it is."""
     searcher = assistant.searcher
     stage = searcher.first_stage
-    memory = stage.memory is not None and stage.pool.memory
-    expansion = expansion_without is not None and stage.expansion is not None
-    if not memory and not expansion:
+    if stage.memory is None or not stage.pool.memory:
         return make(assistant, queries)
     by_id = {}
     try:
         for part in folds([str(q.qid) for q in queries]):
-            searcher.first_stage = replace(stage, **({"memory": stage.memory.without(part)} if memory else {}),
-                                           **({"expansion": expansion_without(part)} if expansion else {}))
+            searcher.first_stage = replace(stage, memory=stage.memory.without(part))
             for e in make(assistant, [q for q in queries if str(q.qid) in part]):
                 by_id[e.qid] = e
     finally:

@@ -164,34 +164,3 @@ def test_the_shipped_memory_recalls_nothing_from_documents_it_never_saw(fake_ass
         pytest.skip("the shipped ranker has no question memory")
     _, prep, _ = fake_assistant.prepare("公司辞退员工要给多少经济补偿")
     assert prep.candidates and all(c.memory == 0 for c in prep.candidates)
-
-
-def test_training_never_meets_expansion_words_only_its_own_answer_taught(fake_assistant):
-    from eval.train_expansion import expansion_without, learn_expansion
-
-    data, lexicon = fake_assistant.data, fake_assistant.searcher.lexicon
-    clause = _far_clause(fake_assistant)
-    key = clause_key(data.docs[clause.doc_id], clause)
-    # two questions say 老板 and cite the same clause: a pair needs two questions behind it
-    queries = [SimpleNamespace(qid="q1", text="老板不给钱怎么办", gold={key}),
-               SimpleNamespace(qid="q2", text="老板拖着不办怎么办", gold={key}),
-               SimpleNamespace(qid="q3", text="困难群体的基本生活怎样保障", gold=set())]
-    full = learn_expansion(data, lexicon, queries)
-    assert "老板" in full.table
-    without = expansion_without(data, lexicon, queries, full)
-    assert "老板" not in without({"q1"}).table and without(set()).table == full.table
-
-    s = fake_assistant.searcher
-    stage = s.first_stage = replace(s.first_stage, expansion=full)
-    seen = {}
-
-    def make(assistant, qs):
-        for q in qs:
-            seen[q.qid] = assistant.searcher.first_stage.expansion
-        return [SimpleNamespace(qid=q.qid) for q in qs]
-
-    held = without_own_answers(fake_assistant, queries, make, without)
-    assert [e.qid for e in held] == ["q1", "q2", "q3"]
-    assert "老板" not in seen["q1"].table and "老板" not in seen["q2"].table
-    assert s.first_stage is stage  # the full expansion is back afterwards
-    assert without_own_answers(fake_assistant, queries, make) and seen["q1"] is full  # not asked: as it is
