@@ -140,7 +140,10 @@ def adcodes_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "resources" / "adcodes.csv"
 
 
-LEVEL_ENDS = "省市县区州旗"  # a division's name ending that, followed by 级, says a level (县级, 市级)
+@lru_cache(maxsize=1)
+def _level_ends() -> frozenset[str]:
+    """The endings of division names that, followed by 级, say a level (data/lexicon/place_level_ends.txt)."""
+    return frozenset(line.strip() for line in read_lines(DEFAULT_LEXICON_DIR / "place_level_ends.txt"))
 
 
 class Gazetteer:
@@ -165,6 +168,7 @@ class Gazetteer:
             if p.level == "county" and p.short != p.name and len(p.short) >= 2 and p.short not in ignore:
                 self.county_shorts.setdefault(p.short, []).append(p)
         self.max_len = max((len(n) for n in (*self.names, *self.not_places, *self.county_shorts)), default=0)
+        self.level_ends = _level_ends()
 
     def find(self, text: str) -> list[Place]:
         """Places named in the text, in order, longest name first at each position; a name shared by
@@ -177,7 +181,7 @@ class Gazetteer:
         while i < len(text):
             for size in range(min(self.max_len, len(text) - i), 1, -1):
                 word = text[i:i + size]
-                if word[-1] in LEVEL_ENDS and text[i + size:i + size + 1] == "级":
+                if word[-1] in self.level_ends and text[i + size:i + size + 1] == "级":
                     continue  # '和县级以上' is 和 + 县级 (county level), not 安徽's 和县; '北京市级' is 北京
                 hit = self.names.get(word)
                 if i == end and hits and len(hits[-1]) == 1 and word in self.county_shorts:
