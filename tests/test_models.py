@@ -171,7 +171,7 @@ def test_ranking_orders_by_score_then_candidate(scores, order):
 
 
 def test_cross_fitted_probabilities_do_not_learn_from_the_held_rows():
-    from eval.train import cross_fitted
+    from eval.train_decider import cross_fitted
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(400, len(QUESTION_FEATURES)))
@@ -189,13 +189,13 @@ def test_cross_fitted_probabilities_do_not_learn_from_the_held_rows():
 
 
 def test_log_loss_worked_example():
-    from eval.train import log_loss
+    from eval.train_decider import log_loss
 
     assert log_loss(np.array([0.9, 0.2]), np.array([1.0, 0.0]), np.ones(2)) == pytest.approx(0.1643, abs=1e-4)
 
 
 def test_the_decider_regularisation_is_chosen_by_held_out_log_loss():
-    from eval.train import choose_decider, choose_thresholds, cross_fitted, fit_decider, probabilities
+    from eval.train_decider import choose_decider, choose_thresholds, cross_fitted, fit_decider, probabilities
 
     rng = np.random.default_rng(5)
     n = len(QUESTION_FEATURES)
@@ -226,7 +226,7 @@ def test_the_answers_to_covered_places_are_an_aim_of_the_thresholds():
     """Without the region aim, abstaining on every near miss costs nothing here (STARD's answers sit
     above it); a covered place's question answered with its place's article at 0.4 keeps the
     threshold down."""
-    from eval.train import choose_thresholds
+    from eval.train_decider import choose_thresholds
 
     stard, dev, neg = np.full(20, 0.9), np.full(20, 0.9), np.array([0.3, 0.5])
     alone = choose_thresholds(stard, np.ones(20, bool), np.ones(20, bool), dev, neg)
@@ -244,7 +244,7 @@ def test_the_answers_to_covered_places_are_an_aim_of_the_thresholds():
 def test_an_uncertain_reply_counts_by_what_it_quotes():
     """Between the thresholds a reply is uncertain and shows the best clauses, which may cite gold
     where the answered reply's quote does not (and the other way round): each counts as it would be shown."""
-    from eval.train import _cited_at, choose_thresholds
+    from eval.train_decider import _cited_at, choose_thresholds
 
     p = np.array([0.9, 0.5, 0.5, 0.1])
     cited = np.array([[True, False], [False, True], [True, False], [True, True]])
@@ -268,7 +268,7 @@ def test_an_uncertain_reply_counts_by_what_it_quotes():
 def test_unconstrained_decider_fit_is_scikit_learns_logistic_regression():
     from sklearn.linear_model import LogisticRegression
 
-    from eval.train import fit_decider
+    from eval.train_decider import fit_decider
 
     rng = np.random.default_rng(11)
     n = len(QUESTION_FEATURES)
@@ -282,7 +282,7 @@ def test_unconstrained_decider_fit_is_scikit_learns_logistic_regression():
 
 
 def test_decider_coefficients_keep_their_sides():
-    from eval.train import fit_decider
+    from eval.train_decider import fit_decider
 
     rng = np.random.default_rng(12)
     n = len(QUESTION_FEATURES)
