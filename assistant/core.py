@@ -17,7 +17,6 @@ from assistant.query import clean_history, clean_text, dropped_notice, prepare_q
 from assistant.quotes import make_citation, short_title
 from assistant.search import Searcher
 from assistant.slots import AnswerSlots
-from assistant.statutes import unindexed_notice
 from assistant.types import ABSTAIN_TEXT, CAUTION_TEXT, Answer, Hit
 from index.backend import live_generation, load_search_index
 from index.embed import make_embedder
@@ -173,7 +172,7 @@ class Assistant:
         if dropped:
             notices.append(dropped_notice(dropped, "对话记录"))
         if prep.unindexed_statute:
-            notices.append(unindexed_notice(prep.unindexed_statute, self.lexicon))
+            notices.append(state.searcher.retriever.statutes.unindexed_notice(prep.unindexed_statute))
         if prep.version is not None:
             v = prep.version
             title = short_title(state.data.docs[v.doc_id].title, 20)

@@ -111,6 +111,13 @@ class Statutes:
         ids = {i for title, docs in self.by_name.items() if all(w in title for w in words) for i in docs}
         return name, frozenset(ids)
 
+    def unindexed_notice(self, name: str) -> str:
+        """What the reply says of a statute asked for by name that no document is, with what took its
+        place when the lexicon knows it was repealed (repealed.tsv)."""
+        repealed = self.repealed.get(plain_name(name))
+        why = f"（已于 {repealed[0]} 废止，由《{repealed[1]}》取代，条款号不同）" if repealed else ""
+        return f"已收录的文件中没有《{name}》{why}，无法按条款号查找；以下按问题的内容检索"
+
     def _exactly_named(self, endings: list[str]) -> tuple[str, frozenset[str]] | None:
         """(the longest ending that some document is named, those documents); None when none is."""
         for name in endings:
@@ -131,12 +138,3 @@ def spoken_name(before: str, lexicon: Lexicon) -> str:
     words = lexicon.jieba.lcut(run)
     start = max((i + 1 for i, w in enumerate(words) if w in lead), default=0)
     return "".join(words[start:]) or run
-
-
-def unindexed_notice(name: str, lexicon: Lexicon) -> str:
-    """What the reply says of a statute asked for by name that no document is, with what took its
-    place when the lexicon knows it was repealed (repealed.tsv)."""
-    repealed = repealed_by_name(lexicon).get(plain_name(name))
-    why = f"（已于 {repealed[0]} 废止，由《{repealed[1]}》取代，条款号不同）" if repealed else ""
-    return f"已收录的文件中没有《{name}》{why}，无法按条款号查找；以下按问题的内容检索"
-

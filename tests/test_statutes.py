@@ -99,12 +99,13 @@ def test_the_name_as_said(before, name):
 
 
 def test_a_repealed_statute_is_named_with_what_took_its_place():
-    from assistant.statutes import unindexed_notice
+    from assistant.statutes import Statutes
 
-    assert "由《中华人民共和国民法典》取代" in unindexed_notice("中华人民共和国合同法", LEX)
-    assert "2021-01-01" in unindexed_notice("婚姻法", LEX)
-    assert "已于 2011-01-21 废止，由《国有土地上房屋征收与补偿条例》取代" in unindexed_notice("城市房屋拆迁管理条例", LEX)
-    assert "取代" not in unindexed_notice("外星人保护法", LEX)  # not known to be repealed
+    unindexed_notice = Statutes(DOCS, LEX).unindexed_notice
+    assert "由《中华人民共和国民法典》取代" in unindexed_notice("中华人民共和国合同法")
+    assert "2021-01-01" in unindexed_notice("婚姻法")
+    assert "已于 2011-01-21 废止，由《国有土地上房屋征收与补偿条例》取代" in unindexed_notice("城市房屋拆迁管理条例")
+    assert "取代" not in unindexed_notice("外星人保护法")  # not known to be repealed
 
 
 def test_a_clause_of_a_statute_not_indexed_says_so_and_is_not_answered_from_another(fake_assistant):
