@@ -46,6 +46,7 @@ class Expansion:
     terms: int = 20  # expansion words per question
     weight: float = 0.5  # of the best expansion word; the question's own words weigh 1
     own_df: int | None = None  # what the table was fitted with (fit_expansion); a record, not used here
+    min_articles: int = 1  # likewise a record of the fit
 
     def expand(self, tokens: list[str]) -> tuple[list[str], list[float]]:
         """(words, weights) to add to a question's BM25 tokens; ([], []) when nothing is learned.
@@ -67,14 +68,15 @@ class Expansion:
         return [a for a, _ in best], [self.weight * v / top for _, v in best]
 
     def to_json(self) -> dict:
-        return {"terms": self.terms, "weight": self.weight, "own_df": self.own_df,
+        return {"terms": self.terms, "weight": self.weight, "own_df": self.own_df, "min_articles": self.min_articles,
                 "table": {q: [[a, round(v, 4)] for a, v in pairs] for q, pairs in sorted(self.table.items())}}
 
     @classmethod
     def from_json(cls, raw: dict) -> "Expansion":
         table = {q: tuple((str(a), float(v)) for a, v in pairs) for q, pairs in raw.get("table", {}).items()}
         own = raw.get("own_df")
-        return cls(table, int(raw.get("terms", 20)), float(raw.get("weight", 0.5)), None if own is None else int(own))
+        return cls(table, int(raw.get("terms", 20)), float(raw.get("weight", 0.5)), None if own is None else int(own),
+                   int(raw.get("min_articles", 1)))
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,14 @@ class FirstStage:
     memory: QuestionMemory | None = None
 
 
-def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: int, min_pairs: int = 2,
-                  min_lift: float = 3.0, per_term: int = 30, own_df: int | None = None, **kw) -> Expansion:
+def fit_expansion(pairs: list[tuple[set[str], set[str] | dict[str, set[str]]]], doc_freq, n_chunks: int,
+                  min_pairs: int = 2, min_lift: float = 3.0, per_term: int = 30, own_df: int | None = None,
+                  min_articles: int = 1, **kw) -> Expansion:
     """Learn the table from (question words, gold clause words) pairs; `doc_freq(word)` counts the
-    index chunks holding a word (0: not in the index, never an expansion).
+    index chunks holding a word (0: not in the index, never an expansion). A pair's answer may be
+    {gold article: its words}: then a word is learned only where at least `min_articles` different
+    gold articles taught it, so that one article many questions cite does not become what a
+    question word means (判刑 -> 扒窃, 入户, 凶器: the words of the theft article alone).
 
     >>> pairs = [({"老板", "辞退"}, {"用人单位", "解除"}), ({"老板", "工资"}, {"用人单位", "劳动报酬"})]
     >>> fit_expansion(pairs, lambda w: 1, 100).table["老板"][0][0]
@@ -102,23 +108,38 @@ def fit_expansion(pairs: list[tuple[set[str], set[str]]], doc_freq, n_chunks: in
     ['工资', '老板']
     >>> sorted(fit_expansion(pairs, lambda w: df.get(w, 1), 100, own_df=10).table)
     ['老板']
+    >>> hub = [({"判刑"}, {"刑法264": {"盗窃", "徒刑"}}), ({"判刑"}, {"刑法264": {"盗窃", "徒刑"}}),
+    ...        ({"判刑"}, {"刑法336": {"行医", "徒刑"}})]
+    >>> [a for a, _ in fit_expansion(hub, lambda w: 1, 100).table["判刑"]]
+    ['徒刑', '盗窃']
+    >>> [a for a, _ in fit_expansion(hub, lambda w: 1, 100, min_articles=2).table["判刑"]]
+    ['徒刑']
     """
     asked: Counter = Counter()
     together: Counter = Counter()
+    taught_by: dict[tuple[str, str], set[str]] = {}  # (q, a) -> the gold articles that taught it
     for question, answer in pairs:
+        by_article = answer if isinstance(answer, dict) else {}
+        words = set().union(*by_article.values()) if by_article else answer
         for q in question:
             if own_df is not None and doc_freq(q) > own_df:
                 continue
             asked[q] += 1
-            together.update((q, a) for a in answer if a != q)
+            together.update((q, a) for a in words if a != q)
+            if min_articles > 1:
+                for article, article_words in by_article.items():
+                    for a in article_words:
+                        taught_by.setdefault((q, a), set()).add(article)
     table: dict[str, list] = {}
     for (q, a), c in together.items():
         df = doc_freq(a)
         if c < min_pairs or not df or NUMERAL.fullmatch(a):
+            continue
+        if min_articles > 1 and len(taught_by.get((q, a), ())) < min_articles:
             continue
         p = c / (asked[q] + 2)  # two pseudo-questions without a: few pairs, little trust
         lift = p / ((df + 1) / max(n_chunks, 1))
         if lift > min_lift:
             table.setdefault(q, []).append((a, p * math.log(lift)))
     return Expansion({q: tuple(sorted(v, key=lambda kv: (-kv[1], kv[0]))[:per_term]) for q, v in table.items()},
-                     own_df=own_df, **kw)
+                     own_df=own_df, min_articles=min_articles, **kw)

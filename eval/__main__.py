@@ -188,7 +188,7 @@ def _first_stage(args, data, train_queries, embedder, settings):
     expansion = None
     if args.terms:
         expansion = learn_expansion(data, load_lexicon(), train_queries, terms=args.terms, weight=args.weight,
-                                    own_df=args.own_df if args.own_df >= 0 else None)
+                                    own_df=args.own_df if args.own_df >= 0 else None, min_articles=args.min_articles)
     stage = first_stage(expansion, args.expanded, args.dense, args.bm25, args.per_doc)
     if not args.memory:
         return stage
@@ -208,6 +208,8 @@ def _first_stage_options(sp, defaults: dict) -> None:
     sp.add_argument("--weight", type=float, default=defaults["weight"], help="weight of the best expansion word")
     sp.add_argument("--own-df", type=int, default=defaults["own_df"],
                     help="question words in more law-index chunks than this are not expanded (-1: every word)")
+    sp.add_argument("--min-articles", type=int, default=defaults["min_articles"],
+                    help="an expansion word is learned only from at least this many different gold articles")
     sp.add_argument("--memory", type=int, default=defaults["memory"],
                     help="remembered train questions whose cited articles join the pool (0: no question memory)")
 

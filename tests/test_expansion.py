@@ -68,10 +68,30 @@ def test_words_the_law_itself_uses_often_are_not_expanded(own_df, expanded):
     assert sorted(e.table) == expanded and e.own_df == own_df
 
 
+# 判刑 asked three times with the theft article as the answer and once with the 非法行医 one
+HUB = [({"判刑", "偷"}, {"刑法264": {"盗窃", "扒窃", "徒刑"}})] * 3 + [({"判刑", "行医"}, {"刑法336": {"行医", "徒刑"}}),
+                                                                 ({"判刑"}, {"刑法234": {"伤害", "徒刑"}})]
+
+
+@pytest.mark.parametrize("min_articles, words", [
+    (1, {"盗窃", "扒窃", "徒刑", "伤害", "行医"}),  # as plain pairs: the theft article's words lead
+    (2, {"徒刑"}),  # only what two different articles taught
+    (3, {"徒刑"}),
+    (4, set()),
+])
+def test_one_article_many_questions_cite_does_not_become_a_words_meaning(min_articles, words):
+    e = fit_expansion(HUB, lambda w: 1, 1000, min_pairs=1, min_lift=0.0, min_articles=min_articles)
+    assert {a for a, _ in e.table.get("判刑", ())} == words
+    if min_articles == 1:  # the same pairs given as word sets learn the same table
+        plain = fit_expansion([(q, set().union(*a.values())) for q, a in HUB], lambda w: 1, 1000, min_pairs=1,
+                              min_lift=0.0)
+        assert plain.table == e.table
+
+
 def test_json_round_trip():
-    e = fit_expansion(PAIRS, lambda w: DF.get(w, 0), 1000, terms=7, weight=0.25, own_df=400)
+    e = fit_expansion(PAIRS, lambda w: DF.get(w, 0), 1000, terms=7, weight=0.25, own_df=400, min_articles=2)
     back = Expansion.from_json(json.loads(json.dumps(e.to_json(), ensure_ascii=False)))
-    assert (back.terms, back.weight, back.own_df) == (7, 0.25, 400)
+    assert (back.terms, back.weight, back.own_df, back.min_articles) == (7, 0.25, 400, 2)
     assert back.table.keys() == e.table.keys()
     (words, weights), (words0, weights0) = back.expand(["老板", "工资"]), e.expand(["老板", "工资"])
     assert words == words0 and weights == pytest.approx(weights0, abs=1e-3)
