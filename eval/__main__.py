@@ -57,7 +57,8 @@ def cmd_stard(args) -> int:
         keys = ANSWER_KEYS if mode == "answer" else shown
         print(f"{mode:7} " + " ".join(f"{k}={r[k]:.3f}" for k in keys)
               + f" ({r['queries']} queries, {r['query_ms']['p50']:.1f} ms/query)")
-    _emit({"command": "stard", "index": str(index), "questions": args.queries or "STARD", "split": args.split or "all", "sample": args.sample, "seed": args.seed,
+    _emit({"command": "stard", "index": str(index), "questions": args.queries or "STARD", "split": args.split or "all",
+           "sample": args.sample, "seed": args.seed,
            "results": {m: _round({k: v for k, v in r.items() if k in shown + ANSWER_KEYS or k == "queries"})
                        for m, r in results.items()}})
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 from eval.metrics import METRIC_KEYS
 from eval.plots import STARD_REFERENCE, plot_latency, plot_metrics, plot_stard
 from eval.runner import REPORTS_DIR, RUNS_DIR
-from eval.stard import ALL_MODES, KS, STARD_DIR, default_law_index
+from eval.stard import ALL_MODES, KS, QUERIES, STARD_DIR, default_law_index
 
 CONFIG_RUNS = ("naive", "shipped")  # whole-dev-set runs; per-part runs are in the learned-models section
 STAGES = ("normalize", "rewrite", "embed", "memory", "faiss", "bm25", "fusion", "rerank", "retrieve", "answer", "total")
@@ -38,13 +38,14 @@ def load_stard(folder: Path = STARD_DIR, answers: bool = False) -> list[dict]:
     """One result per (mode, embedder): the full run if there is one, else the largest sample.
 
     Retrieval modes, or with answers=True the end-to-end answer runs. Dense, hybrid and answer
-    results of the hashing embedder (a test stand-in) are left out.
+    results of the hashing embedder (a test stand-in) are left out, and so are those of another
+    question set (`eval stard --queries`: the learned section shows its parts).
     """
     best: dict[tuple, dict] = {}
     for p in sorted(folder.glob("*.json")):
         r = json.loads(p.read_text(encoding="utf-8"))
         if (r["mode"] != "bm25" and r["embedder"] == "fake") or (r["mode"] == "answer") != answers \
-                or r.get("split", "all") != "all":
+                or r.get("split", "all") != "all" or r.get("questions", QUERIES.name) != QUERIES.name:
             continue
         key = (r["mode"], r["embedder"])
         size = float("inf") if r.get("sample") is None else r["queries"]

@@ -287,7 +287,7 @@ def run_stard(index_dir: Path, modes: tuple[str, ...], sample: int | None = None
                     "questions": Path(queries_path).name, "split": split or "all", "documents": len(data.docs),
                     "load_s": round(load_s, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         folder.mkdir(parents=True, exist_ok=True)
-        result_path(mode, spec, sample, seed, folder, split, queries_path).write_text(json.dumps(res, ensure_ascii=False, indent=1),
-                                                                 encoding="utf-8")
+        result_path(mode, spec, sample, seed, folder, split, queries_path).write_text(
+            json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
         results[mode] = res
     return results

