@@ -7,6 +7,8 @@ articles so, which lets it find them again in any index that holds the law.
 
 >>> law_key("中华人民共和国民法典", "第五十四条")
 '民法典第五十四条'
+>>> law_of("民法典第五十四条")
+'民法典'
 >>> article_of(("第十条", "第二款"))
 '第十条'
 """
@@ -21,6 +23,12 @@ ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇两]+条(?:
 def law_key(title: str, article: str) -> str:
     """'中华人民共和国民法典', '第五十四条' -> '民法典第五十四条'."""
     return " ".join(title.split()).removeprefix(PREFIX) + article
+
+
+def law_of(key: str) -> str:
+    """The law of an article key: '民法典第五十四条' -> '民法典'; a key without an article is its own law."""
+    found = list(ARTICLE.finditer(key))
+    return key[: found[-1].start()] if found and found[-1].end() == len(key) else key
 
 
 def article_of(path: tuple[str, ...]) -> str | None:

@@ -53,6 +53,7 @@ class Candidate(NamedTuple):
     bm25_exp_rank: int = 0  # 0-based rank in the pool by bm25_exp
     memory: float = 0.0  # best cosine of a remembered question whose answer cited the clause's article (0: none)
     memory_votes: int = 0  # remembered questions among the nearest whose answer cited it
+    memory_law: int = 0  # remembered questions among the nearest whose answer cited an article of its law
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,14 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
            docs: list[str] | None, title_scores: dict[str, float],
            expansion: tuple[list[str], list[float]] = ([], []),
            hidden: np.ndarray | None = None,
-           recalled: dict[int, tuple[float, int]] | None = None) -> tuple[list[Candidate], dict]:
+           recalled: dict[int, tuple[float, int]] | None = None,
+           law_votes: dict[str, int] | None = None) -> tuple[list[Candidate], dict]:
     """(candidates, timings in ms) for one query's BM25 tokens and vector (normalised, expanded),
     and the (words, weights) its learned expansion adds to the tokens.
     `recalled` {row: (cosine, votes)}: the chunk rows of the articles the question memory recalls
-    (already within `docs` and without `hidden` rows), added to the pool with their two numbers.
+    (already within `docs` and without `hidden` rows), added to the pool with their two numbers;
+    `law_votes` {doc_id: votes}: how many of those remembered questions cited the document's law
+    (a feature of each of its candidates).
 
     `docs` (doc_ids) restricts every search to those documents' chunks; None means all.
     `hidden` (bool per chunk row) leaves rows out of every search's results: the chunks of
@@ -140,6 +144,7 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
             doc_score[d] += s / 10.0
     by_score = sorted(doc_score, key=lambda d: -doc_score[d])
     leading = by_score[: settings.docs]
+    law_votes = law_votes or {}
     if qvec is not None and settings.per_doc and leading:  # each found by a search within `docs` already
         more = np.setdiff1d(_rows(backend.dense_each_doc(qvec, settings.per_doc, leading)), rows)
         if len(more):
@@ -177,7 +182,8 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
         hit = Hit(ch, data.clauses[ch.clause_id], data.docs[ch.doc_id], rrf, dr_l[i], br if bs > 0 else None)
         out.append(Candidate(hit, ds_l[i], bs, dr_l[i], br, rrf, doc_score.get(ch.doc_id, 0.0),
                              doc_rank.get(ch.doc_id, len(doc_rank)), per_doc[ch.doc_id],
-                             title_scores.get(ch.doc_id, 0.0), es_l[i], er_l[i], ms_l[i], mv_l[i]))
+                             title_scores.get(ch.doc_id, 0.0), es_l[i], er_l[i], ms_l[i], mv_l[i],
+                             law_votes.get(ch.doc_id, 0)))
     timings["fusion"] = (time.perf_counter() - t) * 1000
     return out, timings
 

@@ -157,6 +157,7 @@ def f_bm25_exp_rank(q, c): return 1.0 / (1 + c.bm25_exp_rank) if c.bm25_exp > 0 
 def f_memory(q, c): return c.memory
 def f_memory_gap(q, c): return q.best_memory - c.memory if c.memory > 0 else 1.0
 def f_memory_votes(q, c): return float(c.memory_votes)
+def f_memory_law(q, c): return float(c.memory_law)
 def _title_present(q, c):
     return q.present(("title", c.hit.doc.doc_id), q.context(c)[: len(c.hit.doc.title)])
 
@@ -232,7 +233,7 @@ CLAUSE_FEATURES = {
     "named_doc": f_named_doc, "prefer_doc": f_prefer_doc, "lookup": f_lookup,
     "asks_number_has": f_asks_number_has, "asks_date_has": f_asks_date_has,
     "asks_department_has": f_asks_department_has,
-    "memory": f_memory, "memory_gap": f_memory_gap, "memory_votes": f_memory_votes,
+    "memory": f_memory, "memory_gap": f_memory_gap, "memory_votes": f_memory_votes, "memory_law": f_memory_law,
 }
 FEATURE_NAMES = tuple(CLAUSE_FEATURES)
 

@@ -1,7 +1,7 @@
 """Featurize: the (candidates, features) matrix of one question, a column at a time.
 
 `assistant.features` defines each feature as a function of the question and one candidate;
-calling its 36 functions for each of ~175 candidates costs ~12 ms of Python per question on
+calling its 37 functions for each of ~175 candidates costs ~12 ms of Python per question on
 the law index. `feature_matrix` computes the same numbers a column at a time:
 
 - the first-stage signals (dense, BM25, ranks, document scores) as float64 arrays, with the
@@ -76,6 +76,7 @@ def _signal_columns(q: Question, cands: list[Candidate]) -> dict[str, np.ndarray
         "lookup": _array([h.via == "lookup" for h in hits]),
         "memory": memory, "memory_gap": np.where(memory > 0, q.best_memory - memory, 1.0),
         "memory_votes": num["memory_votes"],
+        "memory_law": num["memory_law"],
     }
 
 

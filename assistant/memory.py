@@ -16,6 +16,11 @@ saw (the bundled policy documents) it recalls nothing that is indexed, and chang
 Worked example: neighbours at cosine 0.93 (cited A) and 0.91 (cited A and B) recall
 A -> (0.93, 2) and B -> (0.91, 1).
 
+The same neighbours also vote for laws: `law_votes` counts, for each law, the neighbours that
+cited any of its articles (a ranker feature of every candidate of that law, recalled or not).
+The right law is easier to tell than the right article: on STARD validation the most voted law
+is a gold article's law for 0.69 of the questions, the law-first score's first for 0.50.
+
 A memory belongs to the embedder it was made with (name and dimension are saved with it); a
 question embedded by another recalls nothing (`applies_to`).
 """
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.articles import chunk_keys
+from assistant.articles import chunk_keys, law_key, law_of
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,31 @@ class QuestionMemory:
         return QuestionMemory(self.vectors[keep], tuple(self.golds[i] for i in keep),
                               tuple(self.ids[i] for i in keep), self.embedder)
 
+    def nearest(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, cosines) of the `k` remembered questions nearest the unit vector `q`, nearest first."""
+        if not len(self) or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        sims = self.vectors @ np.asarray(q, dtype=np.float32)
+        k = min(k, len(sims))
+        near = np.argpartition(-sims, k - 1)[:k]
+        near = near[np.argsort(-sims[near], kind="stable")]
+        return near, sims[near]
+
+    def law_votes(self, q: np.ndarray, k: int) -> dict[str, int]:
+        """{law: how many of the `k` remembered questions nearest `q` cited an article of it}.
+
+        >>> m = QuestionMemory(np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32),
+        ...                    (("民法典第一条", "民法典第二条"), ("民法典第三条", "刑法第一条"), ("劳动法第一条",)),
+        ...                    ("1", "2", "3"), "e")
+        >>> m.law_votes(np.array([1, 0], np.float32), 2)
+        {'民法典': 2, '刑法': 1}
+        """
+        out: dict[str, int] = {}
+        for i in self.nearest(q, k)[0].tolist():
+            for law in dict.fromkeys(law_of(key) for key in self.golds[i]):
+                out[law] = out.get(law, 0) + 1
+        return out
+
     def recall(self, q: np.ndarray, k: int) -> dict[str, tuple[float, int]]:
         """{article key: (best cosine of a neighbour citing it, neighbours citing it)} over the
         `k` remembered questions nearest the unit vector `q`.
@@ -65,15 +95,10 @@ class QuestionMemory:
         >>> {a: (round(s, 2), n) for a, (s, n) in m.recall(np.array([1, 0], np.float32), 2).items()}
         {'A': (1.0, 2), 'B': (0.8, 1)}
         """
-        if not len(self) or k <= 0:
-            return {}
-        sims = self.vectors @ np.asarray(q, dtype=np.float32)
-        k = min(k, len(sims))
-        near = np.argpartition(-sims, k - 1)[:k]
         out: dict[str, tuple[float, int]] = {}
-        for i in near[np.argsort(-sims[near], kind="stable")].tolist():
+        for i, sim in zip(*(a.tolist() for a in self.nearest(q, k))):
             for key in self.golds[i]:
-                best, n = out.get(key, (float(sims[i]), 0))
+                best, n = out.get(key, (float(sim), 0))
                 out[key] = (best, n + 1)
         return out
 
@@ -101,17 +126,27 @@ def rows_by_key(keys: list[str]) -> dict[str, np.ndarray]:
 
 
 class ArticleRows:
-    """Article key -> the chunk rows of an index that belong to it, made on first use or by
-    `build` (a searcher with a memory builds it at once, so that no question waits for it; about
-    0.5 s on the law index)."""
+    """Article key -> the chunk rows of an index that belong to it, and law -> its documents, made
+    on first use or by `build` (a searcher with a memory builds it at once, so that no question
+    waits for it; about 0.5 s on the law index)."""
 
     def __init__(self, data):
         self.data = data
         self._rows: dict[str, np.ndarray] | None = None
+        self._docs: dict[str, tuple[str, ...]] = {}
 
     def build(self) -> None:
         if self._rows is None:
             self._rows = rows_by_key(chunk_keys(self.data))
+            by_law: dict[str, list[str]] = {}
+            for d in self.data.docs.values():
+                by_law.setdefault(law_key(d.title, ""), []).append(d.doc_id)
+            self._docs = {law: tuple(ids) for law, ids in by_law.items()}
+
+    def docs(self, law: str) -> tuple[str, ...]:
+        """The doc_ids of a law's documents (its versions), by the law part of article keys."""
+        self.build()
+        return self._docs.get(law, ())
 
     def rows(self, key: str) -> np.ndarray:
         self.build()

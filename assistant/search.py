@@ -155,7 +155,7 @@ class Searcher:
         expanded = lex.expand(question_norm)
         tokens = lex.tokenize(expanded)
         hidden = self.hidden_rows(exclude)
-        qvec, recalled = None, {}
+        qvec, recalled, law_votes = None, {}, {}
         if self.retriever.embedder is not None:
             t = time.perf_counter()
             qvec = raw = self.embed_question(expanded, self.query_threads() if self.query_threads is not None else 0)
@@ -163,13 +163,13 @@ class Searcher:
                 qvec = self.adapter.apply(qvec)
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            recalled = self.recall(raw, allowed, hidden)
+            recalled, law_votes = self.recall(raw, allowed, hidden)
             timings["memory"] = (time.perf_counter() - t) * 1000
         stage = self.first_stage
         grown = stage.expansion.expand(tokens) if stage.expansion is not None else ([], [])
         # an empty filter means every document (as HybridRetriever's searches read it)
         cands, t_pool = gather(self.retriever, tokens, qvec, stage.pool, allowed or None, self.titles.scores(tokens),
-                               grown, hidden, recalled)
+                               grown, hidden, recalled, law_votes)
         timings.update(t_pool)
         t = time.perf_counter()
         q = Question.make(question_norm, self.weights, lex, named, prefer_docs or (), self.feature_cache)
@@ -185,19 +185,23 @@ class Searcher:
         ok = memory is not None and memory.applies_to(self.data.embedder_name, self.data.vectors.shape[1])
         return memory if ok else None
 
-    def recall(self, qvec: np.ndarray, allowed: list[str] | None, hidden: np.ndarray | None) -> dict:
-        """{chunk row: (cosine, votes)} of the articles the question memory recalls for a question
-        vector (before the adapter), within the `allowed` documents and without the `hidden` rows."""
+    def recall(self, qvec: np.ndarray, allowed: list[str] | None,
+               hidden: np.ndarray | None) -> tuple[dict[int, tuple[float, int]], dict[str, int]]:
+        """({chunk row: (cosine, votes)} of the articles the question memory recalls for a question
+        vector (before the adapter), within the `allowed` documents and without the `hidden` rows;
+        {doc_id: remembered questions citing its law} of the `allowed` documents)."""
         depth, memory = self.first_stage.pool.memory, self.memory
         if memory is None or not depth:
-            return {}
+            return {}, {}
         inside = set(allowed) if allowed else None
         out = {}
         for key, got in memory.recall(qvec, depth).items():
             for row in self.article_rows.rows(key).tolist():
                 if (hidden is None or not hidden[row]) and (inside is None or self.data.chunks[row].doc_id in inside):
                     out[row] = got
-        return out
+        votes = {d: n for law, n in memory.law_votes(qvec, depth).items() for d in self.article_rows.docs(law)
+                 if inside is None or d in inside}
+        return out, votes
 
     def hidden_rows(self, exclude: frozenset[str]) -> np.ndarray | None:
         """(chunks,) bool: the rows of the documents a search leaves out (None: none), made once per set."""

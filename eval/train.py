@@ -84,9 +84,22 @@ from eval.train_stack import Ranking, choose_second, fit_booster, fit_ranking
 # answerability model's thresholds then cited gold for 0.495 of validation (shipped 0.544). Not
 # kept. The unadapted dense search's top 200 raise the pool's gold-article coverage only from
 # 0.893 to 0.896.
+# The law the remembered questions cite (feature memory_law: how many of the 40 nearest STARD train
+# questions cited an article of the candidate's law) finds the right law better than the pool's
+# law-first score: on validation the gold law is the most voted for 0.693 of questions (first by
+# doc_rank: 0.498; among the first three 0.948 against 0.741). With it, STARD validation ranked
+# R@1 / R@10 / R@100 / MRR@10 over three seeds (without it: seed 7 0.342 / 0.664 / 0.874 / 0.573,
+# seed 11 0.331 / 0.670 / 0.873 / 0.561): seed 7 0.335 / 0.681 / 0.881 / 0.573, seed 11 0.335 /
+# 0.694 / 0.879 / 0.574, seed 23 0.332 / 0.678 / 0.878 / 0.569. The seed moves where the answerability
+# model's thresholds land more than the ranking: what choose_thresholds reached on validation and the
+# calibration parts (unanswerable abstained, STARD gold cited, region right place) was 0.892 / 0.524 /
+# 0.778 for seed 7, 0.880 / 0.566 / 0.800 for seed 11 and 0.892 / 0.563 / 0.800 for seed 23 (without
+# the feature, seed 7: 0.868 / 0.544 / 0.822); seed 23 is kept as the best of the three on that
+# measure. Searching the 3 most voted laws like the leading documents added 0.001 to the validation
+# pool's gold (0.903 -> 0.904) and was not kept.
 RANKER_PARAMS = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
                  "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "lambdarank_truncation_level": 20,
-                 "verbose": -1, "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 2}
+                 "verbose": -1, "seed": 23, "deterministic": True, "force_row_wise": True, "num_threads": 2}
 RANKER_SOURCES = ("stard", "dev")  # the examples the ranker learns from (the others have no right candidate, or are the decider's)
 ROUND_GRID = (100, 200, 400, 600, 800)  # boosting rounds tried; the best on validation MRR@10 is kept
 ROUND_TOLERANCE = 0.001  # ... or the fewest rounds within this of the best (1/309 of a question is 0.003)

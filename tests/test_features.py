@@ -27,14 +27,15 @@ def candidate(text: str, title: str = "本溪市专项行动实施方案", headi
               path=("四", "(二)", "3"), dense: float = 0.8, bm25: float = 2.0, dense_rank: int = 0, bm25_rank: int = 0,
               doc_id: str = "d1", via: str = "hybrid", headings=("工作措施",), inferred: bool = False, rrf: float = 0.03,
               doc_score: float = 0.05, doc_rank: int = 0, doc_hits: int = 1, title_bm25: float = 0.0,
-              bm25_exp: float = 0.0, bm25_exp_rank: int = 0, memory: float = 0.0, memory_votes: int = 0) -> Candidate:
+              bm25_exp: float = 0.0, bm25_exp_rank: int = 0, memory: float = 0.0, memory_votes: int = 0,
+              memory_law: int = 0) -> Candidate:
     doc = Document(doc_id, f"{doc_id}.txt", f"/x/{doc_id}.txt", "0", DocumentMeta(title=title), text, text, "simplified")
     clause = Clause(doc_id, f"{doc_id}#x", "四、(二)3.", tuple(path), kind, tuple(headings), heading, text, 0, len(text),
                     inferred=inferred)
     chunk = Chunk(f"{doc_id}#x~0", doc_id, clause.clause_id, text, text, text, 0, len(text))
     hit = Hit(chunk, clause, doc, rrf, dense_rank, bm25_rank, via=via)
     return Candidate(hit, dense, bm25, dense_rank, bm25_rank, rrf, doc_score, doc_rank, doc_hits, title_bm25, bm25_exp,
-                     bm25_exp_rank, memory, memory_votes)
+                     bm25_exp_rank, memory, memory_votes, memory_law)
 
 
 def question(norm: str, **kw) -> Question:
@@ -127,6 +128,10 @@ def test_cov_unique_ignores_words_the_title_already_says():
     ("memory_gap", {"memory": 0.91}, 0.0),  # the only candidate is the best recalled
     ("memory_gap", {}, 1.0),  # not recalled: as far as a gap goes
     ("memory_votes", {}, 0.0),
+    # remembered questions citing an article of the candidate's law (its article recalled or not)
+    ("memory_law", {"memory_law": 12}, 12.0),
+    ("memory_law", {"memory": 0.91, "memory_votes": 3, "memory_law": 5}, 5.0),
+    ("memory_law", {}, 0.0),
 ])
 def test_candidate_features(name, kw, expected):
     q = question("地税部门负责什么")

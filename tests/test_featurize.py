@@ -72,7 +72,8 @@ def pool(seed: int = 0, empty_clause: bool = False) -> list[Candidate]:
             cands.append(Candidate(hit, rng.uniform(0.5, 0.95), bm25, dr, br, 1 / (61 + dr) + 1 / (61 + br),
                                    rng.uniform(0.0, 0.1), rng.randrange(4), rng.randrange(1, 9), rng.choice([0.0, 2.5]),
                                    memory=rng.uniform(0.8, 0.95) if recalled else 0.0,
-                                   memory_votes=rng.randrange(1, 5) if recalled else 0))
+                                   memory_votes=rng.randrange(1, 5) if recalled else 0,
+                                   memory_law=rng.choice([0, 0, rng.randrange(1, 40)])))
     rng.shuffle(cands)
     return cands
 

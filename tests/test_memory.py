@@ -12,7 +12,7 @@ import pytest
 
 import assistant.articles as articles_module
 import assistant.memory as memory_module
-from assistant.articles import clause_key
+from assistant.articles import clause_key, law_key, law_of
 from assistant.candidates import PoolSettings
 from assistant.memory import QuestionMemory
 from eval.train_adapter import question_vectors
@@ -50,6 +50,32 @@ def test_recall_counts_votes_among_the_k_nearest(k, expected):
 def test_an_empty_memory_recalls_nothing():
     empty = QuestionMemory(np.zeros((0, 3), np.float32), (), (), "e5")
     assert empty.recall(np.array([1, 0, 0], np.float32), 5) == {}
+    assert empty.law_votes(np.array([1, 0, 0], np.float32), 5) == {}
+
+
+LAWS = QuestionMemory(_unit([1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]),
+                      (("民法典第一条", "民法典第十条", "刑法第二条"), ("民法典第五百条",), ("劳动法第三条之一",)),
+                      ("q1", "q2", "q3"), "e5")
+
+
+@pytest.mark.parametrize("k, expected", [
+    (1, {"民法典": 1, "刑法": 1}),  # two articles of one law are one vote of that question
+    (2, {"民法典": 2, "刑法": 1}),
+    (3, {"民法典": 2, "刑法": 1, "劳动法": 1}),  # an article 之一 belongs to its law too
+    (0, {}),
+])
+def test_law_votes_count_questions_not_articles(k, expected):
+    assert LAWS.law_votes(np.array([1, 0, 0], np.float32), k) == expected
+
+
+@pytest.mark.parametrize("key, law", [
+    ("民法典第五十四条", "民法典"),
+    ("刑法第一百三十三条之一", "刑法"),
+    ("消费者权益保护法第五十五条", "消费者权益保护法"),
+    ("000_abc.txt#四、(二)3.", "000_abc.txt#四、(二)3."),  # no article: the key is its own law
+])
+def test_law_of_an_article_key(key, law):
+    assert law_of(key) == law
 
 
 def test_without_leaves_those_questions_out():
@@ -164,3 +190,24 @@ def test_the_shipped_memory_recalls_nothing_from_documents_it_never_saw(fake_ass
         pytest.skip("the shipped ranker has no question memory")
     _, prep, _ = fake_assistant.prepare("公司辞退员工要给多少经济补偿")
     assert prep.candidates and all(c.memory == 0 for c in prep.candidates)
+
+
+def _remember_law(assistant, doc, depth=3):
+    """A memory of the question itself whose answer cited an article of `doc`'s law (by its title)."""
+    query = SimpleNamespace(qid="m1", text=QUESTION, gold={law_key(doc.title, "第一条")})
+    s = assistant.searcher
+    s.first_stage = replace(s.first_stage, pool=replace(s.first_stage.pool, memory=depth),
+                            memory=learn_memory(assistant, [query]))
+
+
+def test_candidates_of_a_remembered_law_carry_its_votes(fake_assistant):
+    docs = list(fake_assistant.data.docs.values())
+    cited = docs[0]
+    _remember_law(fake_assistant, cited)
+    norm = fake_assistant.prepare(QUESTION)[1].question.norm
+    prep = fake_assistant.searcher.prepare(norm)
+    votes = {c.hit.doc.doc_id: c.memory_law for c in prep.candidates}
+    assert votes.get(cited.doc_id) == 1 and set(votes.values()) == {0, 1}
+    assert all(v == 0 for d, v in votes.items() if d != cited.doc_id)
+    outside = fake_assistant.searcher.prepare(norm, exclude_docs={cited.doc_id})
+    assert outside.candidates and all(c.memory_law == 0 for c in outside.candidates)
