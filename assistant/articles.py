@@ -25,6 +25,19 @@ def law_key(title: str, article: str) -> str:
     return " ".join(title.split()).removeprefix(PREFIX) + article
 
 
+def law_name(title: str) -> str:
+    """A law's name as article keys begin with it: '中华人民共和国 劳动法' -> '劳动法'."""
+    return law_key(title, "")
+
+
+def docs_by_law(docs) -> dict[str, tuple[str, ...]]:
+    """Law name -> the doc_ids of its documents (its versions), for documents with .title and .doc_id."""
+    out: dict[str, list[str]] = {}
+    for d in docs:
+        out.setdefault(law_name(d.title), []).append(d.doc_id)
+    return {law: tuple(ids) for law, ids in out.items()}
+
+
 def law_of(key: str) -> str:
     """The law of an article key: '民法典第五十四条' -> '民法典'; a key without an article is its own law."""
     found = list(ARTICLE.finditer(key))

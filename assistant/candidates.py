@@ -129,7 +129,7 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
     timings["faiss"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
-    recalled = recalled or {}
+    recalled, law_votes = recalled or {}, law_votes or {}
     rows = np.unique(np.concatenate([dense_rows, lex_rows, exp_rows, np.fromiter(recalled, dtype=np.int64)]))
     dense_of, bm_of = backend.score_rows(qvec, tokens, rows)
     # law first: documents by the reciprocal ranks of their chunks, then their nearest chunks
@@ -144,7 +144,6 @@ def gather(retriever, tokens: list[str], qvec: np.ndarray | None, settings: Pool
             doc_score[d] += s / 10.0
     by_score = sorted(doc_score, key=lambda d: -doc_score[d])
     leading = by_score[: settings.docs]
-    law_votes = law_votes or {}
     if qvec is not None and settings.per_doc and leading:  # each found by a search within `docs` already
         more = np.setdiff1d(_rows(backend.dense_each_doc(qvec, settings.per_doc, leading)), rows)
         if len(more):

@@ -7,7 +7,8 @@ the articles its lawyer cited (`python -m eval train`; nothing from validation o
 new question it finds the `k` nearest remembered questions by cosine and recalls their
 articles, by article key (assistant/articles.py), in whatever index holds those laws:
 
-    recall(q) = {article: (best cosine of a neighbour citing it, how many of the k cite it)}
+    recall(q) = ({article: (best cosine of a neighbour citing it, how many of the k cite it)},
+                 {law: how many of the k cite one of its articles})
 
 The recalled articles join the candidate pool (assistant/candidates.py) and the two numbers
 are ranker features; the ranker learns how far to trust them. Over documents the memory never
@@ -16,9 +17,9 @@ saw (the bundled policy documents) it recalls nothing that is indexed, and chang
 Worked example: neighbours at cosine 0.93 (cited A) and 0.91 (cited A and B) recall
 A -> (0.93, 2) and B -> (0.91, 1).
 
-The same neighbours also vote for laws: `law_votes` counts, for each law, the neighbours that
-cited any of its articles (a ranker feature of every candidate of that law, recalled or not).
-The right law is easier to tell than the right article: on STARD validation the most voted law
+The same neighbours also vote for laws, in the same search: each law gets one vote from each
+neighbour that cited any of its articles (a ranker feature of every candidate of that law,
+recalled or not). The right law is easier to tell than the right article: on STARD validation the most voted law
 is a gold article's law for 0.69 of the questions, the law-first score's first for 0.50.
 
 A memory belongs to the embedder it was made with (name and dimension are saved with it); a
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.articles import chunk_keys, law_key, law_of
+from assistant.articles import chunk_keys, docs_by_law, law_of
 
 
 @dataclass(frozen=True)
@@ -61,46 +62,34 @@ class QuestionMemory:
         return QuestionMemory(self.vectors[keep], tuple(self.golds[i] for i in keep),
                               tuple(self.ids[i] for i in keep), self.embedder)
 
-    def nearest(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, cosines) of the `k` remembered questions nearest the unit vector `q`, nearest first."""
+    def recall(self, q: np.ndarray, k: int) -> tuple[dict[str, tuple[float, int]], dict[str, int]]:
+        """What the `k` remembered questions nearest the unit vector `q` cited, from one search:
+        ({article key: (best cosine of a neighbour citing it, neighbours citing it)},
+         {law: neighbours citing any of its articles}).
+
+        >>> m = QuestionMemory(np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32),
+        ...                    (("民法典第一条", "刑法第二条"), ("民法典第一条", "民法典第三条"), ("劳动法第一条",)),
+        ...                    ("1", "2", "3"), "e")
+        >>> articles, laws = m.recall(np.array([1, 0], np.float32), 2)
+        >>> {a: (round(s, 2), n) for a, (s, n) in articles.items()}
+        {'民法典第一条': (1.0, 2), '刑法第二条': (1.0, 1), '民法典第三条': (0.8, 1)}
+        >>> laws
+        {'民法典': 2, '刑法': 1}
+        """
+        articles: dict[str, tuple[float, int]] = {}
+        laws: dict[str, int] = {}
         if not len(self) or k <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return articles, laws
         sims = self.vectors @ np.asarray(q, dtype=np.float32)
         k = min(k, len(sims))
         near = np.argpartition(-sims, k - 1)[:k]
-        near = near[np.argsort(-sims[near], kind="stable")]
-        return near, sims[near]
-
-    def law_votes(self, q: np.ndarray, k: int) -> dict[str, int]:
-        """{law: how many of the `k` remembered questions nearest `q` cited an article of it}.
-
-        >>> m = QuestionMemory(np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32),
-        ...                    (("民法典第一条", "民法典第二条"), ("民法典第三条", "刑法第一条"), ("劳动法第一条",)),
-        ...                    ("1", "2", "3"), "e")
-        >>> m.law_votes(np.array([1, 0], np.float32), 2)
-        {'民法典': 2, '刑法': 1}
-        """
-        out: dict[str, int] = {}
-        for i in self.nearest(q, k)[0].tolist():
-            for law in dict.fromkeys(law_of(key) for key in self.golds[i]):
-                out[law] = out.get(law, 0) + 1
-        return out
-
-    def recall(self, q: np.ndarray, k: int) -> dict[str, tuple[float, int]]:
-        """{article key: (best cosine of a neighbour citing it, neighbours citing it)} over the
-        `k` remembered questions nearest the unit vector `q`.
-
-        >>> m = QuestionMemory(np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32), (("A",), ("A", "B"), ("C",)),
-        ...                    ("1", "2", "3"), "e")
-        >>> {a: (round(s, 2), n) for a, (s, n) in m.recall(np.array([1, 0], np.float32), 2).items()}
-        {'A': (1.0, 2), 'B': (0.8, 1)}
-        """
-        out: dict[str, tuple[float, int]] = {}
-        for i, sim in zip(*(a.tolist() for a in self.nearest(q, k))):
+        for i in near[np.argsort(-sims[near], kind="stable")].tolist():
             for key in self.golds[i]:
-                best, n = out.get(key, (float(sim), 0))
-                out[key] = (best, n + 1)
-        return out
+                best, n = articles.get(key, (float(sims[i]), 0))
+                articles[key] = (best, n + 1)
+            for law in dict.fromkeys(law_of(key) for key in self.golds[i]):  # one vote a neighbour
+                laws[law] = laws.get(law, 0) + 1
+        return articles, laws
 
     def to_json(self) -> dict:
         v = np.ascontiguousarray(self.vectors, dtype="<f2")
@@ -138,10 +127,7 @@ class ArticleRows:
     def build(self) -> None:
         if self._rows is None:
             self._rows = rows_by_key(chunk_keys(self.data))
-            by_law: dict[str, list[str]] = {}
-            for d in self.data.docs.values():
-                by_law.setdefault(law_key(d.title, ""), []).append(d.doc_id)
-            self._docs = {law: tuple(ids) for law, ids in by_law.items()}
+            self._docs = docs_by_law(self.data.docs.values())
 
     def docs(self, law: str) -> tuple[str, ...]:
         """The doc_ids of a law's documents (its versions), by the law part of article keys."""

@@ -194,13 +194,13 @@ class Searcher:
         if memory is None or not depth:
             return {}, {}
         inside = set(allowed) if allowed else None
+        articles, laws = memory.recall(qvec, depth)
         out = {}
-        for key, got in memory.recall(qvec, depth).items():
+        for key, got in articles.items():
             for row in self.article_rows.rows(key).tolist():
                 if (hidden is None or not hidden[row]) and (inside is None or self.data.chunks[row].doc_id in inside):
                     out[row] = got
-        votes = {d: n for law, n in memory.law_votes(qvec, depth).items() for d in self.article_rows.docs(law)
-                 if inside is None or d in inside}
+        votes = {d: n for law, n in laws.items() for d in self.article_rows.docs(law) if inside is None or d in inside}
         return out, votes
 
     def hidden_rows(self, exclude: frozenset[str]) -> np.ndarray | None:

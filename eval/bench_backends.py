@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.articles import article_of, law_key
+from assistant.articles import article_of, law_key, law_name
 from eval.bench import LAWS, STARD, peak_rss_mb, percentile
 from eval.stard import MATCH_NAME, load_queries, recall_at, reciprocal_rank
 from index.settings import Settings
@@ -39,11 +39,6 @@ from index.settings import Settings
 DEFAULT_WORK = Path.home() / ".cache" / "policyqa" / "bench-backends"
 MODES = ("bm25", "dense", "ranked")
 EDIT = "\n本条为基准测试追加的内容。"
-
-
-def law_name(title: str) -> str:
-    """'中华人民共和国 劳动法' -> '劳动法' (how STARD names a law, without its article)."""
-    return law_key(title, "")
 
 
 def gold_law(match_name: str) -> str:

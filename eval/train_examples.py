@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.articles import clause_key, law_key
+from assistant.articles import clause_key, docs_by_law, law_of
 from assistant.search import Prepared
 from index.normalize import to_simplified
 
@@ -54,18 +54,12 @@ def cites_gold(assistant, e: Example, order: tuple[list[int], np.ndarray], uncer
     return any(clause_key(data.docs[cl.doc_id], cl) in gold for cl in cited)
 
 
-def law_name(title: str) -> str:
-    return law_key(title, "")
-
-
 def stard_examples(assistant, queries, leave_out: bool = False, progress=None) -> list[Example]:
     """Examples of STARD queries; with leave_out, the documents of the gold laws are excluded."""
     out = []
-    by_law: dict[str, list[str]] = {}
-    for d in assistant.data.docs.values():
-        by_law.setdefault(law_name(d.title), []).append(d.doc_id)
+    by_law = docs_by_law(assistant.data.docs.values())
     for q in queries:
-        gold_laws = {law_name_of_key(g) for g in q.gold}
+        gold_laws = {law_of(g) for g in q.gold}
         exclude = {d for law in gold_laws for d in by_law.get(law, [])}
         if leave_out and not exclude:
             continue
@@ -88,15 +82,6 @@ def offcorpus_examples(assistant, queries) -> list[Example]:
         _, prep, _ = assistant.prepare(q.text)
         out.append(Example("stard-offcorpus", str(q.qid), prep, np.zeros(len(prep.candidates), dtype=np.float32), False))
     return out
-
-
-def law_name_of_key(key: str) -> str:
-    import re
-
-    from index.clauses import CN_NUM
-
-    m = re.match(rf"(.+?)第{CN_NUM}条", key)
-    return m.group(1) if m else key
 
 
 def dev_examples(assistant, items: list[dict], source: str) -> list[Example]:

@@ -469,9 +469,7 @@ def test_a_question_set_with_parts_is_split_by_its_own_parts(tmp_path):
 def test_every_everyday_gold_article_is_in_the_law_corpus():
     """Each article eval/data/everyday.json names is an article of a law file, under the key the
     law index gives it (a misspelt number or a law the corpus lacks would count as a miss forever)."""
-    import re
-
-    from assistant.articles import article_of, law_key
+    from assistant.articles import article_of, law_key, law_of
     from eval.stard import LAWS, load_queries
     from index.pipeline import parse_document
 
@@ -480,7 +478,7 @@ def test_every_everyday_gold_article_is_in_the_law_corpus():
     queries = load_queries(Path(__file__).resolve().parents[1] / "eval" / "data" / "everyday.json")
     assert len(queries) >= 40 and len({q.text for q in queries}) == len(queries)
     wanted = set().union(*(q.gold for q in queries))
-    laws = {re.match(r"(.+?)第[一二三四五六七八九十百千零]+条", k).group(1) for k in wanted}
+    laws = {law_of(k) for k in wanted}
     keys = set()
     for path in LAWS.rglob("*.md"):
         if any(law in path.name for law in laws) or path.parent.name in {"民法典", "刑法"}:

@@ -41,7 +41,7 @@ MEMORY = QuestionMemory(_unit([1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0, 1]),
     (0, {}),
 ])
 def test_recall_counts_votes_among_the_k_nearest(k, expected):
-    got = MEMORY.recall(np.array([1, 0, 0], np.float32), k)
+    got, _ = MEMORY.recall(np.array([1, 0, 0], np.float32), k)
     assert {key: n for key, (_, n) in got.items()} == expected
     if "A" in got:
         assert got["A"][0] == pytest.approx(1.0)  # the best cosine among those citing it
@@ -49,8 +49,7 @@ def test_recall_counts_votes_among_the_k_nearest(k, expected):
 
 def test_an_empty_memory_recalls_nothing():
     empty = QuestionMemory(np.zeros((0, 3), np.float32), (), (), "e5")
-    assert empty.recall(np.array([1, 0, 0], np.float32), 5) == {}
-    assert empty.law_votes(np.array([1, 0, 0], np.float32), 5) == {}
+    assert empty.recall(np.array([1, 0, 0], np.float32), 5) == ({}, {})
 
 
 LAWS = QuestionMemory(_unit([1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]),
@@ -65,7 +64,7 @@ LAWS = QuestionMemory(_unit([1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]),
     (0, {}),
 ])
 def test_law_votes_count_questions_not_articles(k, expected):
-    assert LAWS.law_votes(np.array([1, 0, 0], np.float32), k) == expected
+    assert LAWS.recall(np.array([1, 0, 0], np.float32), k)[1] == expected
 
 
 @pytest.mark.parametrize("key, law", [
@@ -81,7 +80,7 @@ def test_law_of_an_article_key(key, law):
 def test_without_leaves_those_questions_out():
     rest = MEMORY.without({"q1", "q2"})
     assert rest.ids == ("q3", "q4") and rest.golds == (("C",), ("D",))
-    assert "A" not in rest.recall(np.array([1, 0, 0], np.float32), 4)
+    assert "A" not in rest.recall(np.array([1, 0, 0], np.float32), 4)[0]
 
 
 def test_json_round_trip_and_damage_refused():
