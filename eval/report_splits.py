@@ -76,6 +76,7 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
         if by_source:
             lines += ["Answerability model's held-out log-loss by source (STARD validation rows; calibration "
                       "parts cross-fitted): " + ", ".join(f"{k} {v}" for k, v in by_source.items()) + ".", ""]
+        lines += tradeoff_table(answer.get("tradeoff_on_validation") or [])
     stard_dir = folder / "stard"
     rows = []
     for split in SPLITS:
@@ -143,3 +144,25 @@ def learned_section(folder: Path, table, fmt) -> list[str]:
         plot_risk_coverage(curves, folder / "risk_coverage.png")
         lines += ["![risk-coverage](risk_coverage.png)", ""]
     return lines
+
+
+def tradeoff_table(rows: list[dict]) -> list[str]:
+    """Markdown lines: what abstaining below each caution threshold would reach, as the threshold
+    chooser saw it (STARD validation; the calibration parts' cross-fitted probabilities); the chosen
+    threshold in bold. [] without rows (models written before the trade-off was recorded)."""
+    if not rows:
+        return []
+    region = "region_right_place_share" in rows[0]
+    out = ["What the caution threshold trades, as the threshold chooser saw it (STARD validation and the "
+           "calibration parts' cross-fitted probabilities, not test; `python -m eval train` writes it into "
+           "answerability.json). Each row is what abstaining below that threshold would reach; the chosen one is "
+           "in bold:", "",
+           "| caution | answerable dev abstained | near misses and off-corpus abstained | STARD validation gold cited"
+           + (" | region covered: right place's article |" if region else " |"),
+           "|---|---|---|---" + ("|---|" if region else "|")]
+    for r in rows:
+        cells = [r["caution"], r["answerable_abstained"], r["unanswerable_abstained"], r["stard_gold_cited_share"]]
+        cells += [r["region_right_place_share"]] if region else []
+        shown = [f"**{c}**" if r["chosen"] else str(c) for c in cells]
+        out.append("| " + " | ".join(shown) + " |")
+    return out + [""]

@@ -30,6 +30,9 @@ from eval.train_examples import Example
 #   thresholds abstained on 0.880 of the calibration questions to abstain on (shipped 0.868) and cited
 #   gold for 0.537 of STARD validation (0.544). Not kept either.
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
+# caution thresholds at which the report shows what the chosen model's thresholds trade (with the
+# chosen one): a reading grid, not a setting
+TRADEOFF_GRID = (0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3)
 
 
 def top1_right(e: Example, idx: list[int]) -> bool:
@@ -157,6 +160,8 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
     cited_stard and cited_region: whether each reply cites a gold article, one column (either
     outcome) or two (answered, answered with caution: the two quote differently); a question
     counts as its outcome at each threshold pair quotes it.
+    tradeoff: what each caution threshold of TRADEOFF_GRID and the chosen one would reach on these
+    same questions (the report's table of what the choice trades).
     """
     has_region = p_region is not None and len(p_region) > 0
     grid = np.unique(np.concatenate([p_stard, p_dev_ans, p_neg, p_region if has_region else [], [0.0]]))
@@ -165,21 +170,31 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
         above = p_stard >= t
         if above.sum() >= 10 and right_stard[above].mean() >= answer_precision:
             precise = float(t)
+
+    def shares(t: float) -> tuple[float, float, float, float]:
+        """(answerable dev abstained, to abstain on abstained, STARD gold cited, region right place) at caution t."""
+        return (float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0,
+                float(np.mean(p_neg < t)) if len(p_neg) else 1.0,
+                float(np.mean(_cited_at(p_stard, cited_stard, t, max(precise, t)))) if len(p_stard) else 0.0,
+                float(np.mean(_cited_at(p_region, cited_region, t, max(precise, t)))) if has_region else 0.0)
+
     best, best_key = 0.0, None
     for t in grid:
-        false_abst = float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0
-        abst = float(np.mean(p_neg < t)) if len(p_neg) else 1.0
-        gold_share = float(np.mean(_cited_at(p_stard, cited_stard, t, precise))) if len(p_stard) else 0.0
-        region = float(np.mean(_cited_at(p_region, cited_region, t, precise))) if has_region else 0.0
+        false_abst, abst, gold_share, region = shares(t)
         key = (false_abst <= max_false_abstain, min(abst / min_abstain, 1.0) + min(gold_share / min_gold_share, 1.0)
                + min(region / min_region_share, 1.0), abst, -false_abst)
         if best_key is None or key > best_key:
             best, best_key, best_on = float(t), key, (abst, gold_share, region)
+    names = ("answerable_abstained", "unanswerable_abstained", "stard_gold_cited_share", "region_right_place_share")
+    tradeoff = [{"caution": round(float(t), 4), "chosen": bool(t == best),
+                 **{n: round(v, 4) for n, v in zip(names, shares(t)) if has_region or n != names[3]}}
+                for t in sorted({*TRADEOFF_GRID, best})]
     return {"caution": best, "answer": max(precise, best),
             "chosen_on": {"false_abstention_within_limit": bool(best_key[0]),
                           "unanswerable_abstained": round(best_on[0], 4),
                           "stard_gold_cited_share": round(best_on[1], 4),
-                          **({"region_right_place_share": round(best_on[2], 4)} if has_region else {})}}
+                          **({"region_right_place_share": round(best_on[2], 4)} if has_region else {})},
+            "tradeoff": tradeoff}
 
 
 def _cited_at(p: np.ndarray, cited: np.ndarray, caution: float, answer: float) -> np.ndarray:

@@ -485,3 +485,25 @@ def test_every_everyday_gold_article_is_in_the_law_corpus():
             doc = parse_document(path, path.stem, path.read_bytes())
             keys |= {law_key(doc.title, article_of(c.path)) for c in doc.clauses if article_of(c.path)}
     assert wanted <= keys, sorted(wanted - keys)
+
+
+@pytest.mark.parametrize("rows,expected", [
+    ([], []),
+    # the chosen threshold's row in bold, the region column only where the choice had region questions
+    ([{"caution": 0.1, "chosen": False, "answerable_abstained": 0.0, "unanswerable_abstained": 0.75,
+       "stard_gold_cited_share": 0.58, "region_right_place_share": 0.867},
+      {"caution": 0.1484, "chosen": True, "answerable_abstained": 0.016, "unanswerable_abstained": 0.892,
+       "stard_gold_cited_share": 0.547, "region_right_place_share": 0.778}],
+     ["| 0.1 | 0.0 | 0.75 | 0.58 | 0.867 |", "| **0.1484** | **0.016** | **0.892** | **0.547** | **0.778** |"]),
+    ([{"caution": 0.2, "chosen": True, "answerable_abstained": 0.05, "unanswerable_abstained": 1.0,
+       "stard_gold_cited_share": 0.5}],
+     ["| **0.2** | **0.05** | **1.0** | **0.5** |"]),
+])
+def test_report_shows_what_the_caution_threshold_trades(rows, expected):
+    from eval.report_splits import tradeoff_table
+
+    lines = tradeoff_table(rows)
+    assert [l for l in lines if l.startswith("| ") and not l.startswith("| caution")] == expected
+    if rows:
+        header = next(l for l in lines if l.startswith("| caution"))
+        assert header.count("|") == expected[0].count("|") and ("region" in header) == (len(rows[0]) == 6)

@@ -241,6 +241,30 @@ def test_the_answers_to_covered_places_are_an_aim_of_the_thresholds():
     assert not_cited["caution"] == 0.9  # an answer without its place's article is no reason to answer
 
 
+def test_the_thresholds_report_what_each_caution_threshold_trades():
+    """The trade-off rows: what abstaining below each caution threshold of a reading grid (and the
+    chosen one) would reach on the same questions; the chosen row is what the choice reached."""
+    from eval.train_decider import TRADEOFF_GRID, choose_thresholds
+
+    stard, dev = np.r_[np.full(10, 0.95), np.full(10, 0.12)], np.r_[np.full(19, 0.9), 0.06]
+    neg, region = np.array([0.04, 0.08, 0.11, 0.2]), np.array([0.09, 0.16, 0.9])
+    th = choose_thresholds(stard, np.r_[np.ones(10, bool), np.zeros(10, bool)], np.ones(20, bool), dev, neg,
+                           region, np.ones(3, bool))
+    rows = th["tradeoff"]
+    assert [r["caution"] for r in rows] == sorted({*TRADEOFF_GRID, round(th["caution"], 4)})
+    chosen = [r for r in rows if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["caution"] == round(th["caution"], 4)
+    assert {k: chosen[0][k] for k in th["chosen_on"] if k != "false_abstention_within_limit"} == {
+        k: v for k, v in th["chosen_on"].items() if k != "false_abstention_within_limit"}
+    at = {r["caution"]: r for r in rows}
+    assert at[0.1] == {"caution": 0.1, "chosen": False, "answerable_abstained": 0.05, "unanswerable_abstained": 0.5,
+                       "stard_gold_cited_share": 1.0, "region_right_place_share": round(2 / 3, 4)}
+    assert at[0.25]["unanswerable_abstained"] == 1.0 and at[0.25]["stard_gold_cited_share"] == 0.5
+    assert at[0.25]["region_right_place_share"] == round(1 / 3, 4)
+    assert "region_right_place_share" not in choose_thresholds(stard, np.ones(20, bool), np.ones(20, bool), dev,
+                                                               neg)["tradeoff"][0]
+
+
 def test_an_uncertain_reply_counts_by_what_it_quotes():
     """Between the thresholds a reply is uncertain and shows the best clauses, which may cite gold
     where the answered reply's quote does not (and the other way round): each counts as it would be shown."""
