@@ -31,20 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.articles import article_of, law_key, law_name
+from assistant.articles import article_of, law_key, law_name, law_of
 from eval.bench import LAWS, STARD, peak_rss_mb, percentile
-from eval.stard import MATCH_NAME, load_queries, recall_at, reciprocal_rank
+from eval.stard import gold_key, load_queries, recall_at, reciprocal_rank
 from index.settings import Settings
 
 DEFAULT_WORK = Path.home() / ".cache" / "policyqa" / "bench-backends"
 MODES = ("bm25", "dense", "ranked")
 EDIT = "\n本条为基准测试追加的内容。"
-
-
-def gold_law(match_name: str) -> str:
-    """'中华人民共和国民法典第五十四条' -> '民法典'."""
-    m = MATCH_NAME.match(match_name.strip())
-    return law_name(m.group(1)) if m else match_name.strip()
 
 
 def file_titles(laws: Path) -> dict[Path, str]:
@@ -64,7 +58,8 @@ def pick_subset(laws: Path, n: int, seed: int) -> list[Path]:
     cited: dict[str, int] = {}
     for q in raw:
         for m in q["match_name"]:
-            cited[gold_law(m)] = cited.get(gold_law(m), 0) + 1
+            law = law_of(gold_key(m))  # '中华人民共和国民法典第五十四条' -> '民法典'
+            cited[law] = cited.get(law, 0) + 1
     titles = file_titles(laws)
     by_name: dict[str, list[Path]] = {}
     for path, name in titles.items():

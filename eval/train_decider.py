@@ -175,8 +175,8 @@ def choose_thresholds(p_stard: np.ndarray, right_stard: np.ndarray, cited_stard:
         """(answerable dev abstained, to abstain on abstained, STARD gold cited, region right place) at caution t."""
         return (float(np.mean(p_dev_ans < t)) if len(p_dev_ans) else 0.0,
                 float(np.mean(p_neg < t)) if len(p_neg) else 1.0,
-                float(np.mean(_cited_at(p_stard, cited_stard, t, max(precise, t)))) if len(p_stard) else 0.0,
-                float(np.mean(_cited_at(p_region, cited_region, t, max(precise, t)))) if has_region else 0.0)
+                float(np.mean(_cited_at(p_stard, cited_stard, t, precise))) if len(p_stard) else 0.0,
+                float(np.mean(_cited_at(p_region, cited_region, t, precise))) if has_region else 0.0)
 
     best, best_key = 0.0, None
     for t in grid:
