@@ -31,11 +31,11 @@ from eval.train_examples import Example
 #   gold for 0.537 of STARD validation (0.544). Not kept either.
 # - the model fitted to another label, 1 when any clause an uncertain reply shows is right
 #   (cites_gold with uncertain=True) and not only the first, both thresholds read from it (the answer
-#   threshold still held to the first clause's precision). On indexes rebuilt on another machine, ranker seeds 23 and 7, cross-fitted
-#   validation and calibration parts: within the false-abstention limit, at most 0.868 of the
-#   questions to abstain on abstained (first-clause label: 0.916 for both seeds); at 0.84 of them
-#   abstained, region right place 0.844 / 0.822 (first-clause label 0.800 / 0.822) and STARD
-#   validation gold cited 0.534 / 0.540 (0.563 / 0.560). Not kept.
+#   threshold still held to the first clause's precision). On indexes rebuilt on another machine,
+#   ranker seeds 23 and 7, cross-fitted validation and calibration parts: within the false-abstention
+#   limit, at most 0.868 of the questions to abstain on abstained (first-clause label: 0.916 for both
+#   seeds); at 0.84 of them abstained, region right place 0.844 / 0.822 (first-clause label 0.800 /
+#   0.822) and STARD validation gold cited 0.534 / 0.540 (0.563 / 0.560). Not kept.
 DECIDER_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # the answerability model's regularisations tried on validation
 # caution thresholds at which the report shows what the chosen model's thresholds trade (with the
 # chosen one): a reading grid, not a setting

@@ -316,14 +316,15 @@ def test_rating_is_saved_at_once_and_survives_a_restart(page, browser, server, t
     # a question the documents answer outright, so that the reply has citations to rate: with the
     # earlier tests' two notices uploaded, '地税部门在扩面工作中负责什么?' sits at the caution threshold
     # (0.147 against 0.148 on one machine's index) and abstains or not by the machine's last bits
+    question = "自由职业者怎么交养老保险?"
     qset = tmp_path / "questions.jsonl"
     qset.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"id": "e2e-1", "question": "自由职业者怎么交养老保险?"},
+        {"id": "e2e-1", "question": question},
         {"id": "e2e-2", "question": "火星移民政策是什么?"}]) + "\n", encoding="utf-8")
     page.get_by_role("tab", name="评估").click()
     page.locator("#pqa-evaluator textarea, #pqa-evaluator input").first.fill("评估员甲")
     page.locator("#pqa-qset input[type=file]").set_input_files(str(qset))
-    expect(page.locator("#pqa-eval-item .pqa-question")).to_contain_text("自由职业者怎么交养老保险?")
+    expect(page.locator("#pqa-eval-item .pqa-question")).to_contain_text(question)
     expect(page.locator("#pqa-progress")).to_contain_text("已评 0 / 2")
 
     w = rate_widgets(page)
@@ -346,7 +347,7 @@ def test_rating_is_saved_at_once_and_survives_a_restart(page, browser, server, t
         page2.get_by_role("tab", name="评估").click()
         page2.locator("#pqa-evaluator textarea, #pqa-evaluator input").first.fill("评估员甲")
         page2.locator("#pqa-from-mine").click()
-        expect(page2.locator("#pqa-eval-item .pqa-question")).to_contain_text("自由职业者怎么交养老保险?")
+        expect(page2.locator("#pqa-eval-item .pqa-question")).to_contain_text(question)
         w2 = rate_widgets(page2)
         expect(w2["correctness"].locator('input[value="4"]')).to_be_checked()
         expect(w2["cite1"].locator('input[value="yes"]')).to_be_checked()
